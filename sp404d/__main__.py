@@ -1,0 +1,5 @@
+"""``python -m sp404d`` is the same as the ``sp404d`` command."""
+
+from sp404d.cli import main
+
+raise SystemExit(main())
