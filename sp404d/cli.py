@@ -1,0 +1,265 @@
+"""The ``sp404d`` command: parsing and rendering only. The one place that exits.
+
+Exit codes: 0 every input ended done or skipped; 1 some input was rejected or failed; 2 usage or
+configuration error (the message names the setting and what is allowed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sp404d import __version__
+from sp404d.config import LAYOUTS, FORMATS, Config, load_config
+from sp404d.errors import ConfigError, Sp404dError
+
+EXIT_OK, EXIT_JOBS, EXIT_USAGE = 0, 1, 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="config file (YAML); default ~/.config/sp404d/config.yaml if it exists")
+    p.add_argument("--journal", type=Path, help="journal file (overrides the config)")
+
+
+def _conversion(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files and folders")
+    p.add_argument("--outbox", type=Path, help="output folder (on a card: <card>/IMPORT)")
+    p.add_argument("--layout", choices=LAYOUTS)
+    p.add_argument("--format", choices=FORMATS)
+    _common(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sp404d", description="Any audio file in, a Roland SP-404MK2-ready file out."
+    )
+    parser.add_argument("--version", action="version", version=f"sp404d {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="watch the inboxes and convert what arrives (foreground)")
+    p.add_argument("--config", type=Path, help="config file (YAML)")
+
+    p = sub.add_parser("convert", help="convert files and folders once")
+    _conversion(p)
+    p.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every job, not only problems")
+
+    p = sub.add_parser("check", help="dry run: show what convert would do; writes nothing")
+    _conversion(p)
+
+    p = sub.add_parser("status", help="counts by status and the latest jobs")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--limit", type=int, default=20, help="latest jobs to list; 0 = all")
+
+    p = sub.add_parser("install-service", help="write a systemd user unit / launchd agent")
+    p.add_argument("--config", type=Path, help="config file the service should use")
+
+    sub.add_parser("example-config", help="print the documented example config")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("outbox", "layout", "format", "journal", "workers")
+    return {k: (str(v) if isinstance(v, Path) else v) for k in keys if (v := getattr(args, k, None)) is not None}
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config, _overrides(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "convert":
+            return cmd_convert(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "run":
+            from sp404d.daemon import run
+
+            return run(args.config)
+        if args.command == "install-service":
+            return cmd_install_service(args)
+        if args.command == "example-config":
+            from sp404d.config import example_yaml
+
+            sys.stdout.write(example_yaml())
+            return EXIT_OK
+    except ConfigError as exc:
+        print(f"sp404d: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Sp404dError as exc:
+        print(f"sp404d: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sp404d: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE  # pragma: no cover
+
+
+# --- convert / check ---------------------------------------------------------------------
+
+
+def _requests(config: Config, paths: Sequence[Path]) -> list[Any]:
+    from sp404d.discover import walk
+    from sp404d.metadata import is_metadata_file
+    from sp404d.planner import Request
+
+    requests = []
+    for raw in paths:
+        path = raw.expanduser()
+        if path.is_dir():
+            root = path.resolve()
+            exclude = [config.outbox] + ([config.archive] if config.archive else [])
+            requests += [Request(p, root, config) for p in walk(root, exclude=exclude, extra_ignore=config.ignore)]
+        elif path.is_file():
+            if not is_metadata_file(path):
+                resolved = path.resolve()
+                requests.append(Request(resolved, resolved.parent, config))
+        else:
+            raise ConfigError("PATH", f"no such file or folder: {raw}")
+    return requests
+
+
+def _print_settings(config: Config, out: TextIO) -> None:
+    origin = str(config.source) if config.source else "defaults (no config file)"
+    print(
+        f"sp404d {__version__}: config {origin}\n  outbox  {config.outbox}  (layout {config.layout}, "
+        f"{config.format})\n  journal {config.journal}",
+        file=out,
+    )
+
+
+class Progress:
+    """One updating line on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total, self.out = total, out
+        self.on = out.isatty() and total > 1
+        self.seen = 0
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, rec: dict[str, Any]) -> None:
+        self.seen += 1
+        if not self.on:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and self.seen < self.total:
+            return
+        self.last = now
+        rate = self.seen / max(1e-6, now - self.start)
+        name = Path(rec["source"]).name[:40]
+        self.out.write(f"\r\x1b[K[{self.seen}/{self.total}] {rate:.0f} files/s  {name}")
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.on:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from sp404d import logs
+    from sp404d.journal import Journal
+    from sp404d.outbox import check_outbox, clean_stale_temps
+    from sp404d.runner import Runner
+
+    config = _config(args)
+    logs.configure(config.log_format, "info" if args.verbose else "warning")
+    _print_settings(config, sys.stderr)
+    requests = _requests(config, args.paths)
+    check_outbox(config.outbox, removable=config.outbox_removable)
+    clean_stale_temps(config.outbox)
+    progress = Progress(len(requests), sys.stderr)
+    started = time.monotonic()
+    with Journal(config.journal) as journal:
+        runner = Runner(journal, config.worker_count, on_record=progress)
+        try:
+            tally = runner.run_batch(requests)
+        finally:
+            runner.close()
+            progress.done()
+    elapsed = time.monotonic() - started
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
+    print(f"{tally.total} files in {elapsed:.1f} s: {parts}")
+    if not tally.ok:
+        print(f"see why: sp404d status --journal '{config.journal}'")
+    return EXIT_OK if tally.ok else EXIT_JOBS
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sp404d.errors import JobError
+    from sp404d.job import Plan, check_duration
+    from sp404d.journal import Journal
+    from sp404d.planner import Planner
+    from sp404d.probe import probe
+
+    config = _config(args)
+    _print_settings(config, sys.stderr)
+    requests = _requests(config, args.paths)
+    bad = 0
+    with Journal(config.journal, readonly=True) as journal:
+        for item in Planner(journal).plan_many(requests):
+            if isinstance(item, Plan):
+                source, meta = item.source, item.meta
+                try:
+                    info = probe(item.source)
+                    check_duration(info, item.rules)
+                    line = f"-> {item.final}  ({info.format} {info.subtype}, {info.rate} Hz, {info.channels} ch, {info.duration:.2f} s)"
+                except JobError as exc:
+                    line, bad = f"refused: {exc.reason}", bad + 1
+            else:
+                source, meta = item.request.source, item.meta
+                outcome = item.outcome
+                if outcome.status == "skipped":
+                    line = f"unchanged: already at {outcome.output}"
+                else:
+                    line, bad = f"refused: {outcome.reason}", bad + 1
+            print(f"{source}\n  {line}")
+            if meta is not None:
+                for name, value in meta.as_dict().items():
+                    if name != "origins" and value not in (None, [], ()):
+                        print(f"    {name}: {value}  [{meta.origins.get(name, '?')}]")
+    return EXIT_OK if not bad else EXIT_JOBS
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sp404d.journal import Journal
+    from sp404d.status import render_status, status_data
+
+    if args.limit < 0:
+        raise ConfigError("--limit", "must be 0 (all) or more")
+    journal_path = args.journal or load_config(args.config).journal
+    with Journal(Path(journal_path), readonly=True) as journal:
+        data = status_data(journal, None if args.limit == 0 else args.limit)
+    if args.json:
+        json.dump(data, sys.stdout, indent=None)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_status(data))
+    return EXIT_OK
+
+
+def cmd_install_service(args: argparse.Namespace) -> int:
+    from sp404d.service import install_service
+
+    config = args.config.resolve() if args.config else None
+    if config is not None and not config.is_file():
+        raise ConfigError("--config", f"no such file: {config}")
+    path, instructions = install_service(config=config)
+    print(f"wrote {path}\n{instructions}")
+    return EXIT_OK

@@ -1,0 +1,84 @@
+"""The sample maths, as pure functions on numpy arrays: fold-down, gain, dither, quantise.
+
+Conventions: float samples are in [-1, 1) with full scale at 1.0, as soundfile reads them
+(int16 value = float * 32768), so a 16-bit input that needs no resampling keeps every sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OUT_RATE = 48_000
+FULL = 32768.0
+# Turn-down target when limiting: one LSB below the top code, so TPDF dither (+-1 LSB) on the
+# loudest sample still lands in range and nothing clips after the gain.
+LIMIT_PEAK = 32766.0 / FULL
+
+_SQRT_HALF = 0.7071067811865476
+
+
+def downmix_matrix(channels: int) -> np.ndarray:
+    """A (channels, 2) matrix folding a multichannel file to stereo.
+
+    Standard layouts in WAV channel order (ITU-R BS.775 style: centre and surrounds at -3 dB,
+    LFE dropped); anything else alternates channels left/right. Each output row is normalised
+    to a gain sum of 1, so the fold itself can never push a sample past full scale.
+    """
+    c, s = _SQRT_HALF, _SQRT_HALF
+    layouts: dict[int, list[tuple[float, float]]] = {
+        3: [(1, 0), (0, 1), (c, c)],  # L R C
+        4: [(1, 0), (0, 1), (s, 0), (0, s)],  # L R Ls Rs (quad)
+        5: [(1, 0), (0, 1), (c, c), (s, 0), (0, s)],  # L R C Ls Rs
+        6: [(1, 0), (0, 1), (c, c), (0, 0), (s, 0), (0, s)],  # 5.1: L R C LFE Ls Rs
+        8: [(1, 0), (0, 1), (c, c), (0, 0), (s, 0), (0, s), (s, 0), (0, s)],  # 7.1
+    }
+    rows = layouts.get(channels) or [(1.0, 0.0) if i % 2 == 0 else (0.0, 1.0) for i in range(channels)]
+    m = np.array(rows, dtype=np.float64)
+    m /= m.sum(axis=0, keepdims=True)
+    return m.astype(np.float32)
+
+
+def fold_channels(block: np.ndarray) -> np.ndarray:
+    """Mono stays mono, stereo stays stereo, more channels fold down to stereo."""
+    if block.shape[1] <= 2:
+        return block
+    return block @ downmix_matrix(block.shape[1])  # type: ignore[no-any-return]
+
+
+def peak(block: np.ndarray) -> float:
+    """Largest absolute sample value (0.0 for an empty block)."""
+    return float(np.max(np.abs(block))) if block.size else 0.0
+
+
+def limit_gain(peak_value: float) -> float:
+    """Linear gain that brings ``peak_value`` down to just below full scale (1.0 if it fits)."""
+    return LIMIT_PEAK / peak_value if peak_value > LIMIT_PEAK else 1.0
+
+
+def finite(block: np.ndarray) -> bool:
+    return bool(np.isfinite(block).all())
+
+
+def quantise(
+    block: np.ndarray, rng: np.random.Generator | None, gain: float = 1.0
+) -> tuple[np.ndarray, int]:
+    """Float block -> int16 with TPDF dither (when ``rng`` is given), and the clip count.
+
+    TPDF dither of +-1 LSB (the difference of two uniform variables) makes the quantisation
+    error independent of the signal: a quiet tone keeps no harmonic distortion, which plain
+    rounding (what Roland's own app does) leaves in fades and reverb tails. The count is of
+    samples that were past full scale before dither, i.e. real clipping, not dither overshoot.
+    """
+    scaled = block * np.float32(FULL * gain)
+    overs = int(np.count_nonzero((scaled >= FULL - 0.5) | (scaled < -FULL - 0.5)))
+    if rng is not None:
+        noise = rng.random(scaled.shape, dtype=np.float32)
+        noise -= rng.random(scaled.shape, dtype=np.float32)
+        scaled += noise
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -FULL, FULL - 1, out=scaled)
+    return scaled.astype(np.int16), overs
+
+
+def silence(frames: int, channels: int) -> np.ndarray:
+    return np.zeros((frames, channels), dtype=np.float32)

@@ -1,0 +1,198 @@
+"""One job, executed in a worker process: hash, probe, validate, render, commit atomically.
+
+The parent plans (metadata, placement, a reserved name) and records; this module does the slow,
+parallel part and returns a frozen :class:`Outcome`. Every failure stays inside its job and
+comes back as a status with a reason; nothing here touches the journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sp404d import dsp
+from sp404d.errors import FailedError, JobError, RejectedError
+from sp404d.metadata import Metadata
+from sp404d.outbox import TempFile, ensure_folder, fsync_dir, same_bytes, write_reason
+from sp404d.probe import AudioInfo, probe
+from sp404d.render import render
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings a worker needs, small and picklable."""
+
+    outbox: Path
+    outbox_removable: bool = False
+    format: str = "wav"
+    quality: str = "hq"
+    overs: str = "limit"
+    min_duration_ms: int = 100
+    short_files: str = "reject"
+    max_duration_s: float = 960
+    write_txt: bool = False
+
+    @property
+    def extension(self) -> str:
+        return ".wav" if self.format == "wav" else ".aif"
+
+    def fingerprint(self) -> str:
+        """The settings that change the output's bytes; part of every job key."""
+        return f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before the audio is touched."""
+
+    source: Path
+    root: Path
+    size: int
+    mtime_ns: int
+    meta: Metadata
+    folder: PurePosixPath
+    stem: str
+    final: Path  # a fresh name reserved for this job, or `replaces`
+    rules: Rules
+    adopt: tuple[Path, ...] = ()  # existing files that may already be this job's output
+    replaces: Path | None = None  # this source's own earlier output, superseded by this job
+    known: tuple[tuple[str, str], ...] = ()  # (job key, output) of done jobs of the same size
+    slot: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended, with what the journal needs to know about it."""
+
+    status: str  # done | skipped | rejected | failed
+    reason: str | None = None
+    sha256: str | None = None
+    key: str | None = None
+    output: Path | None = None
+    info: AudioInfo | None = None
+    render: dict[str, Any] = field(default_factory=dict)
+    replaced: Path | None = None
+    elapsed_s: float = 0.0
+
+
+def hash_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def job_key(sha256: str, plan: Plan) -> str:
+    """Same content, same place, same output settings: the same job (idempotency)."""
+    text = f"{sha256}|{plan.folder.as_posix().casefold()}|{plan.stem.casefold()}|" + (
+        f"{plan.rules.extension}|{plan.rules.fingerprint()}"
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def check_duration(info: AudioInfo, rules: Rules) -> int:
+    """Raise for an input the unit cannot take; return the frames to pad short ones to."""
+    ms = info.duration * 1000
+    if ms < rules.min_duration_ms:
+        if rules.short_files == "reject":
+            raise RejectedError(f"too short: {ms:.0f} ms, minimum {rules.min_duration_ms} ms")
+        return round(rules.min_duration_ms * dsp.OUT_RATE / 1000)
+    if info.duration > rules.max_duration_s:
+        raise RejectedError(
+            f"too long: {info.duration / 60:.1f} min, the SP-404MK2 takes "
+            f"{rules.max_duration_s / 60:.0f} min at most"
+        )
+    return 0
+
+
+def _seed(sha256: str) -> int:
+    return int(sha256[:16], 16)
+
+
+def execute(plan: Plan) -> Outcome:
+    """Run one planned job to its end. Never raises for a bad input or a failed write."""
+    start = time.perf_counter()
+    sha = key = None
+    info = None
+    try:
+        sha = hash_file(plan.source)
+        key = job_key(sha, plan)
+        for known_key, output in plan.known:
+            if known_key == key and Path(output).is_file():
+                return Outcome("skipped", "already converted", sha, key, Path(output),
+                               elapsed_s=time.perf_counter() - start)
+        info = probe(plan.source)
+        min_frames = check_duration(info, plan.rules)
+        folder = ensure_folder(plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable)
+        output, result = _write(plan, info, folder, min_frames, _seed(sha))
+        if plan.rules.write_txt:
+            _write_txt(plan, output, folder)
+        replaced = None
+        if plan.replaces is not None and plan.replaces != output:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(plan.replaces)
+                replaced = plan.replaces
+        return Outcome("done", None, sha, key, output, info, result, replaced,
+                       time.perf_counter() - start)
+    except JobError as exc:
+        status = "failed" if exc.retry else "rejected"
+        return Outcome(status, exc.reason, sha, key, None, info,
+                       elapsed_s=time.perf_counter() - start)
+    except FileNotFoundError:
+        return Outcome("failed", "the source file vanished before it could be converted", sha,
+                       key, None, info, elapsed_s=time.perf_counter() - start)
+    except OSError as exc:
+        reason = write_reason(exc, plan.rules.outbox / plan.folder)
+        return Outcome("failed", reason, sha, key, None, info,
+                       elapsed_s=time.perf_counter() - start)
+    except MemoryError:
+        return Outcome("failed", "out of memory converting this file", sha, key, None, info,
+                       elapsed_s=time.perf_counter() - start)
+
+
+def _write(
+    plan: Plan, info: AudioInfo, folder: Path, min_frames: int, seed: int
+) -> tuple[Path, dict[str, Any]]:
+    """Render into a locked temp file, then adopt an identical existing file or commit."""
+    with TempFile(folder) as tmp:
+        result = render(
+            plan.source,
+            info,
+            tmp.path,
+            fmt=plan.rules.format,
+            quality=plan.rules.quality,
+            overs=plan.rules.overs,
+            min_frames=min_frames,
+            seed=seed,
+        )
+        # A run killed after its rename but before its journal record left this very file:
+        # the output is deterministic, so identical bytes mean it is ours. Adopt it.
+        for existing in plan.adopt:
+            if same_bytes(tmp.path, existing):
+                return existing, {**result.as_dict(), "adopted": True}
+        tmp.sync()
+        if plan.final.exists() and plan.final != plan.replaces:
+            raise FailedError(f"{plan.final.name} appeared in the outbox meanwhile; will retry")
+        try:
+            os.replace(tmp.path, plan.final)
+        except OSError as exc:
+            raise FailedError(write_reason(exc, folder)) from None
+        tmp.committed = True
+    fsync_dir(folder)
+    return plan.final, result.as_dict()
+
+
+def _write_txt(plan: Plan, output: Path, folder: Path) -> None:
+    """``NAME.txt`` beside the output: the metadata a musician may want on the computer."""
+    meta = plan.meta.as_dict()
+    lines = [f"source: {plan.source.name}"]
+    lines += [f"{k}: {v}" for k, v in meta.items() if k != "origins" and v not in (None, [], ())]
+    txt = output.with_suffix(".txt")
+    with TempFile(folder) as tmp:
+        os.write(tmp.fd, ("\n".join(lines) + "\n").encode("ascii", "replace"))
+        tmp.sync()
+        os.replace(tmp.path, txt)
+        tmp.committed = True

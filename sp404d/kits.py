@@ -1,0 +1,93 @@
+"""Who holds which pad of a kit: 10 banks (A-J) x 16 pads = 160 samples, as on the unit.
+
+A pad is held by a file already in the outbox (its name starts ``pad_NN_``) or by a claim made
+earlier in this session. Explicit claims (sidecar, folder or a leading number in the name) take
+the pad they ask for or are rejected; the rest take the next free pad in bank order. A source
+that is re-done (a changed sidecar) may take back the pad its own earlier output held.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sp404d.errors import RejectedError
+
+BANKS = "ABCDEFGHIJ"
+PADS = 16
+_PAD_FILE = re.compile(r"^pad_(\d\d)_", re.IGNORECASE)
+_BANK_DIR = re.compile(r"^bank_([A-J])$", re.IGNORECASE)
+
+Slot = tuple[str, int]
+
+
+class PadBook:
+    """Pads taken per kit folder, read from disk once per kit and kept current by claims."""
+
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+        self._held: dict[str, dict[Slot, str]] = {}
+
+    def _kit(self, kit: str) -> dict[Slot, str]:
+        held = self._held.get(kit)
+        if held is None:
+            held = {}
+            base = self.outbox / kit
+            try:
+                banks = list(os.scandir(base))
+            except OSError:
+                banks = []
+            for entry in banks:
+                bank = _BANK_DIR.match(entry.name)
+                if not bank or not entry.is_dir():
+                    continue
+                for name in os.listdir(entry.path):
+                    pad = _PAD_FILE.match(name)
+                    if pad and 1 <= int(pad.group(1)) <= PADS:
+                        held[(bank.group(1).upper(), int(pad.group(1)))] = str(Path(entry.path, name))
+            self._held[kit] = held
+        return held
+
+    def claim(
+        self,
+        kit: str,
+        bank: str | None,
+        pad: int | None,
+        owner: str,
+        previous: str | None = None,
+    ) -> Slot:
+        """Take a slot for ``owner`` (a source path); ``previous`` is its own earlier output."""
+        held = self._kit(kit)
+        if previous is not None:
+            for slot, holder in list(held.items()):
+                if holder == previous:
+                    del held[slot]
+        if pad is not None:
+            slot = ((bank or "A").upper(), pad)
+            holder = held.get(slot)
+            if holder is not None and holder != owner:
+                raise RejectedError(
+                    f"pad {slot[0]}{slot[1]:02d} of kit '{kit}' is already taken by "
+                    f"{Path(holder).name}"
+                )
+            held[slot] = owner
+            return slot
+        for b in [bank.upper()] if bank else BANKS:
+            for p in range(1, PADS + 1):
+                if (b, p) not in held:
+                    held[(b, p)] = owner
+                    return (b, p)
+        if bank:
+            raise RejectedError(f"bank {bank.upper()} of kit '{kit}' is full: 16 pads")
+        raise RejectedError(f"kit '{kit}' is full: 160 samples (banks A-J x 16 pads)")
+
+    def release(self, kit: str, slot: Slot, owner: str) -> None:
+        """Give back a slot whose job did not produce a file."""
+        held = self._kit(kit)
+        if held.get(slot) == owner:
+            del held[slot]
+
+    def settle(self, kit: str, slot: Slot, output: str) -> None:
+        """After the file is written, the slot is held by the file (as a rescan would see it)."""
+        self._kit(kit)[slot] = output

@@ -1,0 +1,210 @@
+"""Everything that touches the outbox: safe folders, temp files, atomic commits, clean-up.
+
+The recipe (field notes, section 3): write a temp file in the target folder, fsync it,
+``os.replace`` it onto its final name, fsync the folder, and only then journal the job as done.
+Temp names are 8.3-safe (``~SXXXXXX.TMP``) because the outbox is often a FAT32 card. Each temp
+file is held under an ``flock`` while it is written, so a later run can tell the leftovers of a
+killed run (lock free: delete) from a file another live process is still writing (lock held).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import secrets
+from pathlib import Path, PurePosixPath
+
+from sp404d.errors import FailedError
+
+TEMP_RE = re.compile(r"^~S[0-9A-F]{6}\.TMP$")
+TEMP_MIN_AGE_S = 0.2
+
+
+class OutboxAwayError(FailedError):
+    """The outbox (an SD card) is not there: jobs wait until it returns."""
+
+
+def check_outbox(outbox: Path, *, removable: bool) -> None:
+    """Raise :class:`OutboxAwayError` unless it is safe to write into ``outbox`` now.
+
+    A removable outbox is never created by us, and must sit on a mounted filesystem other than
+    the one holding its mount point's parent: an unmounted card leaves an empty folder on the
+    system disk, and writing there fills that disk while the card never sees the files.
+    """
+    if not removable:
+        return
+    if not outbox.is_dir():
+        raise OutboxAwayError(f"outbox {outbox} is not there (SD card not inserted?)")
+    if not _on_mounted_volume(outbox):
+        raise OutboxAwayError(
+            f"outbox {outbox} is on the system disk, not a mounted card (SD card not mounted?)"
+        )
+
+
+def _mount_root(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _on_mounted_volume(path: Path) -> bool:
+    """True when ``path`` lives on a mount other than the root filesystem (``/``).
+
+    ``SP404D_MOUNT_ROOT`` names the mount the outbox must be below, for setups where the
+    card shows up somewhere unusual (and for tests, which cannot mount a filesystem).
+    """
+    want = os.environ.get("SP404D_MOUNT_ROOT")
+    if want:
+        root = Path(want).resolve()
+        return path.resolve().is_relative_to(root) and (
+            os.path.ismount(root) or root.joinpath(".sp404d-card").exists()
+        )
+    return _mount_root(path) != Path("/")
+
+
+def ensure_folder(outbox: Path, rel: PurePosixPath, *, removable: bool) -> Path:
+    """Create ``outbox/rel`` and return it, refusing anything that would land outside.
+
+    ``rel`` comes from sanitised metadata already; this is the last line of defence against a
+    symlink inside the outbox pointing elsewhere.
+    """
+    if rel.is_absolute() or ".." in rel.parts:
+        raise FailedError(f"refusing output folder {rel}: outside the outbox")
+    if not removable:
+        outbox.mkdir(parents=True, exist_ok=True)
+    check_outbox(outbox, removable=removable)
+    folder = outbox.joinpath(*rel.parts)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FailedError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    if not folder.resolve().is_relative_to(outbox.resolve()):
+        raise FailedError(f"refusing output folder {folder}: it links outside the outbox")
+    return folder
+
+
+class TempFile:
+    """A locked, exclusive temp file in a target folder; unlinked on close unless committed."""
+
+    def __init__(self, folder: Path) -> None:
+        for _ in range(100):
+            path = folder / f"~S{secrets.token_hex(3).upper()}.TMP"
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise FailedError(_write_reason(exc, folder)) from None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.path, self.fd = path, fd
+            self.committed = False
+            return
+        raise FailedError(f"cannot create a temp file in {folder}")
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def close(self) -> None:
+        """Release the lock; a temp file that was not committed is removed."""
+        if self.fd < 0:
+            return
+        if not self.committed:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = -1
+
+    def __enter__(self) -> TempFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def commit(temp: Path, final: Path) -> None:
+    """Atomically put ``temp`` at ``final`` (the folder is fsynced later, by the caller)."""
+    try:
+        os.replace(temp, final)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise FailedError(_write_reason(exc, final.parent)) from None
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems (certain FUSE and network mounts) refuse fsync on a folder.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _write_reason(exc: OSError, folder: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"disk full writing to {folder}"
+    if exc.errno in (errno.ENOENT, errno.EIO, errno.ENODEV, errno.ENXIO):
+        return f"outbox folder {folder} vanished while writing (SD card pulled?)"
+    return f"cannot write to {folder}: {exc.strerror or exc}"
+
+
+def write_reason(exc: OSError, folder: Path) -> str:
+    """One-line reason for an OSError met while writing into ``folder``."""
+    return _write_reason(exc, folder)
+
+
+def clean_stale_temps(outbox: Path, *, min_age_s: float = TEMP_MIN_AGE_S) -> list[Path]:
+    """Remove temp files left by killed runs (their lock is free). Returns what was removed."""
+    removed: list[Path] = []
+    if not outbox.is_dir():
+        return removed
+    import time
+
+    now = time.time()
+    for dirpath, _dirs, files in os.walk(outbox):
+        for name in files:
+            if not TEMP_RE.match(name):
+                continue
+            path = Path(dirpath, name)
+            try:
+                if now - path.stat().st_mtime < min_age_s:
+                    continue
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # a live writer holds it
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(path)
+            os.close(fd)
+    return removed
+
+
+def same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
+    """True when two files have identical content (sizes compared first)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with a.open("rb") as fa, b.open("rb") as fb:
+            while True:
+                ba, bb = fa.read(chunk), fb.read(chunk)
+                if ba != bb:
+                    return False
+                if not ba:
+                    return True
+    except OSError:
+        return False

@@ -1,0 +1,50 @@
+"""The journal record of a job: one flat, JSON-friendly dict, built in one place.
+
+``status`` reads it back; so may any tool of the user's (it is TinyDB/JSON). Field names are
+part of sp404d's interface: add fields, do not rename them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sp404d import __version__
+from sp404d.job import Outcome, Plan
+from sp404d.planner import Early, place_id
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
+    """Everything the journal keeps about one job."""
+    if isinstance(item, Plan):
+        source, root, meta = item.source, item.root, item.meta
+        size, mtime_ns, place = item.size, item.mtime_ns, place_id(item)
+    else:
+        source, root, meta = item.request.source, item.request.root, item.meta
+        size, mtime_ns, place = item.size, item.mtime_ns, None
+    render = outcome.render
+    return {
+        "source": str(source),
+        "root": str(root),
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "sha256": outcome.sha256,
+        "key": outcome.key,
+        "place": place,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "output": str(outcome.output) if outcome.output else None,
+        "replaced": str(outcome.replaced) if outcome.replaced else None,
+        "metadata": meta.as_dict() if meta is not None else None,
+        "input": outcome.info.as_dict() if outcome.info is not None else None,
+        "render": render or None,
+        "gain_db": render.get("gain_db") if render else None,
+        "elapsed_s": round(outcome.elapsed_s, 4),
+        "started_at": started_at,
+        "finished_at": now_iso(),
+        "version": __version__,
+    }

@@ -1,0 +1,134 @@
+"""Runs planned jobs on a pool of worker processes and records each one as it ends.
+
+The flow is one way: requests -> plans (here, in the parent) -> ``job.execute`` (workers) ->
+records (here: journal, log, the caller's callback). Only this process writes the journal, the
+single-writer pattern TinyDB's maintainers recommend. Used by ``convert`` and the daemon.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sp404d.job import Outcome, Plan, execute
+from sp404d.journal import Journal
+from sp404d.logs import get_logger
+from sp404d.planner import Early, Planner, Request
+from sp404d.records import make_record, now_iso
+
+RecordHook = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Tally:
+    """Counts by status, for summaries and exit codes."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        return not (self.counts.get("rejected") or self.counts.get("failed"))
+
+
+def _start_method() -> str:
+    # fork is the cheapest start (workers inherit numpy, soxr, soundfile already imported) and
+    # safe while the parent has no other threads; with threads (the daemon's observers),
+    # forkserver avoids forking a process that holds locks.
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def make_pool(workers: int) -> ProcessPoolExecutor:
+    ctx = multiprocessing.get_context(_start_method())
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["sp404d.job"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+class Runner:
+    """Plans, executes and records jobs. Call from one thread only."""
+
+    def __init__(self, journal: Journal, workers: int, on_record: RecordHook | None = None) -> None:
+        self.journal = journal
+        self.planner = Planner(journal)
+        self.workers = workers
+        self.on_record = on_record
+        self.tally = Tally()
+        self.log = get_logger()
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = make_pool(self.workers)
+        return self._pool
+
+    def close(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            self._pool = None
+
+    def record(self, item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
+        """Journal, log and report one finished job."""
+        rec = make_record(item, outcome, started_at)
+        self.journal.append(rec)
+        self.planner.recorded(rec)
+        self.tally.add(outcome.status)
+        level = "info" if outcome.status in ("done", "skipped") else "warning"
+        getattr(self.log, level)(
+            "job",
+            source=rec["source"],
+            status=rec["status"],
+            reason=rec["reason"],
+            output=rec["output"],
+            duration_s=rec["elapsed_s"],
+        )
+        if self.on_record is not None:
+            self.on_record(rec)
+        return rec
+
+    def submit(self, plan: Plan) -> Future[Outcome]:
+        return self.pool.submit(execute, plan)
+
+    def finish(self, plan: Plan, outcome: Outcome, started_at: str) -> dict[str, Any]:
+        self.planner.settle(plan, outcome)
+        return self.record(plan, outcome, started_at)
+
+    def run_batch(self, requests: Iterable[Request]) -> Tally:
+        """Plan all requests together (pads in name order), run them, record each as it ends."""
+        started = now_iso()
+        items = self.planner.plan_many(list(requests))
+        pending: dict[Future[Outcome], tuple[Plan, str]] = {}
+        for item in items:
+            if isinstance(item, Early):
+                self.record(item, item.outcome, started)
+            else:
+                pending[self.submit(item)] = (item, now_iso())
+        from concurrent.futures import as_completed
+
+        for fut in as_completed(pending):
+            plan, began = pending.pop(fut)
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # a worker died (killed, out of memory): not the file's fault
+                outcome = Outcome("failed", f"worker process failed: {exc or type(exc).__name__}")
+            self.finish(plan, outcome, began)
+        self.journal.sync()
+        return self.tally
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,94 @@
+"""Shared test helpers: real audio written with soundfile, real folders, no leaked threads."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tone(
+    rate: int,
+    freq: float = 1000.0,
+    dbfs: float = -6.0,
+    seconds: float = 0.5,
+    channels: int = 1,
+) -> np.ndarray:
+    """A sine at ``dbfs`` (peak), shape (frames, channels); channel k is phase-shifted."""
+    t = np.arange(round(rate * seconds)) / rate
+    amp = 10 ** (dbfs / 20)
+    cols = [amp * np.sin(2 * np.pi * freq * t + k * 0.3) for k in range(channels)]
+    return np.stack(cols, axis=1)
+
+
+def write_audio(
+    path: Path,
+    rate: int = 44100,
+    *,
+    seconds: float = 0.5,
+    channels: int = 1,
+    subtype: str = "PCM_16",
+    format: str | None = None,
+    freq: float = 1000.0,
+    dbfs: float = -6.0,
+) -> Path:
+    """Write a test tone file and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = tone(rate, freq, dbfs, seconds, channels)
+    sf.write(str(path), data, rate, subtype=subtype, format=format)
+    return path
+
+
+def fit_sine(y: np.ndarray, rate: int, freq: float) -> tuple[float, float]:
+    """Least-squares fit of a sine at ``freq`` on the steady middle: (amplitude, residual rms)."""
+    y = y[len(y) // 4 : 3 * len(y) // 4]
+    t = np.arange(len(y)) / rate
+    a = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.ones_like(t)], 1)
+    c, *_ = np.linalg.lstsq(a, y, rcond=None)
+    r = y - a @ c
+    return float(np.hypot(c[0], c[1])), float(np.sqrt(np.mean(r**2)))
+
+
+def level_db(y: np.ndarray, rate: int, freq: float) -> float:
+    amp, _ = fit_sine(y, rate, freq)
+    return 20 * np.log10(amp + 1e-20)
+
+
+def run_env(home: Path) -> dict[str, str]:
+    """Environment for a subprocess of sp404d with its own home (no user config leaks in)."""
+    env = dict(os.environ)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_STATE_HOME=str(home / ".local" / "state"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("NOTIFY_SOCKET", None)
+    return env
+
+
+SP404D = [sys.executable, "-m", "sp404d"]
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks() -> Iterator[None]:
+    """Fail a test that leaves a thread running (as watchdog's own suite does)."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and not t.name.startswith(("QueueFeederThread",))
+    ]
+    for t in leaked:
+        t.join(timeout=5)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"threads leaked: {still}"
