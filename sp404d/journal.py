@@ -185,18 +185,20 @@ class _Records:
 
     def add_items(self, items: list[Any]) -> int:
         """Add decoded ``[doc_id, record]`` items; return how many were not records."""
+        indexed = self._counts is not None or bool(self._latest)
         table, last_id, bad = self.table, self.last_id, 0
         for item in items:
             if type(item) is list and len(item) == 2:
                 doc_id, doc = item
                 if type(doc_id) is int and type(doc) is dict:
-                    table[str(doc_id)] = doc
-                    last_id = max(last_id, doc_id)
+                    if indexed:
+                        self.add(doc_id, doc)
+                    else:  # the bulk of a load: nothing to keep current yet
+                        table[str(doc_id)] = doc
+                        last_id = max(last_id, doc_id)
                     continue
             bad += 1
-        self.last_id = last_id
-        self._counts = None
-        self._latest.clear()
+        self.last_id = max(self.last_id, last_id)
         return bad
 
     def counts(self) -> dict[str, int]:
@@ -225,7 +227,7 @@ def _status_of(doc: Record) -> str:
     return status if isinstance(status, str) else "unknown"
 
 
-class _JournalStorage(Storage):  # type: ignore[misc]  # tinydb's Storage is an untyped ABC
+class _JournalStorage(Storage):
     """A TinyDB storage on the JSON-lines file: the file's owner, and the records' cache.
 
     ``read()`` hands TinyDB the cached table (no copy, no disk); ``append`` adds lines;
@@ -254,6 +256,7 @@ class _JournalStorage(Storage):  # type: ignore[misc]  # tinydb's Storage is an 
         self._last_sync = -float("inf")
         self._timer: threading.Timer | None = None
         self._sync_error: OSError | None = None
+        self._closing = False  # close() has begun: start no more timers
         self._closed = False
         try:
             if readonly:
@@ -286,8 +289,8 @@ class _JournalStorage(Storage):  # type: ignore[misc]  # tinydb's Storage is an 
     def close(self) -> None:
         with self.mutex:
             timer, self._timer = self._timer, None
-            self._closed = True
-        if timer is not None:
+            self._closing = True
+        if timer is not None:  # outside the mutex: a timer that already fired waits for it
             timer.cancel()
             timer.join(timeout=5)
         with self.mutex:
@@ -295,6 +298,7 @@ class _JournalStorage(Storage):  # type: ignore[misc]  # tinydb's Storage is an 
                 self.sync()
             finally:
                 self._close_fd()
+                self._closed = True
 
     # -- what Journal and the table call -------------------------------------------------------
 
@@ -584,7 +588,7 @@ class _JournalStorage(Storage):  # type: ignore[misc]  # tinydb's Storage is an 
         since = time.monotonic() - self._last_sync
         if since >= self._sync_interval:
             self._sync_now()
-        elif self._timer is None and not self._closed:
+        elif self._timer is None and not self._closing:
             self._timer = threading.Timer(self._sync_interval - since, self._timer_fired)
             self._timer.name = f"sp404d-journal-sync {self.path.name}"
             self._timer.daemon = True
@@ -632,7 +636,7 @@ class _JournalStorage(Storage):  # type: ignore[misc]  # tinydb's Storage is an 
         return self._fd
 
 
-class _JournalTable(Table):  # type: ignore[misc]  # tinydb's Table is partly untyped
+class _JournalTable(Table):
     """TinyDB's ``Table`` with O(1) inserts: one appended line, not a rewritten file.
 
     Stock ``insert`` goes through ``_update_table``, which copies the whole table and writes it
@@ -672,7 +676,7 @@ class _JournalTable(Table):  # type: ignore[misc]  # tinydb's Table is partly un
                 raise
 
 
-class _JournalDB(TinyDB):  # type: ignore[misc]  # tinydb's TinyDB is partly untyped
+class _JournalDB(TinyDB):
     """TinyDB with the journal's table class; dropping tables holds the file lock too."""
 
     table_class = _JournalTable
@@ -749,7 +753,7 @@ def _gc_paused() -> Iterator[None]:
 def _stock_tinydb_table(data: bytes, path: Path) -> dict[str, Record]:
     """The default table of a file written by TinyDB's ``JSONStorage``, checked."""
     not_journal = ConfigError(
-        "journal", f"{path} is neither an sp404d journal nor a TinyDB database; refusing to touch it"
+        "journal", f"{path} is neither an sp404d journal nor a TinyDB database; not touching it"
     )
     try:
         tables = json.loads(data)
@@ -759,7 +763,7 @@ def _stock_tinydb_table(data: bytes, path: Path) -> dict[str, Record]:
         raise not_journal
     others = sorted(name for name, table in tables.items() if name != _TABLE and table)
     if others:
-        raise ConfigError("journal", f"{path} holds TinyDB tables the journal cannot keep: {others}")
+        raise ConfigError("journal", f"{path} has TinyDB tables the journal cannot keep: {others}")
     table: dict[str, Any] = tables.get(_TABLE, {})
     if not all(key.isdigit() and isinstance(doc, dict) for key, doc in table.items()):
         raise not_journal

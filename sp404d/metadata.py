@@ -106,8 +106,9 @@ class Metadata:
     origins: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        # Frozen means frozen: a caller's dict must not change our origins behind our back.
-        object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
+        # A private copy: a caller's dict must not change our origins behind our back. A plain
+        # dict (not a MappingProxyType) because plans cross to worker processes by pickle.
+        object.__setattr__(self, "origins", dict(self.origins))
 
     def as_dict(self) -> dict[str, Any]:
         """The fields plus ``"origins"``, as plain JSON-friendly values (for the journal)."""
@@ -575,7 +576,7 @@ _TOKEN_SPLIT_RE = re.compile(r"[\s_.\-()\[\]{},+]+")
 _PAD_RE = re.compile(r"^(?P<num>\d{1,3})(?:[\s_.\-]+(?P<next>[^\s_.\-]*)|$)")
 NOT_PAD_WORDS = frozenset(
     {"bar", "bars", "beat", "beats", "step", "steps", "bit", "bpm", "hz", "khz", "k", "ms", "s",
-     "sec", "secs", "x"}
+     "sec", "secs"}
 )  # fmt: skip
 _BPM_RES = (
     # "92bpm", "92_bpm", "92 BPM", "92.5bpm", "loop.120bpm"; not the "20" of "1.20bpm" or "120".
@@ -587,6 +588,8 @@ BPM_FROM_NAME = (40.0, 300.0)
 # Tokens shaped like keys that usually are not, compared as written: FM synthesis, AM radio,
 # the EBM genre. "Fm" or "fm" is still F minor.
 NOT_KEYS = frozenset({"FM", "AM", "EBM"})
+# Signs that make a lone token a key ("F#", "E♭"); a plain "b" does not: ab, db, eb, bb.
+_BARE_SIGNS = frozenset({"#", "♯", "sharp", "♭", "flat"})
 
 
 def _is_bank_folder(name: str) -> bool:
@@ -617,7 +620,7 @@ def _bpm_from_name(stem: str) -> tuple[float, tuple[int, int]] | None:
 
 
 def _key_from_name(stem: str) -> str | None:
-    """The first token (or token pair) that states a key; see the module's README summary.
+    """The first token (or token pair) that states a key, normalised; None if none does.
 
     Single tokens need a quality (``Am``, ``C#min``, ``Bbmaj``) or a sharp (``F#``); a bare
     ``A`` or ``Bb`` is too often a word or an abbreviation. A following quality word works
@@ -646,7 +649,7 @@ def _key_from_name(stem: str) -> str | None:
             return _normalise_key(match["letter"], match["acc"], match["quality"])
         if after and after[0] in _QUALITY_WORDS:
             return _normalise_key(match["letter"], match["acc"], after[0])
-        if (match["acc"] or "").lower() in _SHARPS | {"♭", "flat"}:
+        if (match["acc"] or "").lower() in _BARE_SIGNS:
             return _normalise_key(match["letter"], match["acc"], None)
     return None
 

@@ -4,8 +4,9 @@ Every path part sp404d writes (a file's stem, a folder from ``genre`` or ``kit``
 through the same steps, in this order:
 
 1. :func:`ascii_text`: NFC, then transliteration with ``anyascii`` (``Café`` -> ``Cafe``,
-   ``カメラ`` -> ``kamera``, ``北京`` -> ``BeiJing``). The SP-404MK2 shows any other character as
-   ``_`` and then refuses the file ("Unsupported File"), so dropping accents is not enough.
+   ``カメラ`` -> ``kamera``, ``北京`` -> ``BeiJing``); emoji are dropped. The SP-404MK2 shows any
+   other character as ``_`` and then refuses the file ("Unsupported File"), so dropping
+   accented letters (``Caf``) is not an option.
 2. :data:`SANITIZE_RULES`: a table of (regex, replacement) rules, applied in order, that leaves
    only :data:`SAFE_CHARS`. It is data, as in beets' ``CHAR_REPLACE``, so a reader can check it.
 3. Truncation to a length in characters (all ASCII by then, so characters are bytes), after
@@ -19,7 +20,8 @@ Decisions worth knowing:
   stripped, and a part is never empty, so ``..``, ``../../etc`` and ``/abs`` all become a plain
   name inside the folder they were meant for.
 * **The FAT rules are met by construction**, not by checking: no ``<>:"/\\|?*``, no control
-  characters, no trailing dot or space, no reserved name, at most 255 characters.
+  characters, no trailing dot or space, no reserved name. Length is the caller's ``max_len``
+  (23 for stems, 64 for folders by default), far below FAT's 255.
 * **No ``~`` ever.** FAT32 gives long names 8.3 aliases such as ``KICKDR~1.WAV``, and sp404d's
   temp files are ``~SXXXXXX.TMP``: a generated name can never look like either.
 * **Case never tells two files apart.** FAT32 treats ``Kick.wav`` and ``kick.wav`` as one file,
@@ -69,7 +71,7 @@ SANITIZE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # ~ (8.3 aliases), $ and % (shells), and any other punctuation.
     (re.compile(r"[^A-Za-z0-9_\-+#().]"), "_"),
     # "Artist - Title" -> "Artist-Title": a dash already separates, and every character counts.
-    (re.compile(r"_*-+_*"), "-"),
+    (re.compile(r"_*-[-_]*"), "-"),
     (re.compile(r"_{2,}"), "_"),
 )
 
@@ -108,7 +110,6 @@ def ascii_text(text: str) -> str:
     transliterate as whole syllables.
     """
     text = unicodedata.normalize("NFC", text)
-    text = _CONTROL_SPACE.sub(" ", text)
     parts = [anyascii(ch) for ch in text] + [""]
     out = "".join(_transliterate(ch, parts[i], parts[i + 1]) for i, ch in enumerate(text))
     return _CONTROL.sub("", _CONTROL_SPACE.sub(" ", out))
@@ -210,8 +211,10 @@ def fold(name: str) -> str:
 def unique_filename(stem: str, ext: str, taken: Collection[str], *, max_len: int = 23) -> str:
     """``stem + ext``, or ``stem_2 + ext``, ``stem_3 + ext``... whichever is free in ``taken``.
 
-    ``taken`` holds the names already in the folder (and those planned there); they are folded
-    here with :func:`fold`, so raw directory listings work as well as pre-folded keys. A suffixed
+    ``taken`` holds the :func:`fold` keys of the names already in the folder and of those planned
+    there (for the ASCII names sp404d writes, ``str.casefold()`` gives the same keys). It is used
+    as is, not re-folded, so a planner can keep one set per folder and ask thousands of times
+    without copying it. A suffixed
     stem is shortened to fit ``max_len`` (or the stem's own length, if the caller chose a longer
     one): ``Very_Long_Sample_Name_X`` becomes ``Very_Long_Sample_Name_2``, then ``..._Nam_10``.
     ``stem`` is expected to come from :func:`sample_stem` or :func:`safe_component`; the suffix
@@ -219,8 +222,7 @@ def unique_filename(stem: str, ext: str, taken: Collection[str], *, max_len: int
     name therefore never overwrite each other.
     """
     _check_len(max_len)
-    keys = {fold(name) for name in taken}
-    if fold(stem + ext) not in keys:
+    if fold(stem + ext) not in taken:
         return stem + ext
     limit = max(max_len, len(stem))
     n = 2
@@ -229,6 +231,6 @@ def unique_filename(stem: str, ext: str, taken: Collection[str], *, max_len: int
         base = _cut(stem, limit - len(suffix)) if limit > len(suffix) else ""
         # Without room for any of the stem, the number alone still names a distinct file.
         candidate = f"{base}{suffix}{ext}" if base else f"{n}{ext}"
-        if fold(candidate) not in keys:
+        if fold(candidate) not in taken:
             return candidate
         n += 1

@@ -61,8 +61,8 @@ StartLimitBurst=5
 
 [Service]
 # sp404d sends READY=1 once it watches the inbox, RELOADING=1 then READY=1 around a reload,
-# STOPPING=1 on shutdown and WATCHDOG=1 pings. Only the main process may report; the
-# conversion workers inherit $NOTIFY_SOCKET but must not speak for the service.
+# STOPPING=1 on shutdown and WATCHDOG=1 pings. Only the main process may report: the
+# conversion workers inherit $NOTIFY_SOCKET, and systemd ignores anything they send.
 Type=notify
 NotifyAccess=main
 # install-service puts the absolute path of the sp404d it ran from here (and --config).
@@ -75,10 +75,10 @@ RestartSec=5
 # sp404d pings every WatchdogSec/2: a main loop stuck for 30 s is killed and restarted.
 WatchdogSec=30
 # On stop, SIGTERM goes to sp404d alone: it takes no new jobs, lets running conversions
-# finish or stops them, removes their temp files and exits. Whatever is still running
-# after TimeoutStopSec, workers included, gets SIGKILL. The default (control-group) would
-# send SIGTERM to the workers at the same moment, killing conversions mid-write before
-# the daemon can clean up. Keep sp404d's own drain timeout below 30 s.
+# finish (or stops them) and exits. Whatever is still running after TimeoutStopSec,
+# workers included, gets SIGKILL. The default (control-group) would send SIGTERM to the
+# workers at the same moment, killing conversions mid-write before the daemon can clean
+# up. Keep sp404d's own drain timeout below 30 s.
 KillMode=mixed
 TimeoutStopSec=30
 # Log lines reach the journal as they are written, not when a buffer fills.
@@ -145,10 +145,16 @@ def _systemd_quote(arg: str, *, program: bool = False) -> str:
 
     systemd expands ``%`` specifiers in the whole line, then splits it into words (double
     quotes group, backslash escapes inside them), then expands ``$VAR`` in the arguments but
-    not in the program path. So ``%`` is always doubled, ``$`` only in arguments.
+    not in the program path. So ``%`` is always doubled, ``$`` only in arguments. The
+    program path may not contain quotes or backslashes at all (systemd 252 rejects the unit).
     """
     if any(ord(char) < 32 or char == "\x7f" for char in arg):
         raise ServiceInstallError(f"a control character cannot go in a systemd unit: {arg!r}")
+    if program and any(char in arg for char in "\"'\\"):
+        raise ServiceInstallError(
+            f"systemd refuses to run a program whose path contains quotes or backslashes: {arg}; "
+            "install sp404d in another folder"
+        )
     if not program:
         arg = arg.replace("$", "$$")
     if not _SYSTEMD_SAFE.fullmatch(arg):
@@ -160,8 +166,8 @@ def render_systemd_unit(exe: str | Sequence[str], config: Path | None) -> str:
     """The user unit with ``ExecStart`` running ``exe run [--config CONFIG]``.
 
     ``exe`` is the absolute path of the ``sp404d`` script, or an argv prefix such as
-    ``[python, "-m", "sp404d"]``. Paths with spaces, quotes, ``%`` or ``$`` are quoted by
-    systemd's rules.
+    ``[python, "-m", "sp404d"]``. Spaces, ``%`` and ``$`` are quoted by systemd's rules (and
+    quotes too, except in the program path, where systemd allows none).
     """
     argv = _command(exe)
     words = [_systemd_quote(argv[0], program=True)]

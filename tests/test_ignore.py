@@ -89,7 +89,7 @@ class TestIgnoreRule:
 
     def test_every_default_rule_is_reachable(self) -> None:
         """No rule is shadowed by an earlier one: each gives the reason for some sample name."""
-        reached = {ignore_reason(PurePosixPath(param.values[0])) for param in TEMP_AND_JUNK}
+        reached = {ignore_reason(PurePosixPath(str(param.values[0]))) for param in TEMP_AND_JUNK}
         assert {rule.reason for rule in DEFAULT_IGNORE} <= reached
 
     def test_hidden_catch_all_is_last(self) -> None:

@@ -1,0 +1,333 @@
+"""`sp404d convert`, `check` and `status` end to end, as real subprocesses on real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sp404d.journal import Journal
+from tests.conftest import SP404D, run_env, write_audio
+
+
+class Env:
+    """A throwaway home with an inbox, an outbox and a journal."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.home = tmp_path / "home"
+        self.inbox = tmp_path / "in"
+        self.outbox = tmp_path / "out"
+        self.journal = tmp_path / "journal.jsonl"
+        self.inbox.mkdir()
+
+    def run(self, *args: str, check: int | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [*SP404D, *args]
+        proc = subprocess.run(cmd, env=run_env(self.home), capture_output=True, text=True, timeout=120)
+        if check is not None:
+            assert proc.returncode == check, proc.stdout + proc.stderr
+        return proc
+
+    def convert(self, *extra: str, paths: tuple[str, ...] = (), check: int | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "convert", *(paths or (str(self.inbox),)), "--outbox", str(self.outbox),
+            "--journal", str(self.journal), *extra, check=check,
+        )
+
+    def status(self) -> dict[str, Any]:
+        proc = self.run("status", "--journal", str(self.journal), "--json", "--limit", "0", check=0)
+        return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+    def outputs(self) -> list[str]:
+        return sorted(p.relative_to(self.outbox).as_posix() for p in self.outbox.rglob("*") if p.is_file())
+
+    def by_source(self) -> dict[str, dict[str, Any]]:
+        return {Path(j["source"]).name: j for j in self.status()["jobs"]}
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+class TestConvert:
+    def test_converts_a_folder_and_journals_every_job(self, env: Env) -> None:
+        """A mixed folder: good files done, bad ones rejected with a musician's reason, exit 1."""
+        write_audio(env.inbox / "kick.wav", 44100)
+        write_audio(env.inbox / "pad.flac", 96000, subtype="PCM_24", format="FLAC", channels=2)
+        write_audio(env.inbox / "tiny.wav", 44100, seconds=0.062)
+        (env.inbox / "notes.bin").write_bytes(b"definitely not audio " * 20)
+        (env.inbox / "empty.wav").write_bytes(b"")
+        proc = env.convert(check=1)
+        assert "2 done" in proc.stdout and "3 rejected" in proc.stdout
+        assert env.outputs() == ["kick.wav", "pad.wav"]
+        jobs = env.by_source()
+        assert jobs["tiny.wav"]["reason"] == "too short: 62 ms, minimum 100 ms"
+        assert jobs["notes.bin"]["reason"] == "not an audio file (the format is not recognised)"
+        assert jobs["empty.wav"]["reason"] == "empty: the file has 0 bytes"
+        assert env.status()["counts"] == {"done": 2, "rejected": 3}
+
+    def test_record_has_what_the_journal_promises(self, env: Env) -> None:
+        """Source, size, mtime, hash, metadata with origins, input facts, gain, timing, version."""
+        write_audio(env.inbox / "hiphop" / "loop 92bpm.wav", 44100, channels=2)
+        env.convert("--layout", "genre", check=0)
+        rec = Journal(env.journal, readonly=True).all()[0]
+        assert rec["status"] == "done"
+        assert len(rec["sha256"]) == 64 and rec["size"] > 0 and rec["mtime_ns"] > 0
+        assert rec["metadata"]["genre"] == "hiphop"
+        assert rec["metadata"]["origins"]["genre"] == "path"
+        assert rec["metadata"]["bpm"] == 92
+        assert rec["input"]["rate"] == 44100 and rec["input"]["channels"] == 2
+        assert rec["gain_db"] is not None and rec["elapsed_s"] >= 0
+        assert rec["version"] and rec["finished_at"].endswith("Z")
+        assert rec["output"].endswith("hiphop/92bpm_loop.wav")
+
+    def test_second_run_skips_and_exits_zero(self, env: Env) -> None:
+        """Re-running on converted files converts nothing again."""
+        write_audio(env.inbox / "kick.wav", 44100)
+        env.convert(check=0)
+        before = (env.outbox / "kick.wav").stat().st_mtime_ns
+        proc = env.convert(check=0)
+        assert "1 skipped" in proc.stdout
+        assert (env.outbox / "kick.wav").stat().st_mtime_ns == before
+        assert env.outputs() == ["kick.wav"]
+
+    def test_identical_content_under_a_new_mtime_is_skipped(self, env: Env) -> None:
+        """A re-dropped identical file (new mtime) is recognised by its content hash."""
+        src = write_audio(env.inbox / "kick.wav", 44100)
+        env.convert(check=0)
+        data = src.read_bytes()
+        src.unlink()
+        src.write_bytes(data)
+        proc = env.convert(check=0)
+        assert "1 skipped" in proc.stdout
+        assert env.outputs() == ["kick.wav"]
+
+    def test_changed_source_replaces_its_own_output(self, env: Env) -> None:
+        """A source whose content changes is converted again onto its own earlier output."""
+        src = write_audio(env.inbox / "kick.wav", 44100)
+        env.convert(check=0)
+        write_audio(src, 44100, freq=440)
+        env.convert(check=0)
+        assert env.outputs() == ["kick.wav"]
+        y, _ = sf.read(str(env.outbox / "kick.wav"))
+        spectrum = np.abs(np.fft.rfft(y))
+        assert abs(np.argmax(spectrum) * 48000 / len(y) - 440) < 5
+
+    def test_source_files_are_never_modified(self, env: Env) -> None:
+        """The inbox is read, never written."""
+        src = write_audio(env.inbox / "kick.wav", 44100)
+        before = (src.read_bytes(), src.stat().st_mtime_ns)
+        env.convert(check=0)
+        assert (src.read_bytes(), src.stat().st_mtime_ns) == before
+        assert sorted(p.name for p in env.inbox.iterdir()) == ["kick.wav"]
+
+    def test_aiff_format(self, env: Env) -> None:
+        """--format aiff writes .aif files."""
+        write_audio(env.inbox / "kick.wav", 44100)
+        env.convert("--format", "aiff", check=0)
+        assert env.outputs() == ["kick.aif"]
+        assert sf.info(str(env.outbox / "kick.aif")).format == "AIFF"
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            pytest.param("Café.wav", "Cafe.wav", id="accent"),
+            pytest.param("キック.wav", "kikku.wav", id="japanese"),
+            pytest.param("CON.wav", "CON_.wav", id="fat-reserved"),
+            pytest.param("a very long sample name that goes on and on.wav", None, id="long"),
+            pytest.param("what?*.wav", "what.wav", id="forbidden"),
+        ],
+    )
+    def test_output_names_are_ascii_and_fat_safe(self, env: Env, name: str, expected: str | None) -> None:
+        """Names become readable ASCII, FAT-safe, at most 23 characters before the extension."""
+        write_audio(env.inbox / name, 44100)
+        env.convert(check=0)
+        (out,) = env.outputs()
+        assert out.isascii() and len(Path(out).stem) <= 23
+        if expected:
+            assert out == expected
+
+    def test_case_colliding_sources_never_overwrite_each_other(self, env: Env) -> None:
+        """Kick.wav and kick.WAV (one name on FAT) both survive, under distinct names."""
+        write_audio(env.inbox / "a" / "Kick.wav", 44100, freq=500)
+        write_audio(env.inbox / "b" / "kick.WAV", 44100, freq=700)
+        env.convert(check=0)
+        outs = env.outputs()
+        assert len(outs) == 2
+        assert len({o.casefold() for o in outs}) == 2
+
+
+class TestLayouts:
+    def test_bpm_layout(self, env: Env) -> None:
+        """BPM ranges as folders, unknown_bpm when nothing says the tempo."""
+        write_audio(env.inbox / "slowjam 65bpm.wav", 44100)
+        write_audio(env.inbox / "boom 92 bpm.wav", 44100)
+        write_audio(env.inbox / "dnb_174bpm.wav", 44100)
+        write_audio(env.inbox / "hit.wav", 44100)
+        env.convert("--layout", "bpm", check=0)
+        folders = sorted(o.split("/")[0] for o in env.outputs())
+        assert folders == ["90-110", "fast", "slow", "unknown_bpm"]
+
+    def test_genre_layout_uses_unknown_genre(self, env: Env) -> None:
+        """Files directly in the inbox have no genre folder to infer from."""
+        write_audio(env.inbox / "hit.wav", 44100)
+        write_audio(env.inbox / "house" / "hat.wav", 44100)
+        env.convert("--layout", "genre", check=0)
+        assert env.outputs() == ["house/hat.wav", "unknown_genre/hit.wav"]
+
+    def test_kit_layout_gives_pads_in_name_order_and_honours_claims(self, env: Env) -> None:
+        """Explicit pads first; the rest take the next free pads in name order."""
+        kit = env.inbox / "MyKit"
+        write_audio(kit / "b_snare.wav", 44100)
+        write_audio(kit / "a_kick.wav", 44100)
+        write_audio(kit / "01_hat.wav", 44100)
+        (kit / "c_clap.wav.yaml").write_text("bank: B\npad: 3\n")
+        write_audio(kit / "c_clap.wav", 44100)
+        env.convert("--layout", "kit", check=0)
+        outs = env.outputs()
+        assert "MyKit/bank_A/pad_01_hat.wav" in outs
+        assert "MyKit/bank_A/pad_02_a_kick.wav" in outs
+        assert "MyKit/bank_A/pad_03_b_snare.wav" in outs
+        assert "MyKit/bank_B/pad_03_c_clap.wav" in outs
+
+    def test_kit_pad_conflict_is_rejected_with_reason(self, env: Env) -> None:
+        """A second file claiming a taken pad is refused, naming the pad and the holder."""
+        kit = env.inbox / "K"
+        write_audio(kit / "05_kick.wav", 44100)
+        write_audio(kit / "05 snare.wav", 44100)
+        env.convert("--layout", "kit", check=1)
+        reasons = [j["reason"] for j in env.status()["jobs"] if j["status"] == "rejected"]
+        assert len(reasons) == 1 and "pad A05 of kit 'K' is already taken" in reasons[0]
+
+    def test_kit_past_160_samples_is_rejected(self, env: Env) -> None:
+        """Ten banks of sixteen pads: the 161st sample is refused."""
+        kit = env.inbox / "Big"
+        data = np.zeros((4800, 1))
+        kit.mkdir()
+        for i in range(161):
+            sf.write(str(kit / f"s{i:03d}.wav"), data + i * 1e-4, 48000, subtype="PCM_16")
+        env.convert("--layout", "kit", check=1)
+        counts = env.status()["counts"]
+        assert counts == {"done": 160, "rejected": 1}
+        assert "is full: 160 samples" in env.by_source()["s160.wav"]["reason"]
+
+
+class TestRefusals:
+    @pytest.mark.parametrize(
+        ("sidecar", "reason"),
+        [
+            pytest.param("bpm: fast\n", "bpm", id="wrong-type"),
+            pytest.param("pad: 17\n", "pad", id="pad-range"),
+            pytest.param("!!python/object/apply:os.system ['touch pwned']\n", "tag", id="object-tag"),
+            pytest.param('a: &a ["x","x"]\nb: &b [*a,*a]\nc: [*b,*b]\n', "anchor", id="alias-bomb"),
+            pytest.param("bmp: 120\n", "bmp", id="unknown-key"),
+        ],
+    )
+    def test_hostile_or_wrong_sidecars_reject_their_file(
+        self, env: Env, tmp_path: Path, sidecar: str, reason: str
+    ) -> None:
+        """A bad sidecar rejects its file with a reason naming it, and constructs nothing."""
+        write_audio(env.inbox / "kick.wav", 44100)
+        (env.inbox / "kick.wav.yaml").write_text(sidecar)
+        env.convert(check=1)
+        job = env.by_source()["kick.wav"]
+        assert job["status"] == "rejected"
+        assert "kick.wav.yaml" in job["reason"] and reason in job["reason"].lower()
+        assert not (tmp_path / "pwned").exists() and not (env.inbox / "pwned").exists()
+        assert env.outputs() == []
+
+    def test_path_traversal_in_metadata_stays_in_the_outbox(self, env: Env, tmp_path: Path) -> None:
+        """genre: ../../x cannot steer a file outside the outbox."""
+        write_audio(env.inbox / "kick.wav", 44100)
+        (env.inbox / "kick.wav.yaml").write_text("genre: ../../escaped\nkit: /etc\n")
+        env.convert("--layout", "genre")
+        assert not (tmp_path / "escaped").exists()
+        for p in tmp_path.rglob("*.wav"):
+            assert p.is_relative_to(env.inbox) or p.is_relative_to(env.outbox)
+
+    @pytest.mark.parametrize(
+        ("seconds", "ok"), [pytest.param(0.099, False, id="99ms"), pytest.param(0.100, True, id="100ms")]
+    )
+    def test_the_100ms_boundary(self, env: Env, seconds: float, ok: bool) -> None:
+        """99 ms is refused, 100 ms is taken."""
+        write_audio(env.inbox / "hit.wav", 48000, seconds=seconds, subtype="PCM_24")
+        env.convert(check=0 if ok else 1)
+        assert env.outputs() == (["hit.wav"] if ok else [])
+
+    def test_short_files_can_be_padded(self, env: Env, tmp_path: Path) -> None:
+        """short_files: pad makes a 62 ms hit into a 100 ms sample."""
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("short_files: pad\n")
+        write_audio(env.inbox / "tiny.wav", 44100, seconds=0.062)
+        env.convert("--config", str(cfg), check=0)
+        assert sf.info(str(env.outbox / "tiny.wav")).frames == 4800
+
+    def test_truncated_wav_is_rejected(self, env: Env) -> None:
+        """A WAV cut short (a copy in progress) is refused with what is missing."""
+        src = write_audio(env.inbox / "cut.wav", 44100, seconds=1.0)
+        data = src.read_bytes()
+        src.write_bytes(data[: len(data) // 2])
+        env.convert(check=1)
+        assert env.by_source()["cut.wav"]["reason"].startswith("truncated: the header promises 1.00 s")
+
+    def test_m4a_without_the_extra_says_how_to_enable_it(self, env: Env) -> None:
+        """An M4A is recognised by content; without PyAV the reason says how to install it."""
+        pytest.importorskip("av", reason="checks the path with the extra installed")
+        import av
+
+        path = env.inbox / "loop.m4a"
+        with av.open(str(path), "w") as c:
+            stream = c.add_stream("aac", rate=44100)
+            for i in range(20):
+                frame = av.AudioFrame.from_ndarray(
+                    (np.sin(np.arange(1024) / 5)[None, :] * 0.3).astype(np.float32), format="flt", layout="mono"
+                )
+                frame.sample_rate, frame.pts = 44100, i * 1024
+                for packet in stream.encode(frame):
+                    c.mux(packet)
+            for packet in stream.encode(None):
+                c.mux(packet)
+        env.convert(check=0)
+        assert sf.info(str(env.outbox / "loop.wav")).samplerate == 48000
+
+
+class TestUsage:
+    def test_bad_config_value_exits_2_naming_the_key(self, env: Env, tmp_path: Path) -> None:
+        """A bad value stops with a message naming the key and what is allowed."""
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("layout: spiral\n")
+        proc = env.convert("--config", str(cfg), check=2)
+        assert "layout" in proc.stderr and "flat, genre, bpm, kit" in proc.stderr
+
+    def test_unknown_key_exits_2(self, env: Env, tmp_path: Path) -> None:
+        """A typo in a key is caught."""
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("outbx: /tmp\n")
+        proc = env.convert("--config", str(cfg), check=2)
+        assert "outbx" in proc.stderr and "unknown setting" in proc.stderr
+
+    def test_missing_path_exits_2(self, env: Env) -> None:
+        """A path that does not exist is a usage error, not a traceback."""
+        proc = env.convert(paths=(str(env.inbox / "nope"),), check=2)
+        assert "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
+
+    def test_check_writes_nothing(self, env: Env) -> None:
+        """check shows the plan and metadata origins, and writes no file and no journal."""
+        write_audio(env.inbox / "house" / "hat 120bpm.wav", 44100)
+        proc = env.run("check", str(env.inbox), "--outbox", str(env.outbox), "--journal",
+                       str(env.journal), "--layout", "genre", check=0)
+        assert "house/120bpm_hat.wav" in proc.stdout
+        assert "genre: house  [path]" in proc.stdout
+        assert not env.outbox.exists() and not env.journal.exists()
+
+    def test_status_on_an_empty_journal(self, env: Env) -> None:
+        """status works before anything ran."""
+        data = env.status()
+        assert data["counts"] == {} and data["jobs"] == []

@@ -1,0 +1,76 @@
+"""Kill -9 in the middle of a batch, again and again, then finish: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from sp404d.journal import Journal
+from sp404d.outbox import TEMP_RE
+from tests.conftest import SP404D, run_env
+
+FILES = 90
+
+
+def _corpus(inbox: Path) -> list[Path]:
+    """Distinct 1.5 s stereo files at 96 kHz: slow enough to be caught mid-batch."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(FILES):
+        p = inbox / f"take {i:03d}.wav"
+        sf.write(str(p), rng.uniform(-0.5, 0.5, (144000, 2)), 96000, subtype="PCM_24")
+        paths.append(p)
+    return paths
+
+
+def _lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
+    """Each kill leaves a loadable journal; the final run converts every input exactly once."""
+    inbox, outbox, journal = tmp_path / "in", tmp_path / "out", tmp_path / "j.jsonl"
+    inbox.mkdir()
+    sources = _corpus(inbox)
+    cmd = [*SP404D, "convert", str(inbox), "--outbox", str(outbox), "--journal", str(journal)]
+    env = run_env(tmp_path / "home")
+    kills = 0
+    for target in (3, 20, 45, 70):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and _lines(journal) < target and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=30)
+        assert len(Journal(journal, readonly=True)) >= 0  # loads after every kill
+    assert kills >= 2, "the batch finished before it could be killed: make it slower"
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    files = [p for p in outbox.rglob("*") if p.is_file()]
+    assert not [p for p in files if TEMP_RE.match(p.name)], "a temp file survived"
+    assert sorted(p.name for p in files) == sorted(s.name.replace(" ", "_") for s in sources)
+    for p in files:
+        info = sf.info(str(p))  # every file complete and readable
+        assert info.frames == 72000 and info.samplerate == 48000
+    records = Journal(journal, readonly=True).all()
+    done_by_source: dict[str, int] = {}
+    for rec in records:
+        if rec["status"] == "done":
+            done_by_source[rec["source"]] = done_by_source.get(rec["source"], 0) + 1
+    assert set(done_by_source) == {str(s) for s in sources}
+    assert all(n == 1 for n in done_by_source.values()), "a source was converted twice"
