@@ -26,7 +26,7 @@ import soundfile as sf
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import make_corpus  # noqa: E402
+from corpus import make_corpus
 
 
 def _floor_one(args: tuple[str, str]) -> None:
@@ -51,17 +51,28 @@ def floor(files: list[Path], out: Path) -> float:
 def sox_loop(files: list[Path], out: Path) -> float:
     t = time.perf_counter()
     for i, f in enumerate(files):
-        subprocess.run(["sox", "-q", str(f), "-r", "48000", "-b", "16", str(out / f"{i:05d}.wav")],
-                       check=True)
+        subprocess.run(
+            ["sox", "-q", str(f), "-r", "48000", "-b", "16", str(out / f"{i:05d}.wav")], check=True
+        )
     return time.perf_counter() - t
 
 
 def sp404d(corpus: Path, out: Path, journal: Path) -> float:
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "sp404d", "convert", str(corpus), "--outbox", str(out),
-         "--journal", str(journal)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sp404d",
+            "convert",
+            str(corpus),
+            "--outbox",
+            str(out),
+            "--journal",
+            str(journal),
+        ],
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - t
     if proc.returncode not in (0, 1):
@@ -71,7 +82,9 @@ def sp404d(corpus: Path, out: Path, journal: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--hits", type=int, default=600)
     ap.add_argument("--loops", type=int, default=40)
     ap.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
@@ -92,7 +105,9 @@ def main() -> None:
     for _ in range(a.rounds):
         results["floor"] = min(results.get("floor", 1e9), floor(files, fresh("floor")))
         d = fresh("sp404d")
-        results["sp404d"] = min(results.get("sp404d", 1e9), sp404d(corpus, d / "out", d / "j.jsonl"))
+        results["sp404d"] = min(
+            results.get("sp404d", 1e9), sp404d(corpus, d / "out", d / "j.jsonl")
+        )
     if shutil.which("sox"):
         results["sox"] = sox_loop(files, fresh("sox"))
     base = results["floor"]

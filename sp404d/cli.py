@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d import __version__
-from sp404d.config import LAYOUTS, FORMATS, Config, load_config
+from sp404d.config import FORMATS, LAYOUTS, Config, load_config
 from sp404d.errors import ConfigError, Sp404dError
 
 EXIT_OK, EXIT_JOBS, EXIT_USAGE = 0, 1, 2
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="config file (YAML); default ~/.config/sp404d/config.yaml if it exists")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="config file (YAML); default ~/.config/sp404d/config.yaml if it exists",
+    )
     p.add_argument("--journal", type=Path, help="journal file (overrides the config)")
 
 
@@ -66,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("outbox", "layout", "format", "journal", "workers")
-    return {k: (str(v) if isinstance(v, Path) else v) for k in keys if (v := getattr(args, k, None)) is not None}
+    return {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k in keys
+        if (v := getattr(args, k, None)) is not None
+    }
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -104,7 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sp404d: interrupted", file=sys.stderr)
         return 130
     parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE  # pragma: no cover
 
 
 # --- convert / check ---------------------------------------------------------------------
@@ -121,7 +128,10 @@ def _requests(config: Config, paths: Sequence[Path]) -> list[Any]:
         if path.is_dir():
             root = path.resolve()
             exclude = [config.outbox] + ([config.archive] if config.archive else [])
-            requests += [Request(p, root, config) for p in walk(root, exclude=exclude, extra_ignore=config.ignore)]
+            requests += [
+                Request(p, root, config)
+                for p in walk(root, exclude=exclude, extra_ignore=config.ignore)
+            ]
         elif path.is_file():
             if not is_metadata_file(path):
                 resolved = path.resolve()
@@ -134,8 +144,9 @@ def _requests(config: Config, paths: Sequence[Path]) -> list[Any]:
 def _print_settings(config: Config, out: TextIO) -> None:
     origin = str(config.source) if config.source else "defaults (no config file)"
     print(
-        f"sp404d {__version__}: config {origin}\n  outbox  {config.outbox}  (layout {config.layout}, "
-        f"{config.format})\n  journal {config.journal}",
+        f"sp404d {__version__}: config {origin}\n"
+        f"  outbox  {config.outbox}  (layout {config.layout}, {config.format})\n"
+        f"  journal {config.journal}",
         file=out,
     )
 
@@ -187,6 +198,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         runner = Runner(journal, config.worker_count, on_record=progress)
         try:
             tally = runner.run_batch(requests)
+        except BaseException:
+            runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
+            raise
         finally:
             runner.close()
             progress.done()
@@ -202,6 +216,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from sp404d.errors import JobError
     from sp404d.job import Plan, check_duration
     from sp404d.journal import Journal
+    from sp404d.metadata import Metadata
     from sp404d.planner import Planner
     from sp404d.probe import probe
 
@@ -209,6 +224,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _print_settings(config, sys.stderr)
     requests = _requests(config, args.paths)
     bad = 0
+    meta: Metadata | None
     with Journal(config.journal, readonly=True) as journal:
         for item in Planner(journal).plan_many(requests):
             if isinstance(item, Plan):
@@ -216,7 +232,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 try:
                     info = probe(item.source)
                     check_duration(info, item.rules)
-                    line = f"-> {item.final}  ({info.format} {info.subtype}, {info.rate} Hz, {info.channels} ch, {info.duration:.2f} s)"
+                    line = (
+                        f"-> {item.final}  ({info.format} {info.subtype}, {info.rate} Hz, "
+                        f"{info.channels} ch, {info.duration:.2f} s)"
+                    )
                 except JobError as exc:
                     line, bad = f"refused: {exc.reason}", bad + 1
             else:

@@ -18,10 +18,39 @@ from sp404d.metadata import is_metadata_file
 # Kept beside samples, never audio: skipped quietly instead of rejected one by one.
 NOT_AUDIO_SUFFIXES = frozenset(
     {
-        ".txt", ".md", ".pdf", ".rtf", ".doc", ".docx", ".nfo", ".url", ".webloc", ".lnk",
-        ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".webp", ".svg",
-        ".json", ".xml", ".html", ".htm", ".csv", ".log", ".ini", ".cfg", ".toml",
-        ".asd", ".reapeaks", ".pk", ".sfk",  # DAW peak and analysis files
+        ".txt",
+        ".md",
+        ".pdf",
+        ".rtf",
+        ".doc",
+        ".docx",
+        ".nfo",
+        ".url",
+        ".webloc",
+        ".lnk",
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".webp",
+        ".svg",
+        ".json",
+        ".xml",
+        ".html",
+        ".htm",
+        ".csv",
+        ".log",
+        ".ini",
+        ".cfg",
+        ".toml",
+        ".asd",
+        ".reapeaks",
+        ".pk",
+        ".sfk",  # DAW peak and analysis files
     }
 )
 
@@ -37,7 +66,9 @@ def is_candidate(path: Path, root: Path, extra_ignore: Sequence[str] = ()) -> bo
     return path.suffix.lower() not in NOT_AUDIO_SUFFIXES
 
 
-def walk(root: Path, *, exclude: Sequence[Path] = (), extra_ignore: Sequence[str] = ()) -> Iterator[Path]:
+def walk(
+    root: Path, *, exclude: Sequence[Path] = (), extra_ignore: Sequence[str] = ()
+) -> Iterator[Path]:
     """Candidate files below ``root``, in a stable, case-insensitive name order.
 
     Symlinked folders are not followed (a loop, or a link to the outbox, would never end);

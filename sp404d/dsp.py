@@ -32,7 +32,9 @@ def downmix_matrix(channels: int) -> np.ndarray:
         6: [(1, 0), (0, 1), (c, c), (0, 0), (s, 0), (0, s)],  # 5.1: L R C LFE Ls Rs
         8: [(1, 0), (0, 1), (c, c), (0, 0), (s, 0), (0, s), (s, 0), (0, s)],  # 7.1
     }
-    rows = layouts.get(channels) or [(1.0, 0.0) if i % 2 == 0 else (0.0, 1.0) for i in range(channels)]
+    rows = layouts.get(channels) or [
+        (1.0, 0.0) if i % 2 == 0 else (0.0, 1.0) for i in range(channels)
+    ]
     m = np.array(rows, dtype=np.float64)
     m /= m.sum(axis=0, keepdims=True)
     return m.astype(np.float32)

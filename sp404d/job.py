@@ -43,7 +43,9 @@ class Rules:
 
     def fingerprint(self) -> str:
         """The settings that change the output's bytes; part of every job key."""
-        return f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
+        return (
+            f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
+        )
 
 
 @dataclass(frozen=True)
@@ -120,13 +122,21 @@ def execute(plan: Plan) -> Outcome:
     try:
         sha = hash_file(plan.source)
         key = job_key(sha, plan)
-        for known_key, output in plan.known:
-            if known_key == key and Path(output).is_file():
-                return Outcome("skipped", "already converted", sha, key, Path(output),
-                               elapsed_s=time.perf_counter() - start)
+        for known_key, known_output in plan.known:
+            if known_key == key and Path(known_output).is_file():
+                return Outcome(
+                    "skipped",
+                    "already converted",
+                    sha,
+                    key,
+                    Path(known_output),
+                    elapsed_s=time.perf_counter() - start,
+                )
         info = probe(plan.source)
         min_frames = check_duration(info, plan.rules)
-        folder = ensure_folder(plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable)
+        folder = ensure_folder(
+            plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable
+        )
         output, result = _write(plan, info, folder, min_frames, _seed(sha))
         if plan.rules.write_txt:
             _write_txt(plan, output, folder)
@@ -135,22 +145,39 @@ def execute(plan: Plan) -> Outcome:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(plan.replaces)
                 replaced = plan.replaces
-        return Outcome("done", None, sha, key, output, info, result, replaced,
-                       time.perf_counter() - start)
+        return Outcome(
+            "done", None, sha, key, output, info, result, replaced, time.perf_counter() - start
+        )
     except JobError as exc:
         status = "failed" if exc.retry else "rejected"
-        return Outcome(status, exc.reason, sha, key, None, info,
-                       elapsed_s=time.perf_counter() - start)
+        return Outcome(
+            status, exc.reason, sha, key, None, info, elapsed_s=time.perf_counter() - start
+        )
     except FileNotFoundError:
-        return Outcome("failed", "the source file vanished before it could be converted", sha,
-                       key, None, info, elapsed_s=time.perf_counter() - start)
+        return Outcome(
+            "failed",
+            "the source file vanished before it could be converted",
+            sha,
+            key,
+            None,
+            info,
+            elapsed_s=time.perf_counter() - start,
+        )
     except OSError as exc:
         reason = write_reason(exc, plan.rules.outbox / plan.folder)
-        return Outcome("failed", reason, sha, key, None, info,
-                       elapsed_s=time.perf_counter() - start)
+        return Outcome(
+            "failed", reason, sha, key, None, info, elapsed_s=time.perf_counter() - start
+        )
     except MemoryError:
-        return Outcome("failed", "out of memory converting this file", sha, key, None, info,
-                       elapsed_s=time.perf_counter() - start)
+        return Outcome(
+            "failed",
+            "out of memory converting this file",
+            sha,
+            key,
+            None,
+            info,
+            elapsed_s=time.perf_counter() - start,
+        )
 
 
 def _write(

@@ -45,7 +45,9 @@ class PadBook:
                 for name in os.listdir(entry.path):
                     pad = _PAD_FILE.match(name)
                     if pad and 1 <= int(pad.group(1)) <= PADS:
-                        held[(bank.group(1).upper(), int(pad.group(1)))] = str(Path(entry.path, name))
+                        held[(bank.group(1).upper(), int(pad.group(1)))] = str(
+                            Path(entry.path, name)
+                        )
             self._held[kit] = held
         return held
 
@@ -60,16 +62,15 @@ class PadBook:
         """Take a slot for ``owner`` (a source path); ``previous`` is its own earlier output."""
         held = self._kit(kit)
         if previous is not None:
-            for slot, holder in list(held.items()):
-                if holder == previous:
-                    del held[slot]
+            for old in [s for s, h in held.items() if h == previous]:
+                del held[old]
         if pad is not None:
-            slot = ((bank or "A").upper(), pad)
-            holder = held.get(slot)
-            if holder is not None and holder != owner:
+            slot: Slot = ((bank or "A").upper(), pad)
+            taken_by = held.get(slot)
+            if taken_by is not None and taken_by != owner:
                 raise RejectedError(
                     f"pad {slot[0]}{slot[1]:02d} of kit '{kit}' is already taken by "
-                    f"{Path(holder).name}"
+                    f"{Path(taken_by).name}"
                 )
             held[slot] = owner
             return slot

@@ -31,7 +31,9 @@ BPM_RANGES: tuple[tuple[float, float, str], ...] = (
 UNKNOWN_GENRE = "unknown_genre"
 UNKNOWN_BPM = "unknown_bpm"
 DEFAULT_KIT = "kit"
-_BPM_IN_TITLE = re.compile(r"(?i)(?:^|[\s_\-.])(?:\d{2,3}(?:\.\d+)?\s*[_\-]?\s*bpm|bpm\s*[_\-]?\s*\d{2,3}(?:\.\d+)?)(?=$|[\s_\-.])")
+_BPM_IN_TITLE = re.compile(
+    r"(?i)(?:^|[\s_\-.])(?:\d{2,3}(?:\.\d+)?\s*[_\-]?\s*bpm|bpm\s*[_\-]?\s*\d{2,3}(?:\.\d+)?)(?=$|[\s_\-.])"
+)
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,18 @@ def _bpm_text(bpm: float) -> str:
     return f"{bpm:.1f}".rstrip("0").rstrip(".")
 
 
-def place(meta: Metadata, layout: str, *, name_length: int, slot: tuple[str, int] | None = None) -> Placement:
+def place(
+    meta: Metadata, layout: str, *, name_length: int, slot: tuple[str, int] | None = None
+) -> Placement:
     """The placement of ``meta`` under ``layout``; kits need their (bank, pad) ``slot``."""
     if layout == "kit":
         if slot is None:
             raise ValueError("kit layout needs a bank and pad")
         bank, pad = slot
         folder = PurePosixPath(kit_folder(meta.kit), f"bank_{bank}")
-        return Placement(folder, sample_stem(meta.title, prefix=f"pad_{pad:02d}_", max_len=name_length))
+        return Placement(
+            folder, sample_stem(meta.title, prefix=f"pad_{pad:02d}_", max_len=name_length)
+        )
     title, prefix = meta.title, ""
     if meta.bpm is not None:
         prefix = f"{_bpm_text(meta.bpm)}bpm_"

@@ -7,8 +7,9 @@ and kit pads go to explicit claims first, then to the rest in name order.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,8 +59,15 @@ def rules_for(config: Config) -> Rules:
 
 
 def place_id(plan: Plan) -> str:
-    """Where and how a plan writes: equal ids mean an unchanged source needs no new job."""
-    return f"{plan.folder.as_posix()}/{plan.stem}{plan.rules.extension}|{plan.rules.fingerprint()}"
+    """Where, how and with what metadata a plan writes: equal ids mean nothing to do.
+
+    The metadata digest makes a changed sidecar re-do its file even when the output name stays
+    the same (new tags, say), so the journal never holds stale metadata.
+    """
+    meta = json.dumps(plan.meta.as_dict(), sort_keys=True, default=str)
+    digest = hashlib.sha256(meta.encode()).hexdigest()[:12]
+    where = f"{plan.folder.as_posix()}/{plan.stem}{plan.rules.extension}"
+    return f"{where}|{plan.rules.fingerprint()}|{digest}"
 
 
 class Planner:
@@ -117,7 +125,7 @@ class Planner:
         order = sorted(
             range(len(metas)),
             key=lambda i: (
-                0 if isinstance(metas[i][1], Metadata) and metas[i][1].pad is not None else 1,
+                0 if isinstance(m := metas[i][1], Metadata) and m.pad is not None else 1,
                 i,
             ),
         )
@@ -143,8 +151,11 @@ class Planner:
         try:
             st = source.stat()
         except OSError:
-            return Early(request, Outcome("failed", "the source file vanished before it could "
-                                                    "be converted"), meta)
+            return Early(
+                request,
+                Outcome("failed", "the source file vanished before it could be converted"),
+                meta,
+            )
         rules = rules_for(config)
         previous = self._previous(source)
         slot = None
@@ -152,23 +163,33 @@ class Planner:
             kit = kit_folder(meta.kit)
             try:
                 slot = self._pad_book(config.outbox).claim(
-                    kit, meta.bank, meta.pad, str(source), previous and str(previous)
+                    kit, meta.bank, meta.pad, str(source), str(previous) if previous else None
                 )
             except JobError as exc:
-                return Early(request, Outcome("rejected", exc.reason), meta, st.st_size,
-                             st.st_mtime_ns)
+                return Early(
+                    request, Outcome("rejected", exc.reason), meta, st.st_size, st.st_mtime_ns
+                )
         placement = place(meta, config.layout, name_length=config.name_length, slot=slot)
         folder_abs = config.outbox.joinpath(*placement.folder.parts)
         draft = Plan(
-            source=source, root=request.root, size=st.st_size, mtime_ns=st.st_mtime_ns,
-            meta=meta, folder=placement.folder, stem=placement.stem, final=folder_abs,
-            rules=rules, slot=slot,
+            source=source,
+            root=request.root,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            meta=meta,
+            folder=placement.folder,
+            stem=placement.stem,
+            final=folder_abs,
+            rules=rules,
+            slot=slot,
         )
         unchanged = self._unchanged(draft)
         if unchanged is not None:
             self._release_slot(draft)
             return Early(request, unchanged, meta, st.st_size, st.st_mtime_ns)
-        final, adopt = self._reserve(folder_abs, placement.stem, rules.extension, previous)
+        final, adopt = self._reserve(
+            folder_abs, placement.stem, rules.extension, previous, config.name_length
+        )
         return replace(
             draft, final=final, adopt=adopt, replaces=previous, known=self._known(st.st_size)
         )
@@ -196,25 +217,33 @@ class Planner:
         )
         if not same:
             return None
-        return Outcome("skipped", "already converted", rec.get("sha256"), rec.get("key"),  # type: ignore[arg-type]
-                       Path(str(rec["output"])))
+        return Outcome(
+            "skipped",
+            "already converted",
+            rec.get("sha256"),
+            rec.get("key"),
+            Path(str(rec["output"])),
+        )
 
     def _reserve(
-        self, folder: Path, stem: str, ext: str, previous: Path | None
+        self, folder: Path, stem: str, ext: str, previous: Path | None, max_len: int
     ) -> tuple[Path, tuple[Path, ...]]:
-        if previous is not None and previous.parent == folder and fold(previous.name) == fold(
-            stem + ext
+        if (
+            previous is not None
+            and previous.parent == folder
+            and fold(previous.name) == fold(stem + ext)
         ):
             return previous, ()
         names = self._names(folder)
-        name = unique_filename(stem, ext, names.taken)
+        name = unique_filename(stem, ext, names.taken, max_len=max_len)
         names.taken.add(fold(name))
-        return folder / name, names.variants(stem, ext)
+        return folder / name, names.variants(stem, ext, max_len)
 
     def _release_slot(self, plan: Plan) -> None:
         if plan.slot is not None:
-            self._pad_book(plan.rules.outbox).release(kit_folder(plan.meta.kit), plan.slot,
-                                                      str(plan.source))
+            self._pad_book(plan.rules.outbox).release(
+                kit_folder(plan.meta.kit), plan.slot, str(plan.source)
+            )
 
     def settle(self, plan: Plan, outcome: Outcome) -> None:
         """Update reservations once a job has ended."""
@@ -222,15 +251,13 @@ class Planner:
             if outcome.output != plan.final:  # adopted an existing file: free the reservation
                 self._names(plan.final.parent).taken.discard(fold(plan.final.name))
             if plan.slot is not None:
-                self._pad_book(plan.rules.outbox).settle(kit_folder(plan.meta.kit), plan.slot,
-                                                         str(outcome.output))
+                self._pad_book(plan.rules.outbox).settle(
+                    kit_folder(plan.meta.kit), plan.slot, str(outcome.output)
+                )
             return
         if plan.final != plan.replaces:
             self._names(plan.final.parent).taken.discard(fold(plan.final.name))
         self._release_slot(plan)
-
-
-_SUFFIX = re.compile(r"_\d+$")
 
 
 class FolderNames:
@@ -243,15 +270,19 @@ class FolderNames:
         except OSError:
             on_disk = []
         self.taken = {fold(n) for n in on_disk}
-        # Files already there, by their name without a _N suffix: candidates for adoption.
-        self._by_base: dict[str, list[str]] = {}
-        for name in on_disk:
-            stem, ext = os.path.splitext(name)
-            self._by_base.setdefault(fold(_SUFFIX.sub("", stem) + ext), []).append(name)
+        self._on_disk = {fold(n): n for n in on_disk}
 
-    def variants(self, stem: str, ext: str) -> tuple[Path, ...]:
-        """Existing files named ``stem.ext`` or ``stem_N.ext`` (any case)."""
-        wanted = re.compile(rf"^{re.escape(fold(stem))}(_\d+)?{re.escape(fold(ext))}$")
-        bases = {fold(stem + ext), fold(_SUFFIX.sub("", stem) + ext)}
-        found = {n for b in bases for n in self._by_base.get(b, ()) if wanted.match(fold(n))}
-        return tuple(self.folder / n for n in sorted(found))
+    def variants(self, stem: str, ext: str, max_len: int) -> tuple[Path, ...]:
+        """Files already on disk under the names this stem would get (``stem``, ``stem_2``...).
+
+        Walks the same sequence ``unique_filename`` hands out, so shortened stems
+        (``Very_Long_Sample_Nam_10``) are found too; stops at the first name not on disk.
+        """
+        found: list[Path] = []
+        seen: set[str] = set()
+        while True:
+            name = fold(unique_filename(stem, ext, seen, max_len=max_len))
+            if name not in self._on_disk:
+                return tuple(found)
+            found.append(self.folder / self._on_disk[name])
+            seen.add(name)

@@ -83,7 +83,8 @@ def _container_check(path: Path, file_size: int) -> tuple[bool, float | None]:
         else:
             return False, None
         fmt = ">I" if big else "<I"
-        pos, ids, present = 12, [], None
+        pos, present = 12, None
+        ids: list[bytes] = []
         while pos + 8 <= file_size and len(ids) < 64:
             f.seek(pos)
             header = f.read(8)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sp404d import __version__
 from sp404d.job import Outcome, Plan
+from sp404d.metadata import Metadata
 from sp404d.planner import Early, place_id
 
 
@@ -20,6 +21,9 @@ def now_iso() -> str:
 
 def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
     """Everything the journal keeps about one job."""
+    meta: Metadata | None
+    size: int | None
+    mtime_ns: int | None
     if isinstance(item, Plan):
         source, root, meta = item.source, item.root, item.meta
         size, mtime_ns, place = item.size, item.mtime_ns, place_id(item)

@@ -150,12 +150,12 @@ def _render_whole(
     with _writer(dst, fmt, samples.shape[1]) as out:
         out.write(samples)
     peak_db = _db(top * gain) if top > 0 else None
-    return RenderResult("convert", len(samples), samples.shape[1], _db(gain), clipped, True, peak_db)
+    return RenderResult(
+        "convert", len(samples), samples.shape[1], _db(gain), clipped, True, peak_db
+    )
 
 
-def _resampled(
-    src: Path, info: AudioInfo, quality: str
-) -> Iterator[np.ndarray]:
+def _resampled(src: Path, info: AudioInfo, quality: str) -> Iterator[np.ndarray]:
     """The input, folded and resampled, as a stream of float32 blocks."""
     channels = out_channels(info)
     stream = None

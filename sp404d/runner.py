@@ -7,8 +7,10 @@ single-writer pattern TinyDB's maintainers recommend. Used by ``convert`` and th
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -51,18 +53,39 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def make_pool(workers: int) -> ProcessPoolExecutor:
-    ctx = multiprocessing.get_context(_start_method())
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops, not each worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def make_pool(workers: int, start_method: str | None = None) -> ProcessPoolExecutor:
+    ctx = multiprocessing.get_context(start_method or _start_method())
     if ctx.get_start_method() == "forkserver":
         ctx.set_forkserver_preload(["sp404d.job"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+
+
+def kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, killing its workers (a stuck job, or a stop that cannot wait)."""
+    processes = dict(getattr(pool, "_processes", None) or {})
+    for proc in processes.values():
+        with contextlib.suppress(Exception):
+            proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Runner:
     """Plans, executes and records jobs. Call from one thread only."""
 
-    def __init__(self, journal: Journal, workers: int, on_record: RecordHook | None = None) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        workers: int,
+        on_record: RecordHook | None = None,
+        start_method: str | None = None,
+    ) -> None:
         self.journal = journal
+        self.start_method = start_method
         self.planner = Planner(journal)
         self.workers = workers
         self.on_record = on_record
@@ -73,12 +96,15 @@ class Runner:
     @property
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = make_pool(self.workers)
+            self._pool = make_pool(self.workers, self.start_method)
         return self._pool
 
     def close(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            if wait:
+                self._pool.shutdown(wait=True)
+            else:
+                kill_pool(self._pool)
             self._pool = None
 
     def record(self, item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
@@ -99,6 +125,11 @@ class Runner:
         if self.on_record is not None:
             self.on_record(rec)
         return rec
+
+    def warm(self) -> None:
+        """Start every worker now, so the first file does not wait for process start-up."""
+        for fut in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
+            fut.result()
 
     def submit(self, plan: Plan) -> Future[Outcome]:
         return self.pool.submit(execute, plan)

@@ -70,6 +70,8 @@ def render_status(data: dict[str, Any]) -> str:
     for job in data["jobs"]:
         when = (job.get("finished_at") or "")[:19].replace("T", " ")
         name = Path(job["source"]).name if job.get("source") else "?"
-        detail = job.get("reason") if job.get("status") in ("rejected", "failed") else job.get("output")
+        detail = (
+            job.get("reason") if job.get("status") in ("rejected", "failed") else job.get("output")
+        )
         lines.append(f"  {when}  {job['status']:<8}  {name}  {detail or ''}".rstrip())
     return "\n".join(lines) + "\n"

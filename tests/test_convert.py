@@ -27,15 +27,25 @@ class Env:
 
     def run(self, *args: str, check: int | None = None) -> subprocess.CompletedProcess[str]:
         cmd = [*SP404D, *args]
-        proc = subprocess.run(cmd, env=run_env(self.home), capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            cmd, env=run_env(self.home), capture_output=True, text=True, timeout=120
+        )
         if check is not None:
             assert proc.returncode == check, proc.stdout + proc.stderr
         return proc
 
-    def convert(self, *extra: str, paths: tuple[str, ...] = (), check: int | None = None) -> subprocess.CompletedProcess[str]:
+    def convert(
+        self, *extra: str, paths: tuple[str, ...] = (), check: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return self.run(
-            "convert", *(paths or (str(self.inbox),)), "--outbox", str(self.outbox),
-            "--journal", str(self.journal), *extra, check=check,
+            "convert",
+            *(paths or (str(self.inbox),)),
+            "--outbox",
+            str(self.outbox),
+            "--journal",
+            str(self.journal),
+            *extra,
+            check=check,
         )
 
     def status(self) -> dict[str, Any]:
@@ -43,7 +53,9 @@ class Env:
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
     def outputs(self) -> list[str]:
-        return sorted(p.relative_to(self.outbox).as_posix() for p in self.outbox.rglob("*") if p.is_file())
+        return sorted(
+            p.relative_to(self.outbox).as_posix() for p in self.outbox.rglob("*") if p.is_file()
+        )
 
     def by_source(self) -> dict[str, dict[str, Any]]:
         return {Path(j["source"]).name: j for j in self.status()["jobs"]}
@@ -145,7 +157,9 @@ class TestNames:
             pytest.param("what?*.wav", "what.wav", id="forbidden"),
         ],
     )
-    def test_output_names_are_ascii_and_fat_safe(self, env: Env, name: str, expected: str | None) -> None:
+    def test_output_names_are_ascii_and_fat_safe(
+        self, env: Env, name: str, expected: str | None
+    ) -> None:
         """Names become readable ASCII, FAT-safe, at most 23 characters before the extension."""
         write_audio(env.inbox / name, 44100)
         env.convert(check=0)
@@ -225,7 +239,9 @@ class TestRefusals:
         [
             pytest.param("bpm: fast\n", "bpm", id="wrong-type"),
             pytest.param("pad: 17\n", "pad", id="pad-range"),
-            pytest.param("!!python/object/apply:os.system ['touch pwned']\n", "tag", id="object-tag"),
+            pytest.param(
+                "!!python/object/apply:os.system ['touch pwned']\n", "tag", id="object-tag"
+            ),
             pytest.param('a: &a ["x","x"]\nb: &b [*a,*a]\nc: [*b,*b]\n', "anchor", id="alias-bomb"),
             pytest.param("bmp: 120\n", "bmp", id="unknown-key"),
         ],
@@ -253,7 +269,8 @@ class TestRefusals:
             assert p.is_relative_to(env.inbox) or p.is_relative_to(env.outbox)
 
     @pytest.mark.parametrize(
-        ("seconds", "ok"), [pytest.param(0.099, False, id="99ms"), pytest.param(0.100, True, id="100ms")]
+        ("seconds", "ok"),
+        [pytest.param(0.099, False, id="99ms"), pytest.param(0.100, True, id="100ms")],
     )
     def test_the_100ms_boundary(self, env: Env, seconds: float, ok: bool) -> None:
         """99 ms is refused, 100 ms is taken."""
@@ -275,7 +292,9 @@ class TestRefusals:
         data = src.read_bytes()
         src.write_bytes(data[: len(data) // 2])
         env.convert(check=1)
-        assert env.by_source()["cut.wav"]["reason"].startswith("truncated: the header promises 1.00 s")
+        assert env.by_source()["cut.wav"]["reason"].startswith(
+            "truncated: the header promises 1.00 s"
+        )
 
     def test_m4a_without_the_extra_says_how_to_enable_it(self, env: Env) -> None:
         """An M4A is recognised by content; without PyAV the reason says how to install it."""
@@ -287,7 +306,9 @@ class TestRefusals:
             stream = c.add_stream("aac", rate=44100)
             for i in range(20):
                 frame = av.AudioFrame.from_ndarray(
-                    (np.sin(np.arange(1024) / 5)[None, :] * 0.3).astype(np.float32), format="flt", layout="mono"
+                    (np.sin(np.arange(1024) / 5)[None, :] * 0.3).astype(np.float32),
+                    format="flt",
+                    layout="mono",
                 )
                 frame.sample_rate, frame.pts = 44100, i * 1024
                 for packet in stream.encode(frame):
@@ -321,8 +342,17 @@ class TestUsage:
     def test_check_writes_nothing(self, env: Env) -> None:
         """check shows the plan and metadata origins, and writes no file and no journal."""
         write_audio(env.inbox / "house" / "hat 120bpm.wav", 44100)
-        proc = env.run("check", str(env.inbox), "--outbox", str(env.outbox), "--journal",
-                       str(env.journal), "--layout", "genre", check=0)
+        proc = env.run(
+            "check",
+            str(env.inbox),
+            "--outbox",
+            str(env.outbox),
+            "--journal",
+            str(env.journal),
+            "--layout",
+            "genre",
+            check=0,
+        )
         assert "house/120bpm_hat.wav" in proc.stdout
         assert "genre: house  [path]" in proc.stdout
         assert not env.outbox.exists() and not env.journal.exists()

@@ -46,8 +46,13 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
     env = run_env(tmp_path / "home")
     kills = 0
     for target in (3, 20, 45, 70):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while proc.poll() is None and _lines(journal) < target and time.monotonic() < deadline:
             time.sleep(0.002)

@@ -57,8 +57,13 @@ class TestFormats:
 
     @pytest.mark.parametrize(
         ("channels", "expected"),
-        [pytest.param(1, 1, id="mono"), pytest.param(2, 2, id="stereo"),
-         pytest.param(6, 2, id="5.1"), pytest.param(3, 2, id="3ch"), pytest.param(8, 2, id="7.1")],
+        [
+            pytest.param(1, 1, id="mono"),
+            pytest.param(2, 2, id="stereo"),
+            pytest.param(6, 2, id="5.1"),
+            pytest.param(3, 2, id="3ch"),
+            pytest.param(8, 2, id="7.1"),
+        ],
     )
     def test_channels(self, tmp_path: Path, channels: int, expected: int) -> None:
         """Mono stays mono, stereo stays stereo, more channels fold down to stereo."""
@@ -99,12 +104,14 @@ class TestFormats:
 
     @pytest.mark.parametrize(
         ("name", "fmt", "subtype"),
-        [pytest.param("a.flac", "FLAC", "PCM_16", id="flac"),
-         pytest.param("a.ogg", "OGG", "VORBIS", id="ogg"),
-         pytest.param("a.mp3", "MP3", "MPEG_LAYER_III", id="mp3"),
-         pytest.param("a.aiff", "AIFF", "PCM_24", id="aiff"),
-         pytest.param("a.aifc", "AIFF", "FLOAT", id="aifc-float"),
-         pytest.param("a.wav", "WAVEX", "PCM_24", id="wav-extensible")],
+        [
+            pytest.param("a.flac", "FLAC", "PCM_16", id="flac"),
+            pytest.param("a.ogg", "OGG", "VORBIS", id="ogg"),
+            pytest.param("a.mp3", "MP3", "MPEG_LAYER_III", id="mp3"),
+            pytest.param("a.aiff", "AIFF", "PCM_24", id="aiff"),
+            pytest.param("a.aifc", "AIFF", "FLOAT", id="aifc-float"),
+            pytest.param("a.wav", "WAVEX", "PCM_24", id="wav-extensible"),
+        ],
     )
     def test_decodes_by_content(self, tmp_path: Path, name: str, fmt: str, subtype: str) -> None:
         """Compressed and other containers decode, even under a misleading name."""
@@ -211,7 +218,9 @@ class TestOvers:
         assert result.gain_db == 0.0
         assert result.clipped_samples > 0
 
-    def test_streamed_and_whole_paths_agree(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_streamed_and_whole_paths_agree(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Long files stream in blocks (two passes when limiting); the result matches."""
         src = self._hot(tmp_path)
         whole, r1 = convert(src, tmp_path)

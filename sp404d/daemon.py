@@ -1,0 +1,572 @@
+"""``sp404d run``: the watch-folder daemon's lifecycle, in the manner of gunicorn's arbiter.
+
+One main thread owns all state. Everything else only puts messages on its queue: observer
+threads (file events), future callbacks (jobs ended), and a signal thread (SIGTERM, SIGINT,
+SIGHUP arrive through ``signal.set_wakeup_fd``, so no Python code runs inside a signal handler
+while the main thread might hold a lock). The loop sleeps until a message or the next deadline
+(a settle check, a rescan, the watchdog ping), so an idle daemon costs no CPU.
+
+Flow, one way: event -> Settler (complete?) -> waiting -> Planner -> worker pool -> journal ->
+source aftercare (keep/move/delete, .error.txt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sp404d import __version__, logs
+from sp404d.config import Config, load_config
+from sp404d.discover import is_candidate, walk
+from sp404d.errors import ConfigError
+from sp404d.job import Outcome, Plan
+from sp404d.journal import Journal
+from sp404d.metadata import audio_for_metadata_file, is_metadata_file, sidecar_candidates
+from sp404d.notify import Notifier
+from sp404d.outbox import OutboxAwayError, check_outbox, clean_stale_temps
+from sp404d.planner import Early, Request
+from sp404d.records import now_iso
+from sp404d.runner import Runner, kill_pool
+from sp404d.sourcefiles import dispose, remove_error_note, write_error_note
+from sp404d.status import state_path
+from sp404d.watcher import Change, Settler, Watcher
+
+STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
+HEALTH_EVERY_S = 5.0  # how often inboxes and observers are checked
+AWAY_CHECK_S = 1.0  # how often an absent outbox is looked for
+RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are retried this often
+
+
+@dataclass
+class Running:
+    plan: Plan
+    inbox: Path
+    started_at: str
+    since: float
+
+
+class Daemon:
+    """The watch-folder service. Build with a valid config, then :meth:`run`."""
+
+    def __init__(self, config: Config, config_path: Path | None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.log = logs.get_logger()
+        self.q: queue.Queue[Any] = queue.Queue()
+        self.notifier = Notifier()
+        self.journal = Journal(config.journal)
+        self.runner = Runner(self.journal, config.worker_count, start_method="forkserver")
+        self.settler = Settler(config.settle_seconds)
+        self.watcher = self._watcher(config)
+        self.waiting: OrderedDict[Path, tuple[Path, bool]] = OrderedDict()  # path -> (inbox, force)
+        self.running: dict[Future[Outcome], Running] = {}
+        self.busy: set[Path] = set()
+        self.again: dict[Path, tuple[Path, bool]] = {}
+        self.retries: dict[Path, tuple[float, int, Path]] = {}
+        self.outbox_reason: str | None = None
+        self.stopping = False
+        self.next_rescan = 0.0
+        self.next_health = 0.0
+        self.next_away_check = 0.0
+        self.next_ping = 0.0
+        self.ping_every = self.notifier.watchdog_interval()
+        self.state_dirty = True
+        self.next_state = 0.0
+        self.inbox_present: dict[Path, bool] = {}
+        self._wake_r, self._wake_w = os.pipe()
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _watcher(self, config: Config) -> Watcher:
+        return Watcher(
+            list(config.inbox_paths),
+            self.q,
+            polling=config.polling,
+            poll_interval=config.poll_interval,
+        )
+
+    def _install_signals(self) -> threading.Thread:
+        os.set_blocking(self._wake_w, False)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: None)  # the wakeup fd carries the signal number
+
+        def relay() -> None:
+            while True:
+                data = os.read(self._wake_r, 64)
+                for signum in data:
+                    if signum == 0:
+                        return
+                    self.q.put(("signal", signum))
+
+        thread = threading.Thread(target=relay, name="sp404d-signals", daemon=True)
+        thread.start()
+        return thread
+
+    def _prepare_folders(self) -> None:
+        for inbox in self.config.inbox_paths:
+            inbox.mkdir(parents=True, exist_ok=True)
+            self.inbox_present[inbox] = True
+        if not self.config.outbox_removable:
+            self.config.outbox.mkdir(parents=True, exist_ok=True)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._prepare_folders()
+        relay = self._install_signals()
+        self.watcher.start()
+        if self.watcher.note:
+            self.log.error("watch_limit", message=self.watcher.note)
+        self._outbox_ok(time.monotonic())
+        with contextlib.suppress(OSError):
+            clean_stale_temps(self.config.outbox)
+        self.log.info(
+            "start",
+            version=__version__,
+            inboxes=[str(p) for p in self.config.inbox_paths],
+            outbox=str(self.config.outbox),
+            journal=str(self.config.journal),
+            mode=self.watcher.mode,
+            workers=self.config.worker_count,
+            config=str(self.config_path) if self.config_path else "defaults",
+        )
+        self.runner.warm()
+        self.rescan("start")
+        self.notifier.ready(self._status_line())
+        try:
+            while not self.stopping:
+                self._step()
+        finally:
+            self._shutdown()
+            os.write(self._wake_w, b"\x00")
+            relay.join(timeout=2)
+            signal.set_wakeup_fd(-1)
+        return 0
+
+    def _timeout(self, now: float) -> float:
+        deadlines = [self.next_health, self.next_rescan if self.config.rescan_interval else None]
+        if self.ping_every:
+            deadlines.append(self.next_ping)
+        if self.outbox_reason:
+            deadlines.append(self.next_away_check)
+        settle = self.settler.next_check()
+        if settle is not None:
+            deadlines.append(now + settle if settle == 0.0 else settle)
+        if self.retries:
+            deadlines.append(min(t for t, _, _ in self.retries.values()))
+        if self.state_dirty:
+            deadlines.append(self.next_state)
+        if self.running:
+            deadlines.append(min(r.since for r in self.running.values()) + self.config.job_timeout)
+        pending = [d for d in deadlines if d is not None]
+        return max(0.0, min(pending) - now) if pending else HEALTH_EVERY_S
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        try:
+            message = self.q.get(timeout=self._timeout(now))
+            self._handle(message)
+            while True:
+                self._handle(self.q.get_nowait())
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        for path, inbox in self.settler.due(now):
+            self._ready(path, inbox, force=False)
+        self._retry_due(now)
+        self._dispatch(now)
+        self._check_timeouts(now)
+        if now >= self.next_health:
+            self._health(now)
+        if self.config.rescan_interval and now >= self.next_rescan:
+            self.rescan("periodic")
+        if self.ping_every and now >= self.next_ping:
+            self.notifier.watchdog()
+            self.next_ping = now + self.ping_every
+        if self.state_dirty and now >= self.next_state:
+            self._write_state()
+
+    def _handle(self, message: tuple[str, Any]) -> None:
+        kind, payload = message
+        if kind == "fs":
+            self._on_change(payload)
+        elif kind == "done":
+            self._on_done(payload)
+        elif kind == "signal":
+            self._on_signal(payload)
+
+    # --- file events -----------------------------------------------------------------------
+
+    def _excluded(self, path: Path) -> bool:
+        for folder in (self.config.outbox, self.config.archive):
+            if folder is not None and path.is_relative_to(folder):
+                return True
+        return False
+
+    def _on_change(self, change: Change) -> None:
+        path, inbox = change.path, change.inbox
+        if self._excluded(path):
+            return
+        now, wall = time.monotonic(), time.time()
+        if change.kind == "dir":
+            for found in walk(path, extra_ignore=self._settings(inbox).ignore):
+                self.settler.saw(found, inbox, closed=False, now=now, wall=wall)
+            return
+        if change.kind == "deleted":
+            self.settler.forget(path)
+            if is_metadata_file(path):
+                self._metadata_changed(path, inbox)
+            else:
+                remove_error_note(path)
+            return
+        if not (is_metadata_file(path) or self._is_audio(path, inbox)):
+            return
+        self.settler.saw(path, inbox, closed=change.kind == "closed", now=now, wall=wall)
+
+    def _is_audio(self, path: Path, inbox: Path) -> bool:
+        return is_candidate(path, inbox, self._settings(inbox).ignore)
+
+    def _settings(self, inbox: Path) -> Config:
+        return self.config.for_inbox(inbox)
+
+    def _metadata_changed(self, meta_file: Path, inbox: Path) -> None:
+        """A sidecar or folder file arrived, changed or went: re-plan the files it covers."""
+        try:
+            scope = audio_for_metadata_file(meta_file)
+        except ValueError:
+            return
+        for audio in scope.audio_files():
+            if self._is_audio(audio, inbox):
+                self._enqueue(audio, inbox, force=True)
+
+    def _ready(self, path: Path, inbox: Path, *, force: bool) -> None:
+        if is_metadata_file(path):
+            self._metadata_changed(path, inbox)
+        elif path.is_file():
+            self._enqueue(path, inbox, force=force)
+
+    def _enqueue(self, path: Path, inbox: Path, *, force: bool) -> None:
+        if path in self.busy:
+            self.again[path] = (inbox, force or self.again.get(path, (inbox, False))[1])
+            return
+        old = self.waiting.get(path)
+        self.waiting[path] = (inbox, force or (old[1] if old else False))
+        self.state_dirty = True
+
+    def rescan(self, why: str) -> None:
+        """Walk every inbox and queue what the journal does not have as converted.
+
+        Catches files that arrived while sp404d was down, events lost to an inotify overflow,
+        and network folders that deliver no events at all.
+        """
+        now, wall = time.monotonic(), time.time()
+        found = 0
+        for inbox in self.config.inbox_paths:
+            if not inbox.is_dir():
+                continue
+            excluded = [self.config.outbox] + ([self.config.archive] if self.config.archive else [])
+            for path in walk(inbox, exclude=excluded, extra_ignore=self._settings(inbox).ignore):
+                if path in self.busy or path in self.waiting or self._known(path):
+                    continue
+                self.settler.saw(path, inbox, closed=False, now=now, wall=wall)
+                found += 1
+        self.next_rescan = now + self.config.rescan_interval
+        if found or why == "start":
+            self.log.info("rescan", why=why, new_or_changed=found)
+
+    def _known(self, path: Path) -> bool:
+        """The journal has this exact file (size, mtime, sidecars) as converted or refused.
+
+        The output is not required to still exist: musicians clear the card's IMPORT folder
+        after importing, and a rescan must not fill it again.
+        """
+        rec = self.journal.latest_by_source(str(path))
+        if not rec or rec.get("status") not in ("done", "skipped", "rejected"):
+            return False
+        try:
+            st = path.stat()
+        except OSError:
+            return True
+        if (rec.get("size"), rec.get("mtime_ns")) != (st.st_size, st.st_mtime_ns):
+            return False
+        finished = str(rec.get("finished_at") or "")
+        for sidecar in sidecar_candidates(path):
+            with contextlib.suppress(OSError):
+                changed = datetime.fromtimestamp(sidecar.stat().st_mtime, UTC)
+                if changed.isoformat() > finished.replace("Z", "+00:00"):
+                    return False  # a sidecar changed since: re-plan
+        return True
+
+    # --- dispatching work --------------------------------------------------------------------
+
+    def _outbox_ok(self, now: float) -> bool:
+        try:
+            check_outbox(self.config.outbox, removable=self.config.outbox_removable)
+        except OutboxAwayError as exc:
+            if self.outbox_reason is None:
+                self.log.warning("outbox_away", outbox=str(self.config.outbox), reason=exc.reason)
+                self.notifier.status(f"waiting: {exc.reason}")
+            self.outbox_reason = exc.reason
+            self.next_away_check = now + AWAY_CHECK_S
+            self.state_dirty = True
+            return False
+        if self.outbox_reason is not None:
+            self.outbox_reason = None
+            self.log.info("outbox_back", outbox=str(self.config.outbox))
+            self.runner.planner.forget()
+            with contextlib.suppress(OSError):
+                clean_stale_temps(self.config.outbox)
+            self.state_dirty = True
+        return True
+
+    def _dispatch(self, now: float) -> None:
+        if not self.waiting:
+            return
+        if self.outbox_reason is not None and now < self.next_away_check:
+            return
+        if not self._outbox_ok(now):
+            return
+        capacity = self.runner.workers
+        while self.waiting and len(self.running) < capacity:
+            path, (inbox, force) = self.waiting.popitem(last=False)
+            self.state_dirty = True
+            if not path.is_file():
+                continue
+            if not force and self._known(path):
+                continue
+            self._start(path, inbox, now)
+
+    def _start(self, path: Path, inbox: Path, now: float) -> None:
+        item = self.runner.planner.plan(Request(path, inbox, self._settings(inbox)))
+        if isinstance(item, Early):
+            if item.outcome.status == "skipped":
+                remove_error_note(path)
+                return  # unchanged: nothing to do, nothing to record
+            rec = self.runner.record(item, item.outcome, now_iso())
+            self._aftercare(rec, path, inbox)
+            return
+        self.busy.add(path)
+        future = self.runner.submit(item)
+        self.running[future] = Running(item, inbox, now_iso(), now)
+        future.add_done_callback(lambda f: self.q.put(("done", f)))
+
+    def _on_done(self, future: Future[Outcome]) -> None:
+        job = self.running.pop(future, None)
+        if job is None:
+            return  # a job abandoned when its pool was killed
+        try:
+            outcome = future.result()
+        except Exception as exc:
+            outcome = Outcome("failed", f"worker process failed: {exc or type(exc).__name__}")
+        rec = self.runner.finish(job.plan, outcome, job.started_at)
+        self.busy.discard(job.plan.source)
+        self._aftercare(rec, job.plan.source, job.inbox)
+        again = self.again.pop(job.plan.source, None)
+        if again is not None:
+            self._enqueue(job.plan.source, again[0], force=again[1])
+        self.state_dirty = True
+
+    def _aftercare(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
+        """Error notes, source disposition, retries: what follows a job's record."""
+        settings = self._settings(inbox)
+        status = rec["status"]
+        if status in ("done", "skipped"):
+            self.retries.pop(source, None)
+            remove_error_note(source)
+            if status == "done" and settings.on_done != "keep":
+                self.journal.sync()  # the record is durable before the source goes
+                try:
+                    moved = dispose(source, inbox, settings.on_done, settings.archive)
+                    self.log.info(
+                        "source",
+                        source=str(source),
+                        action=settings.on_done,
+                        to=str(moved) if moved else None,
+                    )
+                except OSError as exc:
+                    self.log.warning(
+                        "source", source=str(source), action=settings.on_done, error=str(exc)
+                    )
+        elif status == "rejected":
+            if settings.error_files and source.exists():
+                write_error_note(source, str(rec["reason"]))
+        elif status == "failed":
+            self._schedule_retry(source, inbox, str(rec.get("reason")))
+
+    def _schedule_retry(self, source: Path, inbox: Path, reason: str) -> None:
+        if not source.exists():
+            return
+        now = time.monotonic()
+        if not self._outbox_ok(now):
+            self._enqueue(source, inbox, force=True)  # the card is away: redo when it is back
+            return
+        _, attempts, _ = self.retries.get(source, (0.0, 0, inbox))
+        if attempts >= len(RETRY_DELAYS_S):
+            self.log.error("giving_up", source=str(source), reason=reason, attempts=attempts)
+            self.retries.pop(source, None)
+            return
+        self.retries[source] = (now + RETRY_DELAYS_S[attempts], attempts + 1, inbox)
+
+    def _retry_due(self, now: float) -> None:
+        for source, (due, attempts, inbox) in list(self.retries.items()):
+            if due <= now:
+                self.retries[source] = (float("inf"), attempts, inbox)
+                self._enqueue(source, inbox, force=True)
+
+    def _check_timeouts(self, now: float) -> None:
+        late = [f for f, r in self.running.items() if now - r.since > self.config.job_timeout]
+        if not late:
+            return
+        pool = self.runner._pool
+        if pool is not None:
+            kill_pool(pool)
+            self.runner._pool = None
+        for future, job in list(self.running.items()):
+            self.running.pop(future)
+            self.busy.discard(job.plan.source)
+            if future in late:
+                reason = f"took longer than {self.config.job_timeout:g} s (job_timeout); stopped"
+                rec = self.runner.finish(job.plan, Outcome("failed", reason), job.started_at)
+                self._aftercare(rec, job.plan.source, job.inbox)
+            else:
+                self.runner.planner.settle(job.plan, Outcome("failed", "pool restarted"))
+                self.waiting[job.plan.source] = (job.inbox, True)
+                self.waiting.move_to_end(job.plan.source, last=False)
+        with contextlib.suppress(OSError):
+            clean_stale_temps(self.config.outbox)
+
+    # --- health ---------------------------------------------------------------------------
+
+    def _health(self, now: float) -> None:
+        """Restart a dead observer; notice inboxes that vanish and come back."""
+        self.next_health = now + HEALTH_EVERY_S
+        changed = False
+        for inbox in self.config.inbox_paths:
+            present = inbox.is_dir()
+            if present != self.inbox_present.get(inbox, True):
+                changed = True
+                self.log.warning("inbox_back" if present else "inbox_away", inbox=str(inbox))
+            self.inbox_present[inbox] = present
+        if changed or not self.watcher.alive():
+            if not changed:
+                self.log.error("observer_died", action="restarting")
+            self.watcher.restart()
+            self.rescan("watch restarted")
+
+    # --- signals, reload, stop --------------------------------------------------------------
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self.reload()
+            return
+        if self.stopping:
+            return
+        self.stopping = True
+        self.log.info("stop", signal=signal.Signals(signum).name, in_flight=len(self.running))
+        self.notifier.stopping()
+
+    def reload(self) -> None:
+        """Re-read the config; an invalid one is refused and the running one kept."""
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path)
+            if new.journal != self.config.journal:
+                raise ConfigError("journal", "cannot change while running; restart sp404d")
+        except ConfigError as exc:
+            self.log.error("reload_refused", error=str(exc), keeping=str(self.config_path))
+            self.notifier.ready(self._status_line())
+            return
+        old, self.config = self.config, new
+        logs.configure(new.log_format, new.log_level)
+        self.settler.settle_s = new.settle_seconds
+        if (old.inbox_paths, old.polling, old.poll_interval) != (
+            new.inbox_paths,
+            new.polling,
+            new.poll_interval,
+        ):
+            self.watcher.stop()
+            self._prepare_folders()
+            self.watcher = self._watcher(new)
+            self.watcher.start()
+        if new.worker_count != self.runner.workers and not self.running:
+            self.runner.close()
+        self.runner.workers = new.worker_count
+        self.runner.planner.forget()
+        self.log.info("reloaded", config=str(self.config_path) if self.config_path else "defaults")
+        self.rescan("reload")
+        self.notifier.ready(self._status_line())
+
+    def _shutdown(self) -> None:
+        self.watcher.stop()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self.running and time.monotonic() < deadline:
+            try:
+                kind, payload = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if kind == "done":
+                self._on_done(payload)
+            elif kind == "signal" and payload in (signal.SIGTERM, signal.SIGINT):
+                self.log.warning("stop_now", in_flight=len(self.running))
+                break  # a second signal: do not wait
+        left = len(self.running)
+        self.runner.close(wait=not self.running)
+        self.journal.close()
+        with contextlib.suppress(OSError):
+            state_path(self.config.journal).unlink()
+        self.log.info("stopped", left_for_next_start=left)
+
+    # --- reporting --------------------------------------------------------------------------
+
+    def _status_line(self) -> str:
+        if self.outbox_reason:
+            return f"waiting: {self.outbox_reason}"
+        queued = len(self.waiting) + len(self.settler)
+        if self.running or queued:
+            return f"converting {len(self.running)}, queued {queued}"
+        return "idle, watching " + ", ".join(str(p) for p in self.config.inbox_paths)
+
+    def _write_state(self) -> None:
+        """The small live-state file ``sp404d status`` reads (throttled to once a second)."""
+        self.state_dirty = False
+        self.next_state = time.monotonic() + 1.0
+        state = {
+            "pid": os.getpid(),
+            "version": __version__,
+            "updated_at": now_iso(),
+            "queue": len(self.waiting) + len(self.settler),
+            "running": len(self.running),
+            "outbox": str(self.config.outbox),
+            "outbox_state": "away" if self.outbox_reason else "ready",
+            "outbox_reason": self.outbox_reason,
+            "inboxes": [str(p) for p in self.config.inbox_paths],
+            "mode": self.watcher.mode,
+        }
+        path = state_path(self.config.journal)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        self.notifier.status(self._status_line())
+
+
+def run(config_path: Path | None) -> int:
+    """Entry point of ``sp404d run``: exits non-zero, naming the key, on an invalid config."""
+    config = load_config(config_path)
+    logs.configure(config.log_format, config.log_level)
+    daemon = Daemon(config, config.source)
+    return daemon.run()

@@ -1,0 +1,76 @@
+"""What happens to a source file after its job, and the note a rejected file gets.
+
+Sources are kept by default. ``on_done: move`` or ``delete`` act only after the output and its
+journal record are on disk. A rejected file stays where it is and, with ``error_files`` on,
+gets ``NAME.EXT.error.txt`` beside it: in a synced inbox that note travels back to the laptop or
+phone the file came from. The note goes once the file converts or disappears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+from sp404d.names import fold
+from sp404d.records import now_iso
+
+ERROR_SUFFIX = ".error.txt"
+
+
+def error_note(source: Path) -> Path:
+    return source.with_name(source.name + ERROR_SUFFIX)
+
+
+def write_error_note(source: Path, reason: str) -> bool:
+    """Write (or refresh) the note; False when the inbox is read-only or gone."""
+    note = error_note(source)
+    text = (
+        f"sp404d could not convert {source.name}:\n{reason}\n\n"
+        f"Fix the file (or its sidecar) and it is tried again; this note then goes away.\n"
+    )
+    try:
+        if note.read_text(encoding="utf-8").startswith(text):
+            return True  # unchanged: do not churn a synced folder
+    except (OSError, ValueError):
+        pass
+    tmp = note.with_name("." + note.name + ".tmp")  # hidden: ignored by the watcher
+    try:
+        tmp.write_text(text + f"({now_iso()})\n", encoding="utf-8")
+        os.replace(tmp, note)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return False
+    return True
+
+
+def remove_error_note(source: Path) -> None:
+    with contextlib.suppress(OSError):
+        error_note(source).unlink()
+
+
+def dispose(source: Path, inbox: Path, on_done: str, archive: Path | None) -> Path | None:
+    """Keep, move or delete a converted source. Returns where it went (None: kept/deleted)."""
+    if on_done == "keep":
+        return None
+    if on_done == "delete":
+        source.unlink(missing_ok=True)
+        remove_error_note(source)
+        return None
+    if archive is None:
+        return None
+    try:
+        rel = source.relative_to(inbox)
+    except ValueError:
+        rel = Path(source.name)
+    target = archive / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    taken = {fold(n) for n in os.listdir(target.parent)}
+    n = 1
+    while fold(target.name) in taken:
+        n += 1
+        target = target.with_name(f"{source.stem}_{n}{source.suffix}")
+    shutil.move(source, target)
+    return target

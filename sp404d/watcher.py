@@ -1,0 +1,245 @@
+"""Noticing files: watchdog events in, ``Change`` records out, and when a file is complete.
+
+Two parts, kept apart as watchdog itself keeps emitters from handlers:
+- :class:`Watcher` runs the observers. Its handler only puts a ``Change`` on a queue: an
+  exception inside a watchdog handler silently kills the observer thread (watchdog issues 663,
+  829), and slow work there stalls every watch.
+- :class:`Settler` decides when a file is complete. On Linux, inotify's IN_CLOSE_WRITE (a
+  ``closed`` change) means the writer is done. A file that arrives any other way (a rename by a
+  sync client, a move from outside, polling, macOS) is complete once its size and mtime have
+  stood still for the settle time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+# Opened and closed-without-writing events are left out: sp404d's own reads would echo back.
+EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+    DirDeletedEvent,
+]
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something happened to ``path`` below ``inbox``.
+
+    kind: ``closed`` (written and closed: complete), ``changed`` (created, modified or moved
+    in: complete once it settles), ``deleted``, ``dir`` (a folder appeared: scan it).
+    """
+
+    path: Path
+    kind: str
+    inbox: Path
+
+
+def _text(value: bytes | str) -> str:
+    return os.fsdecode(value)
+
+
+class _Enqueue(FileSystemEventHandler):
+    """Turns events into Changes. Does nothing else, and never raises."""
+
+    def __init__(self, inbox: Path, out: queue.Queue[Any]) -> None:
+        self.inbox, self.out = inbox, out
+
+    def _put(self, path: bytes | str, kind: str) -> None:
+        self.out.put(("fs", Change(Path(_text(path)), kind, self.inbox)))
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            if event.is_directory:
+                if isinstance(event, DirMovedEvent):
+                    self._put(event.dest_path, "dir")
+                elif isinstance(event, DirCreatedEvent):
+                    self._put(event.src_path, "dir")
+                return
+            if isinstance(event, FileMovedEvent):
+                self._put(event.src_path, "deleted")
+                self._put(event.dest_path, "changed")
+            elif isinstance(event, FileClosedEvent):
+                self._put(event.src_path, "closed")
+            elif isinstance(event, FileDeletedEvent):
+                self._put(event.src_path, "deleted")
+            else:
+                self._put(event.src_path, "changed")
+        except Exception:
+            pass
+
+
+class WatchLimitError(OSError):
+    """The OS ran out of inotify watches or instances."""
+
+
+class Watcher:
+    """Observers for a set of inboxes, feeding one queue."""
+
+    def __init__(
+        self,
+        inboxes: list[Path],
+        out: queue.Queue[Any],
+        *,
+        polling: bool = False,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.inboxes = inboxes
+        self.out = out
+        self.polling = polling
+        self.poll_interval = poll_interval
+        self.observer: BaseObserver | None = None
+        self.note: str | None = None  # why we fell back to polling, if we did
+
+    @property
+    def mode(self) -> str:
+        return "polling" if self.polling else "events"
+
+    def _make(self, polling: bool) -> BaseObserver:
+        if polling:
+            return PollingObserver(timeout=self.poll_interval)
+        return Observer()
+
+    def start(self) -> None:
+        """Start watching every inbox that exists; fall back to polling if inotify runs out."""
+        try:
+            self.observer = self._start(self.polling)
+        except OSError as exc:
+            if self.polling or exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                raise
+            self.note = (
+                "ran out of inotify watches (raise fs.inotify.max_user_watches, e.g. "
+                "`sudo sysctl fs.inotify.max_user_watches=524288`); polling instead"
+            )
+            self.polling = True
+            self.observer = self._start(True)
+
+    def _start(self, polling: bool) -> BaseObserver:
+        observer = self._make(polling)
+        observer.daemon = True
+        try:
+            for inbox in self.inboxes:
+                if inbox.is_dir():
+                    observer.schedule(
+                        _Enqueue(inbox, self.out), str(inbox), recursive=True, event_filter=EVENTS
+                    )
+            observer.start()
+        except BaseException:
+            try:
+                observer.stop()
+            except Exception:
+                pass
+            raise
+        return observer
+
+    def alive(self) -> bool:
+        return self.observer is not None and self.observer.is_alive()
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            if self.observer.is_alive():
+                self.observer.join(timeout=5)
+            self.observer = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class _Watch:
+    size: int
+    mtime_ns: int
+    stable_since: float
+    check_at: float
+
+
+class Settler:
+    """Tracks files that are still arriving; says which ones are complete."""
+
+    def __init__(self, settle_s: float, check_every: float = 0.25) -> None:
+        self.settle_s = settle_s
+        self.check_every = max(0.05, min(check_every, settle_s / 2 if settle_s else check_every))
+        self._watch: dict[Path, tuple[_Watch, Path]] = {}
+        self._ready: list[tuple[Path, Path]] = []
+
+    def __len__(self) -> int:
+        return len(self._watch) + len(self._ready)
+
+    def saw(self, path: Path, inbox: Path, *, closed: bool, now: float, wall: float) -> None:
+        """Note an event (or a scan finding) for ``path``.
+
+        ``closed``: the writer closed it (inotify); it is complete now, unless it is empty (a
+        browser's 0-byte placeholder) or another writer still has it.
+        """
+        try:
+            st = path.stat()
+        except OSError:
+            self._watch.pop(path, None)
+            return
+        if closed and st.st_size > 0:
+            self._watch.pop(path, None)
+            self._ready.append((path, inbox))
+            return
+        # Found by a scan and untouched for longer than the settle time: complete already.
+        if not closed and st.st_size > 0 and wall - st.st_mtime > self.settle_s + 1:
+            if path not in self._watch:
+                self._ready.append((path, inbox))
+                return
+        self._watch[path] = (_Watch(st.st_size, st.st_mtime_ns, now, now + self.check_every), inbox)
+
+    def forget(self, path: Path) -> None:
+        self._watch.pop(path, None)
+
+    def due(self, now: float) -> list[tuple[Path, Path]]:
+        """Files complete as of ``now``: each returned once."""
+        ready, self._ready = self._ready, []
+        for path, (w, inbox) in list(self._watch.items()):
+            if w.check_at > now:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                del self._watch[path]
+                continue
+            if (st.st_size, st.st_mtime_ns) != (w.size, w.mtime_ns):
+                w.size, w.mtime_ns, w.stable_since = st.st_size, st.st_mtime_ns, now
+            elif now - w.stable_since >= self.settle_s:
+                del self._watch[path]
+                if st.st_size > 0:  # an empty file that stays empty is nobody's sample
+                    ready.append((path, inbox))
+                continue
+            w.check_at = now + self.check_every
+        return ready
+
+    def next_check(self) -> float | None:
+        if self._ready:
+            return 0.0
+        return min((w.check_at for w, _ in self._watch.values()), default=None)
