@@ -176,7 +176,7 @@ class _Records:
         self.table: dict[str, Record] = {}
         self.last_id = 0
         self._counts: dict[str, int] | None = None
-        self._latest: dict[str, dict[Any, str]] = {}  # field -> value -> key of the last record
+        self._latest: dict[str, dict[str, str]] = {}  # field -> value -> key of the last record
 
     def add(self, doc_id: int, doc: Record) -> None:
         key = str(doc_id)
@@ -186,7 +186,9 @@ class _Records:
             status = _status_of(doc)
             self._counts[status] = self._counts.get(status, 0) + 1
         for field, index in self._latest.items():
-            index[doc.get(field)] = key
+            value = doc.get(field)
+            if isinstance(value, str):
+                index[value] = key
 
     def add_items(self, items: list[Any]) -> int:
         """Add decoded ``[doc_id, status, record]`` lines; return how many were not records."""
@@ -213,7 +215,11 @@ class _Records:
     def latest(self, field: str, value: str) -> Record | None:
         index = self._latest.get(field)
         if index is None:
-            index = {doc.get(field): key for key, doc in self.table.items()}
+            index = {
+                found: key
+                for key, doc in self.table.items()
+                if isinstance(found := doc.get(field), str)
+            }
             self._latest[field] = index
         key = index.get(value)
         if key is None:
@@ -341,7 +347,7 @@ class _JournalStorage(Storage):
 
     def newest(self, limit: int | None) -> list[Record]:
         with self.mutex:
-            if self._pending is None or limit is None:
+            if self._pending is None or limit is None or limit > _CHUNK_LINES:
                 items = reversed(self.records.table.items())
                 return [Document(doc, int(key)) for key, doc in islice(items, limit)]
             return _newest_lines(self._pending, limit)
@@ -355,6 +361,8 @@ class _JournalStorage(Storage):
                 raise ValueError("Document is not a Mapping")
             explicit = int(document.doc_id) if isinstance(document, Document) else None
             encoded.append((explicit, _dumps(_status_of(document)), _dumps(dict(document))))
+        if not encoded:
+            return []
         with self.locked():
             records = self.records
             next_id, ids = records.last_id, []
@@ -433,7 +441,11 @@ class _JournalStorage(Storage):
     def _open_writer(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        self._adopt(os.open(self.path, flags, 0o666))
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except IsADirectoryError:
+            raise ConfigError("journal", f"{self.path} is a folder; give a file path") from None
+        self._adopt(fd)
 
     def _open_reader(self) -> None:
         try:

@@ -26,7 +26,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any
     if console:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty(), pad_event_to=0)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), pad_event_to=0, sort_keys=False
+        )
     else:
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(

@@ -40,8 +40,12 @@ def check_outbox(outbox: Path, *, removable: bool) -> None:
         raise OutboxAwayError(f"outbox {outbox} is not there (SD card not inserted?)")
     if not _on_mounted_volume(outbox):
         raise OutboxAwayError(
-            f"outbox {outbox} is on the system disk, not a mounted card (SD card not mounted?)"
+            f"outbox {outbox} is on the system disk, not a mounted card (SD card not mounted? "
+            f"if this is the right place, create {CARD_MARKER} in it)"
         )
+
+
+CARD_MARKER = ".sp404d-card"
 
 
 def _mount_root(path: Path) -> Path:
@@ -52,18 +56,22 @@ def _mount_root(path: Path) -> Path:
 
 
 def _on_mounted_volume(path: Path) -> bool:
-    """True when ``path`` lives on a mount other than the root filesystem (``/``).
+    """True when ``path`` is on a mounted volume, not on the system disk's ``/``.
 
-    ``SP404D_MOUNT_ROOT`` names the mount the outbox must be below, for setups where the
-    card shows up somewhere unusual (and for tests, which cannot mount a filesystem).
+    Where a card is not a separate mount (a card reader shared over the network, or a
+    bind-mounted folder), a file named ``.sp404d-card`` in the outbox or any folder above it
+    (up to its mount) marks the right place: it exists only while the real card is there.
     """
-    want = os.environ.get("SP404D_MOUNT_ROOT")
-    if want:
-        root = Path(want).resolve()
-        return path.resolve().is_relative_to(root) and (
-            os.path.ismount(root) or root.joinpath(".sp404d-card").exists()
-        )
-    return _mount_root(path) != Path("/")
+    root = _mount_root(path)
+    if root != Path("/"):
+        return True
+    here = path.resolve()
+    while True:
+        if (here / CARD_MARKER).exists():
+            return True
+        if here == root or here == here.parent:
+            return False
+        here = here.parent
 
 
 def ensure_folder(outbox: Path, rel: PurePosixPath, *, removable: bool) -> Path:

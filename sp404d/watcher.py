@@ -12,6 +12,7 @@ Two parts, kept apart as watchdog itself keeps emitters from handlers:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -151,10 +152,8 @@ class Watcher:
                     )
             observer.start()
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):  # best effort: a half-started observer
                 observer.stop()
-            except Exception:
-                pass
             raise
         return observer
 
@@ -209,10 +208,10 @@ class Settler:
             self._ready.append((path, inbox))
             return
         # Found by a scan and untouched for longer than the settle time: complete already.
-        if not closed and st.st_size > 0 and wall - st.st_mtime > self.settle_s + 1:
-            if path not in self._watch:
-                self._ready.append((path, inbox))
-                return
+        old = wall - st.st_mtime > self.settle_s + 1
+        if not closed and st.st_size > 0 and old and path not in self._watch:
+            self._ready.append((path, inbox))
+            return
         self._watch[path] = (_Watch(st.st_size, st.st_mtime_ns, now, now + self.check_every), inbox)
 
     def forget(self, path: Path) -> None:

@@ -1,0 +1,133 @@
+"""A real `sp404d run` subprocess on tmp_path, with helpers to wait on what it does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sp404d.journal import Journal
+from sp404d.status import state_path
+from tests.conftest import SP404D, run_env
+
+DEADLINE_S = 30.0
+
+
+def wait_for(cond: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
+    """Poll ``cond`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class DaemonProc:
+    """One daemon with its own inbox, outbox, journal, config and log."""
+
+    def __init__(self, tmp_path: Path, **settings: Any) -> None:
+        self.dir = tmp_path
+        self.inbox = tmp_path / "in"
+        self.outbox = tmp_path / "out"
+        self.journal = tmp_path / "journal.jsonl"
+        self.config = tmp_path / "sp404d.yaml"
+        self.log_path = tmp_path / "daemon.log"
+        self.settings: dict[str, Any] = {
+            "inbox": str(self.inbox),
+            "outbox": str(self.outbox),
+            "journal": str(self.journal),
+            "settle_seconds": 0.3,
+            "rescan_interval": 0,
+            "log_format": "json",
+            "workers": 2,
+            **settings,
+        }
+        self.write_config()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.env = run_env(tmp_path / "home")
+
+    def write_config(self, **changes: Any) -> None:
+        self.settings.update(changes)
+        self.config.write_text(yaml.safe_dump(self.settings))
+
+    def start(self, *, wait: bool = True, env: dict[str, str] | None = None) -> DaemonProc:
+        state_path(self.journal).unlink(missing_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [*SP404D, "run", "--config", str(self.config)],
+            stdout=log,
+            stderr=log,
+            env=env or self.env,
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            wait_for(
+                lambda: (
+                    state_path(self.journal).exists() or self.proc and self.proc.poll() is not None
+                ),
+                "the daemon to be ready",
+            )
+            assert self.proc.poll() is None, self.log_text()
+        return self
+
+    def send(self, sig: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.send(sig)
+        code = self.proc.wait(timeout=timeout)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the daemon and its workers at once (a power cut, as far as they know)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def records(self) -> list[dict[str, Any]]:
+        return Journal(self.journal, readonly=True).all()
+
+    def by_status(self, status: str) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r["status"] == status]
+
+    def outputs(self) -> list[str]:
+        if not self.outbox.exists():
+            return []
+        return sorted(
+            p.relative_to(self.outbox).as_posix() for p in self.outbox.rglob("*") if p.is_file()
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == name:
+                out.append(entry)
+        return out
+
+    def wait_done(self, n: int, timeout: float = DEADLINE_S) -> list[dict[str, Any]]:
+        def enough() -> list[dict[str, Any]] | None:
+            done = self.by_status("done")
+            return done if len(done) >= n else None
+
+        return wait_for(enough, f"{n} done jobs (log: {self.log_path})", timeout)  # type: ignore[no-any-return]

@@ -1,0 +1,389 @@
+"""`sp404d run` as a real subprocess with a real observer on tmp_path.
+
+Each test drops files the way musicians' tools do (slow writes, sync-client renames, moves,
+junk) and waits, with deadlines, for what should follow.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sp404d.outbox import CARD_MARKER, TEMP_RE
+from tests.conftest import write_audio
+from tests.daemon_harness import DaemonProc, wait_for
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Any:
+    procs: list[DaemonProc] = []
+
+    def make(**settings: Any) -> DaemonProc:
+        d = DaemonProc(tmp_path, **settings)
+        procs.append(d)
+        return d
+
+    yield make
+    for d in procs:
+        d.kill()
+
+
+def _wav_bytes(tmp_path: Path, seconds: float = 2.0, freq: float = 1000) -> bytes:
+    p = write_audio(tmp_path / "scratch" / f"{freq}.wav", 44100, seconds=seconds, freq=freq)
+    data = p.read_bytes()
+    p.unlink()
+    return data
+
+
+class TestArrivals:
+    def test_slow_write_is_converted_once_after_it_is_complete(
+        self, daemon: Any, tmp_path: Path
+    ) -> None:
+        """A file written in chunks over ~2 s is converted once, from its complete content."""
+        d = daemon().start()
+        data = _wav_bytes(tmp_path)
+        target = d.inbox / "slow.wav"
+        with target.open("wb") as f:
+            for i in range(0, len(data), len(data) // 8):
+                f.write(data[i : i + len(data) // 8])
+                f.flush()
+                time.sleep(0.25)
+        (rec,) = d.wait_done(1)
+        assert rec["input"]["frames"] == 88200
+        time.sleep(0.5)
+        assert len(d.records()) == 1
+        assert sf.info(str(d.outbox / "slow.wav")).frames == 96000
+
+    def test_syncthing_temp_then_rename(self, daemon: Any, tmp_path: Path) -> None:
+        """Syncthing writes .syncthing.NAME.tmp and renames it: only the final name is converted."""
+        d = daemon().start()
+        tmp = d.inbox / ".syncthing.loop.wav.tmp"
+        tmp.write_bytes(_wav_bytes(tmp_path))
+        time.sleep(0.5)
+        tmp.rename(d.inbox / "loop.wav")
+        (rec,) = d.wait_done(1)
+        assert rec["source"].endswith("/loop.wav")
+        assert [Path(r["source"]).name for r in d.records()] == ["loop.wav"]
+
+    def test_file_moved_in_from_outside(self, daemon: Any, tmp_path: Path) -> None:
+        """A file moved in from outside the inbox (no close event) is converted after settling."""
+        d = daemon().start()
+        outside = write_audio(tmp_path / "elsewhere" / "hat.wav", 48000, subtype="PCM_24")
+        os.rename(outside, d.inbox / "hat.wav")
+        d.wait_done(1)
+        assert d.outputs() == ["hat.wav"]
+
+    def test_folder_moved_in(self, daemon: Any, tmp_path: Path) -> None:
+        """A whole folder moved in at once: every file inside is found."""
+        d = daemon().start()
+        kit = tmp_path / "kit"
+        for i in range(3):
+            write_audio(kit / f"s{i}.wav", 44100, freq=300 + i * 100)
+        os.rename(kit, d.inbox / "kit")
+        d.wait_done(3)
+
+    def test_temp_and_junk_names_are_ignored(self, daemon: Any, tmp_path: Path) -> None:
+        """Sync temp files, partial downloads and OS junk never become jobs."""
+        d = daemon().start()
+        data = _wav_bytes(tmp_path, 0.5)
+        for name in (
+            ".DS_Store",
+            "._kick.wav",
+            "kick.wav.part",
+            "kick.wav.crdownload",
+            "Thumbs.db",
+            "~syncthing~kick.wav.tmp",
+            ".kick.wav.ABC123",
+        ):
+            (d.inbox / name).write_bytes(data)
+        write_audio(d.inbox / "real.wav", 44100)
+        d.wait_done(1)
+        time.sleep(1.0)
+        assert [Path(r["source"]).name for r in d.records()] == ["real.wav"]
+
+    def test_two_hundred_files_at_once(self, daemon: Any, tmp_path: Path) -> None:
+        """A 200-file drop: every file converted exactly once."""
+        d = daemon().start()
+        stage = tmp_path / "stage"
+        stage.mkdir()
+        rng = np.random.default_rng(3)
+        for i in range(200):
+            sf.write(str(stage / f"hit{i:03d}.wav"), rng.uniform(-0.3, 0.3, (6000, 1)), 44100)
+        for p in sorted(stage.iterdir()):
+            shutil.copy(p, d.inbox / p.name)
+        done = d.wait_done(200, timeout=90)
+        time.sleep(0.5)
+        assert len(d.records()) == 200
+        assert len({r["source"] for r in done}) == 200
+        assert len(d.outputs()) == 200
+
+    def test_files_added_while_stopped_are_converted_at_start(self, daemon: Any) -> None:
+        """Start-up rescans the inbox against the journal."""
+        d = daemon()
+        write_audio(d.inbox / "early.wav", 44100)
+        d.start()
+        d.wait_done(1)
+        d.stop()
+        write_audio(d.inbox / "while_down.wav", 44100, freq=500)
+        d.start()
+        d.wait_done(2)
+        assert d.outputs() == ["early.wav", "while_down.wav"]
+
+    def test_identical_redrop_is_not_converted_twice(self, daemon: Any, tmp_path: Path) -> None:
+        """Duplicate events and a re-dropped identical file give one conversion."""
+        d = daemon().start()
+        data = _wav_bytes(tmp_path, 0.5)
+        (d.inbox / "kick.wav").write_bytes(data)
+        d.wait_done(1)
+        (d.inbox / "kick.wav").unlink()
+        (d.inbox / "kick.wav").write_bytes(data)
+        wait_for(lambda: len(d.records()) >= 2, "the re-drop to be journaled")
+        assert [r["status"] for r in d.records()] == ["done", "skipped"]
+        assert d.outputs() == ["kick.wav"]
+
+
+class TestSidecars:
+    def test_late_sidecar_redoes_the_file_and_replaces_only_its_output(self, daemon: Any) -> None:
+        """Audio first, sidecar later: the file is redone into its genre; the old output goes."""
+        d = daemon(layout="genre").start()
+        (d.outbox / "unknown_genre").mkdir(parents=True)
+        bystander = write_audio(d.outbox / "unknown_genre" / "user_file.wav", 48000)
+        write_audio(d.inbox / "kick.wav", 44100)
+        d.wait_done(1)
+        assert "unknown_genre/kick.wav" in d.outputs()
+        (d.inbox / "kick.wav.yaml").write_text("genre: house\n")
+        d.wait_done(2)
+        assert d.outputs() == ["house/kick.wav", "unknown_genre/user_file.wav"]
+        assert bystander.exists()
+
+    def test_changed_sidecar_redoes_the_file(self, daemon: Any) -> None:
+        """Editing a sidecar again re-does its file again."""
+        d = daemon(layout="bpm").start()
+        write_audio(d.inbox / "loop.wav", 44100)
+        (d.inbox / "loop.wav.yaml").write_text("bpm: 92\n")
+        wait_for(lambda: "90-110/92bpm_loop.wav" in d.outputs(), "the first conversion")
+        time.sleep(0.05)
+        (d.inbox / "loop.wav.yaml").write_text("bpm: 140\n")
+        wait_for(lambda: d.outputs() == ["130-150/140bpm_loop.wav"], "the redo after the edit")
+
+
+class TestRefusals:
+    def test_rejected_file_gets_an_error_note_that_goes_once_fixed(self, daemon: Any) -> None:
+        """The reason is written beside the file; fixing the file removes it."""
+        d = daemon().start()
+        bad = d.inbox / "tiny.wav"
+        write_audio(bad, 44100, seconds=0.05)
+        note = d.inbox / "tiny.wav.error.txt"
+        wait_for(note.exists, "the error note")
+        assert "too short: 50 ms, minimum 100 ms" in note.read_text()
+        rec = d.by_status("rejected")[0]
+        assert rec["reason"] == "too short: 50 ms, minimum 100 ms"
+        assert d.events("job")[0]["reason"] == rec["reason"]
+        write_audio(bad, 44100, seconds=0.5)
+        d.wait_done(1)
+        wait_for(lambda: not note.exists(), "the note to go")
+
+    def test_bad_input_never_stops_the_daemon(self, daemon: Any, tmp_path: Path) -> None:
+        """Garbage, empty-then-filled, and a hostile sidecar: the daemon carries on."""
+        d = daemon().start()
+        (d.inbox / "garbage.wav").write_bytes(os.urandom(5000))
+        write_audio(d.inbox / "evil.wav", 44100)
+        (d.inbox / "evil.wav.yaml").write_text("!!python/object/apply:os.system ['touch pwned']\n")
+        write_audio(d.inbox / "fine.wav", 44100, freq=600)
+        wait_for(lambda: len(d.by_status("rejected")) >= 2, "two rejections")
+        d.wait_done(1)
+        assert d.proc is not None and d.proc.poll() is None
+        assert not (tmp_path / "pwned").exists()
+
+
+class TestOutbox:
+    def test_card_pulled_and_returned_mid_batch(self, daemon: Any, tmp_path: Path) -> None:
+        """While the card is away nothing is written; everything is done once it returns."""
+        card = tmp_path / "card"
+        (card / "IMPORT").mkdir(parents=True)
+        (card / CARD_MARKER).touch()
+        d = daemon(outbox=str(card / "IMPORT"), outbox_removable=True)
+        d.outbox = card / "IMPORT"
+        d.start()
+        write_audio(d.inbox / "first.wav", 44100)
+        d.wait_done(1)
+        pulled = tmp_path / "pulled"
+        card.rename(pulled)  # the card is gone; its mount point holds nothing
+        for i in range(5):
+            write_audio(d.inbox / f"while_away_{i}.wav", 44100, freq=300 + 50 * i)
+        wait_for(lambda: d.events("outbox_away"), "the daemon to notice the card is away")
+        time.sleep(1.0)
+        assert not card.exists(), "sp404d created the outbox of a removable card"
+        assert len(d.by_status("done")) == 1
+        pulled.rename(card)
+        d.wait_done(6)
+        assert d.events("outbox_back")
+        assert sorted(p.name for p in (card / "IMPORT").iterdir()) == sorted(
+            ["first.wav"] + [f"while_away_{i}.wav" for i in range(5)]
+        )
+
+    def test_unmounted_card_is_never_written_on_the_system_disk(
+        self, daemon: Any, tmp_path: Path
+    ) -> None:
+        """An outbox folder on the system disk without the card marker is not a card."""
+        bare = tmp_path / "media" / "SD" / "IMPORT"
+        bare.mkdir(parents=True)
+        d = daemon(outbox=str(bare), outbox_removable=True)
+        d.start()
+        write_audio(d.inbox / "kick.wav", 44100)
+        wait_for(lambda: d.events("outbox_away"), "the outbox to be reported away")
+        time.sleep(0.8)
+        assert list(bare.iterdir()) == []
+        assert d.records() == []
+
+
+class TestLifecycle:
+    def test_sigterm_mid_batch_then_restart(self, daemon: Any, tmp_path: Path) -> None:
+        """Stop during a batch, start again: every file done exactly once."""
+        d = daemon().start()
+        rng = np.random.default_rng(5)
+        for i in range(40):
+            sf.write(
+                str(d.inbox / f"t{i:02d}.wav"),
+                rng.uniform(-0.3, 0.3, (96000, 2)),
+                96000,
+                subtype="PCM_24",
+            )
+        wait_for(lambda: len(d.records()) >= 3, "the batch to be under way")
+        assert d.stop(signal.SIGTERM) == 0
+        assert d.events("stopped")
+        d.start()
+        done = d.wait_done(40, timeout=90)
+        assert len({r["source"] for r in done}) == 40 == len(done)
+        assert len(d.outputs()) == 40
+
+    def test_sigkill_at_several_points_then_restart(self, daemon: Any, tmp_path: Path) -> None:
+        """Killed three times mid-batch: nothing lost, nothing doubled, no partial file."""
+        d = daemon()
+        d.inbox.mkdir()
+        rng = np.random.default_rng(6)
+        for i in range(60):
+            sf.write(
+                str(d.inbox / f"k{i:02d}.wav"),
+                rng.uniform(-0.3, 0.3, (96000, 2)),
+                96000,
+                subtype="PCM_24",
+            )
+        for target in (2, 15, 30):
+            d.start(wait=False)
+            wait_for(
+                lambda t=target: len(d.records()) >= t or d.proc.poll() is not None,  # type: ignore[misc]
+                f"{target} records",
+            )
+            d.kill()
+        d.start()
+        d.wait_done(60, timeout=90)
+        files = [p for p in d.outbox.rglob("*") if p.is_file()]
+        assert not [p for p in files if TEMP_RE.match(p.name)]
+        assert len(files) == 60
+        for p in files:
+            assert sf.info(str(p)).frames == 48000
+        sources = [r["source"] for r in d.by_status("done")]
+        assert len(sources) == len(set(sources)) == 60
+
+    def test_sighup_valid_and_invalid_config(self, daemon: Any) -> None:
+        """A valid reload applies; an invalid one is refused and the old config kept."""
+        d = daemon().start()
+        d.write_config(layout="bpm")
+        d.send(signal.SIGHUP)
+        wait_for(lambda: d.events("reloaded"), "the reload")
+        write_audio(d.inbox / "loop 100bpm.wav", 44100)
+        d.wait_done(1)
+        assert d.outputs() == ["90-110/100bpm_loop.wav"]
+        d.write_config(layout="spiral")
+        d.send(signal.SIGHUP)
+        (refused,) = wait_for(lambda: d.events("reload_refused"), "the refusal")
+        assert "layout" in refused["error"]
+        write_audio(d.inbox / "beat 120bpm.wav", 44100, freq=500)
+        d.wait_done(2)
+        assert "110-130/120bpm_beat.wav" in d.outputs()
+
+    def test_invalid_config_at_start_exits_non_zero_naming_the_key(self, daemon: Any) -> None:
+        """A bad config stops start-up with a message naming the key."""
+        d = daemon(format="mp3")
+        d.start(wait=False)
+        assert d.proc is not None
+        assert d.proc.wait(timeout=30) == 2
+        assert "format" in d.log_text() and "wav, aiff" in d.log_text()
+
+    def test_systemd_notify_protocol(
+        self, daemon: Any, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """READY, STATUS, WATCHDOG, RELOADING and STOPPING reach $NOTIFY_SOCKET."""
+        sock_path = tmp_path_factory.mktemp("n") / "notify"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(sock_path))
+        sock.settimeout(0.1)
+        d = daemon()
+        env = dict(d.env, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
+        got: list[str] = []
+
+        def received(word: str) -> bool:
+            try:
+                while True:
+                    got.append(sock.recv(4096).decode())
+            except (TimeoutError, BlockingIOError):
+                pass
+            return any(word in g for g in got)
+
+        try:
+            d.start(env=env)
+            wait_for(lambda: received("READY=1"), "READY=1")
+            wait_for(lambda: received("WATCHDOG=1"), "WATCHDOG=1")
+            d.send(signal.SIGHUP)
+            wait_for(lambda: received("RELOADING=1"), "RELOADING=1")
+            assert any("MONOTONIC_USEC=" in g for g in got)
+            d.stop()
+            wait_for(lambda: received("STOPPING=1"), "STOPPING=1")
+            assert any("STATUS=" in g for g in got)
+        finally:
+            sock.close()
+
+
+class TestSourceDisposition:
+    @pytest.mark.parametrize("on_done", ["keep", "move", "delete"])
+    def test_keep_move_delete(self, daemon: Any, tmp_path: Path, on_done: str) -> None:
+        """After a done job the source is kept, archived or deleted, as configured."""
+        archive = tmp_path / "archive"
+        d = daemon(on_done=on_done, archive=str(archive)).start()
+        src = write_audio(d.inbox / "sub" / "kick.wav", 44100)
+        d.wait_done(1)
+        wait_for(lambda: on_done == "keep" or not src.exists(), "the source to be handled")
+        time.sleep(0.3)
+        assert src.exists() == (on_done == "keep")
+        assert (archive / "sub" / "kick.wav").exists() == (on_done == "move")
+        assert d.outputs() == ["kick.wav"]
+
+
+def test_status_shows_the_running_daemon(daemon: Any) -> None:
+    """`status` reports the daemon's pid, queue and outbox state."""
+    import json
+    import subprocess
+
+    from tests.conftest import SP404D
+
+    d = daemon().start()
+    out = subprocess.run(
+        [*SP404D, "status", "--journal", str(d.journal), "--json"],
+        capture_output=True,
+        text=True,
+        env=d.env,
+        timeout=30,
+    )
+    data = json.loads(out.stdout)
+    assert data["daemon"]["pid"] == d.proc.pid  # type: ignore[union-attr]
+    assert data["daemon"]["outbox_state"] == "ready"
