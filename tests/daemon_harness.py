@@ -72,12 +72,9 @@ class DaemonProc:
         )
         log.close()
         if wait:
-            wait_for(
-                lambda: (
-                    state_path(self.journal).exists() or self.proc and self.proc.poll() is not None
-                ),
-                "the daemon to be ready",
-            )
+            proc = self.proc
+            ready = state_path(self.journal)
+            wait_for(lambda: ready.exists() or proc.poll() is not None, "the daemon to be ready")
             assert self.proc.poll() is None, self.log_text()
         return self
 
