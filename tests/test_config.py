@@ -12,7 +12,9 @@ from tests.conftest import ROOT
 
 
 class TestBuildConfig:
-    def test_defaults_are_per_user_paths(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_defaults_are_per_user_paths(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """With nothing configured: ~/sp404d/inbox, ~/sp404d/outbox, the journal in XDG state."""
         monkeypatch.setenv("HOME", str(tmp_path))
         monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -28,12 +30,18 @@ class TestBuildConfig:
             pytest.param({"layout": "spiral"}, "layout", "flat, genre, bpm, kit", id="layout"),
             pytest.param({"format": "mp3"}, "format", "wav, aiff", id="format"),
             pytest.param({"name_length": 3}, "name_length", "8 to 64", id="range"),
-            pytest.param({"outbox_removable": "yes"}, "outbox_removable", "true or false", id="bool"),
+            pytest.param(
+                {"outbox_removable": "yes"}, "outbox_removable", "true or false", id="bool"
+            ),
             pytest.param({"outbx": "/x"}, "outbx", "unknown setting", id="unknown"),
             pytest.param({"on_done": "move"}, "archive", "archive must name a folder", id="move"),
             pytest.param({"inbox": "/a", "inboxes": ["/b"]}, "inboxes", "not both", id="both"),
-            pytest.param({"inboxes": [{"path": "/a", "quality": "vhq"}]}, "inboxes[0].quality",
-                         "cannot be set per inbox", id="per-inbox"),
+            pytest.param(
+                {"inboxes": [{"path": "/a", "quality": "vhq"}]},
+                "inboxes[0].quality",
+                "cannot be set per inbox",
+                id="per-inbox",
+            ),
             pytest.param({"defaults": {"bpm": "fast"}}, "defaults", "bpm", id="defaults"),
         ],
     )

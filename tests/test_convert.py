@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -296,27 +297,58 @@ class TestRefusals:
             "truncated: the header promises 1.00 s"
         )
 
-    def test_m4a_without_the_extra_says_how_to_enable_it(self, env: Env) -> None:
-        """An M4A is recognised by content; without PyAV the reason says how to install it."""
+    def test_m4a_with_the_extra_converts(self, env: Env) -> None:
+        """An M4A (AAC) file converts through PyAV when the extra is installed."""
         pytest.importorskip("av", reason="checks the path with the extra installed")
-        import av
 
-        path = env.inbox / "loop.m4a"
-        with av.open(str(path), "w") as c:
-            stream = c.add_stream("aac", rate=44100)
-            for i in range(20):
-                frame = av.AudioFrame.from_ndarray(
-                    (np.sin(np.arange(1024) / 5)[None, :] * 0.3).astype(np.float32),
-                    format="flt",
-                    layout="mono",
-                )
-                frame.sample_rate, frame.pts = 44100, i * 1024
-                for packet in stream.encode(frame):
-                    c.mux(packet)
-            for packet in stream.encode(None):
-                c.mux(packet)
+        _write_m4a(env.inbox / "loop.m4a")
         env.convert(check=0)
         assert sf.info(str(env.outbox / "loop.wav")).samplerate == 48000
+
+    def test_m4a_without_the_extra_is_rejected_with_the_hint(self, env: Env) -> None:
+        """Without PyAV an M4A is still recognised by content, and the reason says what to do."""
+        pytest.importorskip("av", reason="needs PyAV to make the M4A file")
+        _write_m4a(env.inbox / "loop.m4a")
+        code = (
+            "import sys; sys.modules['av'] = None\n"  # as if the extra were not installed
+            "from sp404d.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "convert",
+                str(env.inbox),
+                "--outbox",
+                str(env.outbox),
+                "--journal",
+                str(env.journal),
+            ],
+            env=run_env(env.home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert env.by_source()["loop.m4a"]["reason"] == (
+            "M4A/AAC/ALAC needs the optional decoder: pip install 'sp404d[m4a]'"
+        )
+
+
+def _write_m4a(path: Path) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("aac", rate=44100)
+        for i in range(20):
+            samples = (np.sin(np.arange(1024) / 5)[None, :] * 0.3).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            for packet in stream.encode(frame):
+                c.mux(packet)
+        for packet in stream.encode(None):
+            c.mux(packet)
 
 
 class TestUsage:
