@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from sp404d.notify import Notifier
 from sp404d.outbox import OutboxAwayError, check_outbox, clean_stale_temps
 from sp404d.planner import Early, Request
 from sp404d.records import now_iso
-from sp404d.runner import Runner, kill_pool
+from sp404d.runner import Runner
 from sp404d.sourcefiles import dispose, remove_error_note, write_error_note
 from sp404d.status import state_path
 from sp404d.watcher import Change, Settler, Watcher
@@ -147,7 +148,11 @@ class Daemon:
         self.notifier.ready(self._status_line())
         try:
             while not self.stopping:
-                self._step()
+                try:
+                    self._step()
+                except Exception:  # a bug must not stop the service; log it and go on
+                    self.log.exception("internal_error")
+                    time.sleep(0.5)
         finally:
             self._shutdown()
             os.write(self._wake_w, b"\x00")
@@ -368,8 +373,10 @@ class Daemon:
             return  # a job abandoned when its pool was killed
         try:
             outcome = future.result()
-        except Exception as exc:
+        except Exception as exc:  # a dead worker is a failed job, not a dead daemon
             outcome = Outcome("failed", f"worker process failed: {exc or type(exc).__name__}")
+            if isinstance(exc, BrokenProcessPool):
+                self.runner.kill()
         rec = self.runner.finish(job.plan, outcome, job.started_at)
         self.busy.discard(job.plan.source)
         self._aftercare(rec, job.plan.source, job.inbox)
@@ -429,10 +436,7 @@ class Daemon:
         late = [f for f, r in self.running.items() if now - r.since > self.config.job_timeout]
         if not late:
             return
-        pool = self.runner._pool
-        if pool is not None:
-            kill_pool(pool)
-            self.runner._pool = None
+        self.runner.kill()
         for future, job in list(self.running.items()):
             self.running.pop(future)
             self.busy.discard(job.plan.source)

@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,9 +104,9 @@ class Runner:
         if self._pool is not None:
             if wait:
                 self._pool.shutdown(wait=True)
+                self._pool = None
             else:
-                kill_pool(self._pool)
-            self._pool = None
+                self.kill()
 
     def record(self, item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
         """Journal, log and report one finished job."""
@@ -132,7 +133,18 @@ class Runner:
             fut.result()
 
     def submit(self, plan: Plan) -> Future[Outcome]:
-        return self.pool.submit(execute, plan)
+        """Run ``plan`` on a worker; a pool broken by a dead worker is replaced first."""
+        try:
+            return self.pool.submit(execute, plan)
+        except BrokenProcessPool:
+            self.kill()
+            return self.pool.submit(execute, plan)
+
+    def kill(self) -> None:
+        """Kill the pool's workers now (a stuck job, a broken pool); the next submit starts anew."""
+        if self._pool is not None:
+            kill_pool(self._pool)
+            self._pool = None
 
     def finish(self, plan: Plan, outcome: Outcome, started_at: str) -> dict[str, Any]:
         self.planner.settle(plan, outcome)

@@ -295,6 +295,21 @@ class TestLifecycle:
         sources = [r["source"] for r in d.by_status("done")]
         assert len(sources) == len(set(sources)) == 60
 
+    def test_dead_workers_are_replaced(self, daemon: Any) -> None:
+        """Workers killed from outside (the OOM killer, say): the next file still converts."""
+        d = daemon().start()
+        write_audio(d.inbox / "one.wav", 44100)
+        d.wait_done(1)
+        assert d.proc is not None
+        workers = _grandchildren(d.proc.pid)
+        assert workers, "no worker processes found"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        write_audio(d.inbox / "two.wav", 44100, freq=500)
+        d.wait_done(2)
+        assert d.proc.poll() is None
+        assert not d.events("internal_error"), "recovered only by the last-resort guard"
+
     def test_sighup_valid_and_invalid_config(self, daemon: Any) -> None:
         """A valid reload applies; an invalid one is refused and the old config kept."""
         d = daemon().start()
@@ -352,6 +367,19 @@ class TestLifecycle:
             assert any("STATUS=" in g for g in got)
         finally:
             sock.close()
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        kids += [int(k) for k in text]
+    return kids
+
+
+def _grandchildren(pid: int) -> list[int]:
+    """The pool's workers: children of the forkserver, itself a child of the daemon."""
+    return [g for c in _children(pid) for g in _children(c)]
 
 
 class TestSourceDisposition:
