@@ -19,7 +19,7 @@ import queue
 import signal
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from sp404d.journal import Journal
 from sp404d.metadata import audio_for_metadata_file, is_metadata_file, sidecar_candidates
 from sp404d.notify import Notifier
 from sp404d.outbox import OutboxAwayError, check_outbox, clean_stale_temps
-from sp404d.planner import Early, Request
+from sp404d.planner import Request
 from sp404d.records import now_iso
 from sp404d.runner import Runner
 from sp404d.sourcefiles import dispose, remove_error_note, write_error_note
@@ -71,6 +71,7 @@ class Daemon:
         self.settler = Settler(config.settle_seconds)
         self.watcher = self._watcher(config)
         self.waiting: OrderedDict[Path, tuple[Path, bool]] = OrderedDict()  # path -> (inbox, force)
+        self.planned: deque[Plan] = deque()
         self.running: dict[Future[Outcome], Running] = {}
         self.busy: set[Path] = set()
         self.again: dict[Path, tuple[Path, bool]] = {}
@@ -337,35 +338,45 @@ class Daemon:
         return True
 
     def _dispatch(self, now: float) -> None:
-        if not self.waiting:
+        """Plan everything waiting as one batch, then keep every worker busy.
+
+        Planning together is what gives files dropped at once their kit pads in name order,
+        explicit claims first, exactly as ``convert`` does.
+        """
+        if not (self.waiting or self.planned):
             return
         if self.outbox_reason is not None and now < self.next_away_check:
             return
         if not self._outbox_ok(now):
             return
-        capacity = self.runner.workers
-        while self.waiting and len(self.running) < capacity:
-            path, (inbox, force) = self.waiting.popitem(last=False)
+        if self.waiting:
+            self._plan_waiting()
+        while self.planned and len(self.running) < self.runner.workers:
+            plan = self.planned.popleft()
+            future = self.runner.submit(plan)
+            self.running[future] = Running(plan, plan.root, now_iso(), time.monotonic())
+            future.add_done_callback(lambda f: self.q.put(("done", f)))
             self.state_dirty = True
-            if not path.is_file():
-                continue
-            if not force and self._known(path):
-                continue
-            self._start(path, inbox, now)
 
-    def _start(self, path: Path, inbox: Path, now: float) -> None:
-        item = self.runner.planner.plan(Request(path, inbox, self._settings(inbox)))
-        if isinstance(item, Early):
+    def _plan_waiting(self) -> None:
+        requests = []
+        while self.waiting:
+            path, (inbox, force) = self.waiting.popitem(last=False)
+            if path.is_file() and (force or not self._known(path)):
+                requests.append(Request(path, inbox, self._settings(inbox)))
+        requests.sort(key=lambda r: str(r.source).casefold())
+        self.state_dirty = True
+        for item in self.runner.planner.plan_many(requests):
+            if isinstance(item, Plan):
+                self.busy.add(item.source)
+                self.planned.append(item)
+                continue
+            source = item.request.source
             if item.outcome.status == "skipped":
-                remove_error_note(path)
-                return  # unchanged: nothing to do, nothing to record
+                remove_error_note(source)  # unchanged: nothing to do, nothing to record
+                continue
             rec = self.runner.record(item, item.outcome, now_iso())
-            self._aftercare(rec, path, inbox)
-            return
-        self.busy.add(path)
-        future = self.runner.submit(item)
-        self.running[future] = Running(item, inbox, now_iso(), now)
-        future.add_done_callback(lambda f: self.q.put(("done", f)))
+            self._aftercare(rec, source, item.request.root)
 
     def _on_done(self, future: Future[Outcome]) -> None:
         job = self.running.pop(future, None)
@@ -537,7 +548,7 @@ class Daemon:
     def _status_line(self) -> str:
         if self.outbox_reason:
             return f"waiting: {self.outbox_reason}"
-        queued = len(self.waiting) + len(self.settler)
+        queued = len(self.waiting) + len(self.settler) + len(self.planned)
         if self.running or queued:
             return f"converting {len(self.running)}, queued {queued}"
         return "idle, watching " + ", ".join(str(p) for p in self.config.inbox_paths)
@@ -550,7 +561,7 @@ class Daemon:
             "pid": os.getpid(),
             "version": __version__,
             "updated_at": now_iso(),
-            "queue": len(self.waiting) + len(self.settler),
+            "queue": len(self.waiting) + len(self.settler) + len(self.planned),
             "running": len(self.running),
             "outbox": str(self.config.outbox),
             "outbox_state": "away" if self.outbox_reason else "ready",

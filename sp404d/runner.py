@@ -115,14 +115,8 @@ class Runner:
         self.planner.recorded(rec)
         self.tally.add(outcome.status)
         level = "info" if outcome.status in ("done", "skipped") else "warning"
-        getattr(self.log, level)(
-            "job",
-            source=rec["source"],
-            status=rec["status"],
-            reason=rec["reason"],
-            output=rec["output"],
-            duration_s=rec["elapsed_s"],
-        )
+        fields = {k: rec[k] for k in ("source", "status", "reason", "output") if rec[k] is not None}
+        getattr(self.log, level)("job", **fields, duration_s=rec["elapsed_s"])
         if self.on_record is not None:
             self.on_record(rec)
         return rec

@@ -91,6 +91,22 @@ class TestArrivals:
         os.rename(kit, d.inbox / "kit")
         d.wait_done(3)
 
+    def test_kit_folder_dropped_at_once_gets_pads_in_name_order(
+        self, daemon: Any, tmp_path: Path
+    ) -> None:
+        """Files arriving together are planned together: explicit pads first, then name order."""
+        d = daemon(layout="kit").start()
+        kit = tmp_path / "Boom"
+        for i, name in enumerate(["b_snare.wav", "a_kick.wav", "01_hat.wav"]):
+            write_audio(kit / name, 44100, freq=300 + 100 * i)
+        os.rename(kit, d.inbox / "Boom")
+        d.wait_done(3)
+        assert d.outputs() == [
+            "Boom/bank_A/pad_01_hat.wav",
+            "Boom/bank_A/pad_02_a_kick.wav",
+            "Boom/bank_A/pad_03_b_snare.wav",
+        ]
+
     def test_temp_and_junk_names_are_ignored(self, daemon: Any, tmp_path: Path) -> None:
         """Sync temp files, partial downloads and OS junk never become jobs."""
         d = daemon().start()
