@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -119,8 +119,16 @@ class Planner:
 
     # --- planning ------------------------------------------------------------------------
 
-    def plan_many(self, requests: Sequence[Request]) -> list[Plan | Early]:
-        """Plan a batch: explicit pad claims first, the rest in name order."""
+    def plan_many(self, requests: Sequence[Request]) -> Iterator[Plan | Early]:
+        """Plan a batch: explicit pad claims first, the rest in name order.
+
+        Without kits there is no order to keep, so plans are yielded as they are made and the
+        workers start on the first file while the rest are still being planned.
+        """
+        if all(r.config.layout != "kit" for r in requests):
+            for request in requests:
+                yield self.plan(request)
+            return
         metas: list[tuple[Request, Metadata | Early]] = [(r, self._read(r)) for r in requests]
         order = sorted(
             range(len(metas)),
@@ -133,7 +141,7 @@ class Planner:
         for i in order:
             request, meta = metas[i]
             results[i] = meta if isinstance(meta, Early) else self._plan(request, meta)
-        return [r for r in results if r is not None]
+        yield from (r for r in results if r is not None)
 
     def plan(self, request: Request) -> Plan | Early:
         meta = self._read(request)
