@@ -57,7 +57,8 @@ def default_config_path() -> Path:
 def _path(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a folder or file path (text)")
-    return Path(os.path.expandvars(os.path.expanduser(value.strip())))
+    # Absolute, so the journal's paths stay meaningful whatever folder a later command runs in.
+    return Path(os.path.expandvars(os.path.expanduser(value.strip()))).absolute()
 
 
 def _choice(*allowed: str) -> Callable[[Any], str]:
