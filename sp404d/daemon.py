@@ -23,7 +23,6 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from sp404d.discover import is_candidate, walk
 from sp404d.errors import ConfigError
 from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
-from sp404d.metadata import audio_for_metadata_file, is_metadata_file, sidecar_candidates
+from sp404d.metadata import audio_for_metadata_file, is_metadata_file
 from sp404d.notify import Notifier
 from sp404d.outbox import OutboxAwayError, check_outbox, clean_stale_temps
 from sp404d.planner import Request
@@ -68,6 +67,7 @@ class Daemon:
         self.notifier = Notifier()
         self.journal = Journal(config.journal)
         self.runner = Runner(self.journal, config.worker_count, start_method="forkserver")
+        self.runner.planner.need_output = False  # see Planner.settled
         self.settler = Settler(config.settle_seconds)
         self.watcher = self._watcher(config)
         self.waiting: OrderedDict[Path, tuple[Path, bool]] = OrderedDict()  # path -> (inbox, force)
@@ -284,36 +284,16 @@ class Daemon:
                 continue
             excluded = [self.config.outbox] + ([self.config.archive] if self.config.archive else [])
             for path in walk(inbox, exclude=excluded, extra_ignore=self._settings(inbox).ignore):
-                if path in self.busy or path in self.waiting or self._known(path):
+                if path in self.busy or path in self.waiting:
+                    continue
+                request = Request(path, inbox, self._settings(inbox))
+                if self.runner.planner.settled(request, need_output=False):
                     continue
                 self.settler.saw(path, inbox, closed=False, now=now, wall=wall)
                 found += 1
         self.next_rescan = now + self.config.rescan_interval
         if found or why == "start":
             self.log.info("rescan", why=why, new_or_changed=found)
-
-    def _known(self, path: Path) -> bool:
-        """The journal has this exact file (size, mtime, sidecars) as converted or refused.
-
-        The output is not required to still exist: musicians clear the card's IMPORT folder
-        after importing, and a rescan must not fill it again.
-        """
-        rec = self.journal.latest_by_source(str(path))
-        if not rec or rec.get("status") not in ("done", "skipped", "rejected"):
-            return False
-        try:
-            st = path.stat()
-        except OSError:
-            return True
-        if (rec.get("size"), rec.get("mtime_ns")) != (st.st_size, st.st_mtime_ns):
-            return False
-        finished = str(rec.get("finished_at") or "")
-        for sidecar in sidecar_candidates(path):
-            with contextlib.suppress(OSError):
-                changed = datetime.fromtimestamp(sidecar.stat().st_mtime, UTC)
-                if changed.isoformat() > finished.replace("Z", "+00:00"):
-                    return False  # a sidecar changed since: re-plan
-        return True
 
     # --- dispatching work --------------------------------------------------------------------
 
@@ -351,7 +331,9 @@ class Daemon:
             return
         if self.waiting:
             self._plan_waiting()
-        while self.planned and len(self.running) < self.runner.workers:
+        # Two jobs a worker: the next one is already queued when a worker finishes, instead of
+        # waiting for the result to travel here, be journaled, and a new job to travel back.
+        while self.planned and len(self.running) < 2 * self.runner.workers:
             plan = self.planned.popleft()
             future = self.runner.submit(plan)
             self.running[future] = Running(plan, plan.root, now_iso(), time.monotonic())
@@ -361,8 +343,8 @@ class Daemon:
     def _plan_waiting(self) -> None:
         requests = []
         while self.waiting:
-            path, (inbox, force) = self.waiting.popitem(last=False)
-            if path.is_file() and (force or not self._known(path)):
+            path, (inbox, _force) = self.waiting.popitem(last=False)
+            if path.is_file():
                 requests.append(Request(path, inbox, self._settings(inbox)))
         requests.sort(key=lambda r: str(r.source).casefold())
         self.state_dirty = True
@@ -372,7 +354,9 @@ class Daemon:
                 self.planned.append(item)
                 continue
             source = item.request.source
-            if item.outcome.status == "skipped":
+            if item.outcome.status == "unchanged":
+                continue  # still refused for the same reason: its note says so already
+            if item.outcome.status == "skipped" and item.outcome.reason == "already converted":
                 remove_error_note(source)  # unchanged: nothing to do, nothing to record
                 continue
             rec = self.runner.record(item, item.outcome, now_iso())

@@ -65,6 +65,7 @@ class Plan:
     replaces: Path | None = None  # this source's own earlier output, superseded by this job
     known: tuple[tuple[str, str], ...] = ()  # (job key, output) of done jobs of the same size
     slot: tuple[str, int] | None = None
+    inputs: str | None = None  # planner.input_id: metadata and settings, as one digest
 
 
 @dataclass(frozen=True)

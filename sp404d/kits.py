@@ -16,7 +16,8 @@ from sp404d.errors import RejectedError
 
 BANKS = "ABCDEFGHIJ"
 PADS = 16
-_PAD_FILE = re.compile(r"^pad_(\d\d)_", re.IGNORECASE)
+# Samples only: a `pad_05_kick.txt` metadata note beside a sample holds no pad.
+_PAD_FILE = re.compile(r"^pad_(\d\d)_.*\.(wav|aif|aiff)$", re.IGNORECASE)
 _BANK_DIR = re.compile(r"^bank_([A-J])$", re.IGNORECASE)
 
 Slot = tuple[str, int]
@@ -61,9 +62,15 @@ class PadBook:
     ) -> Slot:
         """Take a slot for ``owner`` (a source path); ``previous`` is its own earlier output."""
         held = self._kit(kit)
-        if previous is not None:
-            for old in [s for s, h in held.items() if h == previous]:
-                del held[old]
+        mine = [s for s, h in held.items() if h in (previous, owner)]
+        for old in mine:
+            del held[old]
+        if pad is None:
+            # A re-done sample keeps its pad: pads must not shuffle when a sidecar changes.
+            for old in mine:
+                if bank is None or old[0] == bank.upper():
+                    held[old] = owner
+                    return old
         if pad is not None:
             slot: Slot = ((bank or "A").upper(), pad)
             taken_by = held.get(slot)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from sp404d.config import Config
@@ -42,6 +42,7 @@ class Early:
     meta: Metadata | None = None
     size: int | None = None
     mtime_ns: int | None = None
+    inputs: str | None = None
 
 
 def rules_for(config: Config) -> Rules:
@@ -58,26 +59,37 @@ def rules_for(config: Config) -> Rules:
     )
 
 
-def place_id(plan: Plan) -> str:
-    """Where, how and with what metadata a plan writes: equal ids mean nothing to do.
+def input_id(config: Config, meta: Metadata | None, error: str | None = None) -> str:
+    """Everything besides the file's bytes that decides a job's result, as one digest.
 
-    The metadata digest makes a changed sidecar re-do its file even when the output name stays
-    the same (new tags, say), so the journal never holds stale metadata.
+    The metadata (or the reason it could not be read), the layout, the name length and the
+    output settings. A source whose size, mtime and input id match its last final record needs
+    no new job; a changed sidecar or folder file changes the id and re-does the file, whether
+    it changed while sp404d ran or while it was down.
     """
-    meta = json.dumps(plan.meta.as_dict(), sort_keys=True, default=str)
-    digest = hashlib.sha256(meta.encode()).hexdigest()[:12]
-    where = f"{plan.folder.as_posix()}/{plan.stem}{plan.rules.extension}"
-    return f"{where}|{plan.rules.fingerprint()}|{digest}"
+    payload = {
+        "meta": meta.as_dict() if meta is not None else None,
+        "error": error,
+        "layout": config.layout,
+        "name_length": config.name_length,
+        "rules": rules_for(config).fingerprint(),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Planner:
     """Turns requests into plans, holding this session's name and pad reservations."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, recovered: dict[str, Path] | None = None) -> None:
+        """``recovered``: outputs an earlier run renamed into place but never journaled."""
         self.journal = journal
         self._taken: dict[Path, FolderNames] = {}
         self._pads: dict[Path, PadBook] = {}
         self._by_size: dict[int, list[tuple[str, str]]] | None = None
+        self._own: dict[str, str] = {k: str(v) for k, v in (recovered or {}).items()}
+        self._own_loaded = False
+        self.need_output = True  # the daemon sets False: see settled()
 
     def forget(self) -> None:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
@@ -94,6 +106,9 @@ class Planner:
         return tuple(self._by_size.get(size, ()))
 
     def _index(self, rec: dict[str, object]) -> None:
+        if rec.get("status") == "done" and rec.get("output"):
+            # Only a done job wrote its output; a skipped one may point at another source's.
+            self._own[str(rec["source"])] = str(rec["output"])
         if self._by_size is None:
             return
         if rec.get("status") == "done" and rec.get("key") and rec.get("output"):
@@ -102,8 +117,20 @@ class Planner:
                 self._by_size.setdefault(size, []).append((str(rec["key"]), str(rec["output"])))
 
     def recorded(self, rec: dict[str, object]) -> None:
-        """Keep the skip index current with a record just appended."""
+        """Keep the indexes current with a record just appended."""
         self._index(rec)
+
+    def _own_output(self, source: Path) -> Path | None:
+        """The output this source's own last done job wrote, if it is still there."""
+        if not self._own_loaded:
+            recovered = dict(self._own)
+            for rec in self.journal.all():
+                if rec.get("status") == "done" and rec.get("output"):
+                    self._own[str(rec["source"])] = str(rec["output"])
+            self._own.update(recovered)  # unjournaled outputs are newer than any record
+            self._own_loaded = True
+        out = self._own.get(str(source))
+        return Path(out) if out and Path(out).is_file() else None
 
     def _names(self, folder: Path) -> FolderNames:
         names = self._taken.get(folder)
@@ -151,21 +178,62 @@ class Planner:
         try:
             return read_metadata(request.source, request.root, request.config.defaults)
         except JobError as exc:
-            return Early(request, Outcome("rejected", exc.reason))
+            status = "failed" if exc.retry else "rejected"
+            st = _stat(request.source)
+            return Early(
+                request,
+                Outcome(status, exc.reason),
+                size=st.st_size if st else None,
+                mtime_ns=st.st_mtime_ns if st else None,
+                inputs=input_id(request.config, None, exc.reason),
+            )
+
+    def settled(self, request: Request, *, need_output: bool) -> bool:
+        """Nothing to do for this source: its last final job had these very inputs.
+
+        ``need_output``: ``convert`` redoes a file whose output was deleted; the daemon does not,
+        since musicians clear the card's IMPORT folder after importing and a rescan must not
+        fill it again. A rejected file stays rejected until it or its metadata changes.
+        """
+        meta = self._read(request)
+        inputs = meta.inputs if isinstance(meta, Early) else input_id(request.config, meta)
+        return self._unchanged(request.source, inputs, need_output=need_output) is not None
+
+    def _unchanged(self, source: Path, inputs: str | None, *, need_output: bool) -> Outcome | None:
+        rec = self.journal.latest_by_source(str(source))
+        st = _stat(source)
+        if not rec or st is None or inputs is None:
+            return None
+        if (rec.get("size"), rec.get("mtime_ns"), rec.get("inputs")) != (
+            st.st_size,
+            st.st_mtime_ns,
+            inputs,
+        ):
+            return None
+        status = rec.get("status")
+        if status == "rejected" and not need_output:
+            return Outcome("unchanged", str(rec.get("reason")))  # still refused, for that reason
+        if status not in ("done", "skipped"):
+            return None
+        output = Path(str(rec["output"])) if rec.get("output") else None
+        if need_output and (output is None or not output.is_file()):
+            return None
+        return Outcome("skipped", "already converted", rec.get("sha256"), rec.get("key"), output)
 
     def _plan(self, request: Request, meta: Metadata) -> Plan | Early:
         config = request.config
         source = request.source
-        try:
-            st = source.stat()
-        except OSError:
-            return Early(
-                request,
-                Outcome("failed", "the source file vanished before it could be converted"),
-                meta,
-            )
+        st = _stat(source)
+        if st is None:
+            reason = "the source file vanished before it could be converted"
+            return Early(request, Outcome("failed", reason), meta)
+        inputs = input_id(config, meta)
+        early = (meta, st.st_size, st.st_mtime_ns, inputs)
+        unchanged = self._unchanged(source, inputs, need_output=self.need_output)
+        if unchanged is not None:
+            return Early(request, unchanged, *early)
         rules = rules_for(config)
-        previous = self._previous(source)
+        previous = self._own_output(source)
         slot = None
         if config.layout == "kit":
             kit = kit_folder(meta.kit)
@@ -174,12 +242,13 @@ class Planner:
                     kit, meta.bank, meta.pad, str(source), str(previous) if previous else None
                 )
             except JobError as exc:
-                return Early(
-                    request, Outcome("rejected", exc.reason), meta, st.st_size, st.st_mtime_ns
-                )
+                return Early(request, Outcome("rejected", exc.reason), *early)
         placement = place(meta, config.layout, name_length=config.name_length, slot=slot)
         folder_abs = config.outbox.joinpath(*placement.folder.parts)
-        draft = Plan(
+        final, adopt = self._reserve(
+            folder_abs, placement.stem, rules.extension, previous, config.name_length
+        )
+        return Plan(
             source=source,
             root=request.root,
             size=st.st_size,
@@ -187,50 +256,13 @@ class Planner:
             meta=meta,
             folder=placement.folder,
             stem=placement.stem,
-            final=folder_abs,
+            final=final,
             rules=rules,
+            adopt=adopt,
+            replaces=previous,
+            known=self._known(st.st_size),
             slot=slot,
-        )
-        unchanged = self._unchanged(draft)
-        if unchanged is not None:
-            self._release_slot(draft)
-            return Early(request, unchanged, meta, st.st_size, st.st_mtime_ns)
-        final, adopt = self._reserve(
-            folder_abs, placement.stem, rules.extension, previous, config.name_length
-        )
-        return replace(
-            draft, final=final, adopt=adopt, replaces=previous, known=self._known(st.st_size)
-        )
-
-    def _previous(self, source: Path) -> Path | None:
-        """This source's own output from its last successful job, if it still exists."""
-        rec = self.journal.latest_by_source(str(source))
-        if rec and rec.get("status") in ("done", "skipped") and rec.get("output"):
-            out = Path(str(rec["output"]))
-            if out.is_file():
-                return out
-        return None
-
-    def _unchanged(self, plan: Plan) -> Outcome | None:
-        """The fast skip: same file (size, mtime), same placement, output still there."""
-        rec = self.journal.latest_by_source(str(plan.source))
-        if not rec or rec.get("status") not in ("done", "skipped"):
-            return None
-        same = (
-            rec.get("size") == plan.size
-            and rec.get("mtime_ns") == plan.mtime_ns
-            and rec.get("place") == place_id(plan)
-            and rec.get("output")
-            and Path(str(rec["output"])).is_file()
-        )
-        if not same:
-            return None
-        return Outcome(
-            "skipped",
-            "already converted",
-            rec.get("sha256"),
-            rec.get("key"),
-            Path(str(rec["output"])),
+            inputs=inputs,
         )
 
     def _reserve(
@@ -266,6 +298,13 @@ class Planner:
         if plan.final != plan.replaces:
             self._names(plan.final.parent).taken.discard(fold(plan.final.name))
         self._release_slot(plan)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
 
 
 class FolderNames:

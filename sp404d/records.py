@@ -12,7 +12,7 @@ from typing import Any
 from sp404d import __version__
 from sp404d.job import Outcome, Plan
 from sp404d.metadata import Metadata
-from sp404d.planner import Early, place_id
+from sp404d.planner import Early
 
 
 def now_iso() -> str:
@@ -26,10 +26,10 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> dict[s
     mtime_ns: int | None
     if isinstance(item, Plan):
         source, root, meta = item.source, item.root, item.meta
-        size, mtime_ns, place = item.size, item.mtime_ns, place_id(item)
+        size, mtime_ns, inputs = item.size, item.mtime_ns, item.inputs
     else:
         source, root, meta = item.request.source, item.request.root, item.meta
-        size, mtime_ns, place = item.size, item.mtime_ns, None
+        size, mtime_ns, inputs = item.size, item.mtime_ns, item.inputs
     render = outcome.render
     return {
         "source": str(source),
@@ -38,7 +38,7 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> dict[s
         "mtime_ns": mtime_ns,
         "sha256": outcome.sha256,
         "key": outcome.key,
-        "place": place,
+        "inputs": inputs,
         "status": outcome.status,
         "reason": outcome.reason,
         "output": str(outcome.output) if outcome.output else None,

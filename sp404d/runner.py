@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from sp404d.intents import Intents
 from sp404d.job import Outcome, Plan, execute
 from sp404d.journal import Journal
 from sp404d.logs import get_logger
@@ -87,7 +88,9 @@ class Runner:
     ) -> None:
         self.journal = journal
         self.start_method = start_method
-        self.planner = Planner(journal)
+        self.intents = Intents(journal.path)
+        outputs = {str(r["output"]) for r in journal.all() if r.get("output")}
+        self.planner = Planner(journal, recovered=self.intents.unresolved(outputs))
         self.workers = workers
         self.on_record = on_record
         self.tally = Tally()
@@ -101,6 +104,7 @@ class Runner:
         return self._pool
 
     def close(self, wait: bool = True) -> None:
+        self.intents.close()
         if self._pool is not None:
             if wait:
                 self._pool.shutdown(wait=True)
@@ -128,6 +132,7 @@ class Runner:
 
     def submit(self, plan: Plan) -> Future[Outcome]:
         """Run ``plan`` on a worker; a pool broken by a dead worker is replaced first."""
+        self.intents.add(plan.source, plan.final)
         try:
             return self.pool.submit(execute, plan)
         except BrokenProcessPool:

@@ -1,0 +1,524 @@
+"""`sp404d run` as a user runs it: latency of one dropped file, throughput of a drop, idle cost.
+
+    python bench/bench_daemon.py [--files 50] [--drop 1000] [--idle 10] [--workdir bench/out]
+
+Each part starts a real daemon subprocess (settle_seconds 0.2, rescan_interval 0, JSON logs,
+workers = every core) on a fresh temporary inbox, outbox and journal, and waits until it is
+ready (its state file ``<journal>.state.json`` appears).
+
+latency   : N files (0.5 s, 44.1 kHz, 16-bit mono WAV, generated beforehand outside the inbox)
+            are written into the inbox one at a time with open/write/close, so inotify reports
+            IN_CLOSE_WRITE. Latency is from just after close() to the moment the converted file
+            is seen in the outbox (polled every 2 ms). The journal's ``started_at`` and
+            ``elapsed_s`` split each one into noticing + planning (close -> job dispatched), the
+            worker's own time, and the rest. Target: p50 < 250 ms on Linux.
+throughput: the drop corpus (bench/corpus.py, hits only) is copied into the inbox of a freshly
+            started daemon as fast as shutil.copy goes; timed from the first copy to the last
+            job's journal record. The floor is measured in the same run on the same files
+            (soundfile.read + soxr HQ + TPDF dither + soundfile.write on a pool of every core,
+            ``floor`` from bench_convert.py). Target: within 1.5x of the floor.
+idle      : the throughput daemon, once it has nothing left to do, is watched for ``--idle``
+            seconds: CPU time (utime+stime from /proc/PID/stat) and wake-ups (voluntary context
+            switches of every thread) of the daemon and each process below it, and their memory
+            (VmRSS, and PSS, which counts a page shared by n processes as 1/n). Target: no loop
+            burning CPU while idle.
+
+The daemon is stopped with SIGTERM at the end of each part; its whole process group is killed if
+anything goes wrong. Linux only (inotify, /proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import yaml
+
+from sp404d.journal import Journal
+from sp404d.status import state_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_convert import floor, sp404d
+from corpus import make_corpus
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+READY_TIMEOUT_S = 60.0
+OUTPUT_SUFFIXES = {".wav", ".aif", ".aiff"}
+
+
+# --- a daemon under test --------------------------------------------------------------------
+
+
+class Daemon:
+    """One `sp404d run` subprocess in its own session, with its own folders, config and log.
+
+    As a context manager: a clean exit stops it with SIGTERM; an exception kills its process
+    group, so no worker outlives the bench.
+    """
+
+    def __init__(self, root: Path, *, workers: int, settle: float) -> None:
+        self.root = root
+        self.inbox = root / "in"
+        self.outbox = root / "out"
+        self.journal = root / "journal.jsonl"
+        self.log_path = root / "daemon.log"
+        self.config = root / "sp404d.yaml"
+        settings = {
+            "inbox": str(self.inbox),
+            "outbox": str(self.outbox),
+            "journal": str(self.journal),
+            "settle_seconds": settle,
+            "rescan_interval": 0,
+            "log_format": "json",
+            "workers": workers,
+        }
+        root.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(yaml.safe_dump(settings))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+        self.ready_s = float("nan")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> float:
+        """Start and wait until ready; return the seconds that took."""
+        home = self.root / "home"
+        env = dict(os.environ)
+        env.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_STATE_HOME=str(home / ".local" / "state"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("NOTIFY_SOCKET", None)
+        ready = state_path(self.journal)
+        ready.unlink(missing_ok=True)
+        t = time.perf_counter()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sp404d", "run", "--config", str(self.config)],
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
+        end = time.monotonic() + READY_TIMEOUT_S
+        while not ready.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited at start; log:\n{self.log_text()}")
+            if time.monotonic() > end:
+                raise RuntimeError(f"the daemon was not ready after {READY_TIMEOUT_S:.0f} s")
+            time.sleep(0.01)
+        self.ready_s = time.perf_counter() - t
+        return self.ready_s
+
+    def state(self) -> dict[str, Any]:
+        try:
+            data = json.loads(state_path(self.journal).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def stop(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"the daemon ignored SIGTERM for {timeout:.0f} s") from None
+        self._reap_group()
+        return self.exit_code
+
+    def kill(self) -> None:
+        if self.proc is None:
+            return
+        self._reap_group()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def _reap_group(self) -> None:
+        # The session leader's pid is the group id; anything still in it is a leftover worker.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def __enter__(self) -> Daemon:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.stop()
+        else:
+            self.kill()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def records(self) -> list[dict[str, Any]]:
+        return Journal(self.journal, readonly=True).all()
+
+    def outputs(self) -> int:
+        """Converted files in the outbox (temp files are ``~S*.TMP``, so not counted)."""
+        count = 0
+        for _, _, names in os.walk(self.outbox):
+            count += sum(1 for n in names if os.path.splitext(n)[1].lower() in OUTPUT_SUFFIXES)
+        return count
+
+
+# --- /proc ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProcSample:
+    pid: int
+    ppid: int
+    role: str
+    cpu_s: float  # utime + stime, all threads
+    rss_mb: float
+    pss_mb: float | None
+    wakeups: dict[str, int] = field(default_factory=dict)  # thread name -> voluntary switches
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _status_kb(text: str, key: str) -> int:
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (workers sit under the forkserver, below the daemon)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(entry)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def _role(pid: int, root: int, ppid: int) -> str:
+    if pid == root:
+        return "daemon"
+    cmd = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
+    if "resource_tracker" in cmd:
+        return "resource_tracker"
+    if ppid == root and "forkserver" in cmd:
+        return "forkserver"
+    return "worker" if "forkserver" in cmd or ppid != root else "child"
+
+
+def sample(pid: int, root: int) -> ProcSample | None:
+    fields = _stat_fields(pid)
+    status = _read(f"/proc/{pid}/status")
+    if fields is None or status is None:
+        return None
+    ppid = int(fields[1])
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    rollup = _read(f"/proc/{pid}/smaps_rollup")
+    pss = _status_kb(rollup, "Pss") / 1024 if rollup else None
+    wakeups: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            t_status = _read(f"/proc/{pid}/task/{tid}/status")
+            if t_status is None:
+                continue
+            name = (_read(f"/proc/{pid}/task/{tid}/comm") or "?").strip()
+            key = f"{name}[{tid}]"
+            wakeups[key] = _status_kb(t_status, "voluntary_ctxt_switches")
+    return ProcSample(
+        pid,
+        ppid,
+        _role(pid, root, ppid),
+        cpu_s,
+        _status_kb(status, "VmRSS") / 1024,
+        pss,
+        wakeups,
+    )
+
+
+def sample_tree(root: int) -> dict[int, ProcSample]:
+    out = {}
+    for pid in descendants(root):
+        s = sample(pid, root)
+        if s is not None:
+            out[pid] = s
+    return out
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def _wall(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _staged_files(staging: Path, n: int) -> list[tuple[str, bytes]]:
+    """N distinct 0.5 s tones, encoded as WAV bytes ahead of time."""
+    staging.mkdir(parents=True, exist_ok=True)
+    rate = 44100
+    t = np.arange(rate // 2) / rate
+    files = []
+    for i in range(n):
+        path = staging / f"lat_{i:03d}.wav"
+        tone = 0.5 * np.sin(2 * np.pi * (220 + 7 * i) * t) * np.exp(-t * 6)
+        sf.write(str(path), tone, rate, subtype="PCM_16", format="WAV")
+        files.append((path.name, path.read_bytes()))
+    return files
+
+
+def bench_latency(root: Path, n: int, workers: int, pause: float) -> None:
+    files = _staged_files(root / "staging", n)
+    daemon = Daemon(root / "daemon", workers=workers, settle=0.2)
+    lat: list[float] = []
+    closed_at: dict[str, float] = {}
+    seen_at: dict[str, float] = {}
+    with daemon:
+        print(f"latency: daemon ready in {daemon.ready_s:.2f} s (pid {daemon.pid})")
+        time.sleep(0.5)  # let start-up work (the first rescan, the state file) finish
+        for name, payload in files:
+            before = daemon.outputs()
+            with open(daemon.inbox / name, "wb") as f:
+                f.write(payload)
+            t_close = time.time()
+            end = time.monotonic() + 10.0
+            while daemon.outputs() <= before:
+                if time.monotonic() > end:
+                    raise RuntimeError(f"{name}: no output after 10 s; log: {daemon.log_path}")
+                time.sleep(0.002)
+            t_seen = time.time()
+            lat.append(t_seen - t_close)
+            closed_at[name], seen_at[name] = t_close, t_seen
+            time.sleep(pause)
+        time.sleep(0.3)
+        records = daemon.records()
+    ms = [x * 1000 for x in lat]
+    print(
+        f"  {n} files one at a time: p50 {_pct(ms, 50):.0f} ms  p95 {_pct(ms, 95):.0f} ms  "
+        f"max {max(ms):.0f} ms  min {min(ms):.0f} ms  (target p50 < 250 ms)"
+    )
+    # Where the time goes, from the journal: close -> dispatched to a worker (inotify, settle,
+    # planning), the worker's own time, and what is left (result back, poll granularity).
+    notice, work, rest = [], [], []
+    for rec in records:
+        name = Path(rec["source"]).name
+        if name not in closed_at or rec.get("status") != "done":
+            continue
+        started = _wall(rec["started_at"])
+        notice.append((started - closed_at[name]) * 1000)
+        work.append(rec["elapsed_s"] * 1000)
+        rest.append((seen_at[name] - started) * 1000 - rec["elapsed_s"] * 1000)
+    if notice:
+        print(
+            f"  median split: close->dispatch {statistics.median(notice):.0f} ms, "
+            f"worker {statistics.median(work):.0f} ms, "
+            f"rest {statistics.median(rest):.0f} ms  "
+            "(journal timestamps have 1 ms resolution)"
+        )
+    print(f"  daemon exit code {daemon.exit_code}")
+
+
+def bench_throughput_and_idle(
+    root: Path, corpus_dir: Path, n: int, workers: int, idle_s: float
+) -> None:
+    files = make_corpus(corpus_dir, hits=n, loops=0)
+    total_mb = sum(f.stat().st_size for f in files) / 1e6
+    print(f"throughput: {len(files)} files, {total_mb:.0f} MB, {os.cpu_count()} cores")
+    floor_dir = root / "floor"
+    floor_dir.mkdir(parents=True)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t_floor = floor(files, floor_dir)
+    ru_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    floor_cpu = ru_after.ru_utime + ru_after.ru_stime - ru.ru_utime - ru.ru_stime
+    shutil.rmtree(floor_dir)
+
+    convert_dir = root / "convert"
+    t_convert = sp404d(corpus_dir, convert_dir / "out", convert_dir / "j.jsonl")
+    shutil.rmtree(convert_dir)
+
+    daemon = Daemon(root / "drop", workers=workers, settle=0.2)
+    with daemon:
+        time.sleep(0.5)
+        journal = Journal(daemon.journal, readonly=True)
+        cpu_before = sample_tree(daemon.pid)
+        t0 = time.perf_counter()
+        w0 = time.time()
+        for f in files:
+            shutil.copy(f, daemon.inbox / f.name)
+        t_copied = time.perf_counter() - t0
+        end = time.monotonic() + max(300.0, 30 * t_floor)
+        while True:
+            journal.refresh()
+            if len(journal) >= len(files):
+                break
+            if time.monotonic() > end:
+                raise RuntimeError(f"only {len(journal)} of {len(files)} jobs recorded in time")
+            time.sleep(0.01)
+        t_daemon = time.perf_counter() - t0
+        cpu_after = sample_tree(daemon.pid)
+        counts = journal.counts()
+        print(f"  copies took {t_copied:.2f} s; journal: {dict(sorted(counts.items()))}")
+        print(f"{'method':8s} {'wall s':>8s} {'files/s':>8s} {'vs floor':>9s}")
+        rows = (("floor", t_floor), ("convert", t_convert), ("daemon", t_daemon))
+        for name, secs in rows:
+            print(f"{name:8s} {secs:8.2f} {len(files) / secs:8.0f} {secs / t_floor:8.2f}x")
+        print("  (target: daemon within 1.5x of the floor; convert = `sp404d convert` on them)")
+        _drop_split(journal.all(), w0, t_daemon, workers, cpu_before, cpu_after)
+        print(f"  the floor's workers used {floor_cpu:.2f} s of CPU on the same files")
+        bench_idle(daemon, idle_s)
+    print(f"  daemon exit code {daemon.exit_code}")
+
+
+def _drop_split(
+    records: list[dict[str, Any]],
+    w0: float,
+    wall: float,
+    workers: int,
+    before: dict[int, ProcSample],
+    after: dict[int, ProcSample],
+) -> None:
+    """Where the drop's time went: the workers' share of it, and who used the CPU."""
+    busy = sum(float(r.get("elapsed_s") or 0.0) for r in records)
+    first = min(_wall(r["started_at"]) for r in records) - w0
+    last = max(_wall(r["finished_at"]) for r in records) - w0
+    print(
+        f"  first job dispatched {first * 1000:.0f} ms after the first copy, last recorded at "
+        f"{last:.2f} s; jobs' own time {busy:.2f} s = {100 * busy / (wall * workers):.0f}% "
+        f"of {workers} workers x {wall:.2f} s"
+    )
+    by_role: dict[str, float] = {}
+    for pid, a in after.items():
+        b = before.get(pid)
+        by_role[a.role] = by_role.get(a.role, 0.0) + a.cpu_s - (b.cpu_s if b else 0.0)
+    used = ", ".join(f"{role} {secs:.2f} s" for role, secs in sorted(by_role.items()))
+    print(f"  CPU used during the drop: {used} (of {workers * wall:.2f} core-seconds)")
+
+
+def bench_idle(daemon: Daemon, idle_s: float) -> None:
+    end = time.monotonic() + 60
+    while True:
+        state = daemon.state()
+        if state.get("queue") == 0 and state.get("running") == 0:
+            break
+        if time.monotonic() > end:
+            raise RuntimeError(f"the daemon did not go idle: {state}")
+        time.sleep(0.1)
+    time.sleep(1.5)  # past the last state-file write and journal fsync timer
+    before = sample_tree(daemon.pid)
+    t = time.perf_counter()
+    time.sleep(idle_s)
+    window = time.perf_counter() - t
+    after = sample_tree(daemon.pid)
+    print(f"idle: {window:.1f} s window after the drop, daemon pid {daemon.pid}")
+    print(
+        f"  {'pid':>7s} {'role':16s} {'RSS MB':>7s} {'PSS MB':>7s} {'CPU ms':>7s} {'CPU %':>6s} "
+        f"{'wakeups/s':>9s}"
+    )
+    tot_rss = tot_pss = tot_cpu = 0.0
+    tot_wake = 0
+    busy_threads: list[str] = []
+    for pid, b in sorted(before.items(), key=lambda kv: (kv[1].role != "daemon", kv[0])):
+        a = after.get(pid)
+        if a is None:
+            continue
+        cpu = a.cpu_s - b.cpu_s
+        wake = sum(a.wakeups.get(k, v) - v for k, v in b.wakeups.items())
+        for key, v in b.wakeups.items():
+            if a.wakeups.get(key, v) - v:
+                busy_threads.append(f"{a.role}:{key} {(a.wakeups[key] - v) / window:.1f}/s")
+        tot_rss += a.rss_mb
+        tot_pss += a.pss_mb or 0.0
+        tot_cpu += cpu
+        tot_wake += wake
+        pss = f"{a.pss_mb:7.1f}" if a.pss_mb is not None else f"{'-':>7s}"
+        print(
+            f"  {pid:7d} {a.role:16s} {a.rss_mb:7.1f} {pss} {cpu * 1000:7.0f} "
+            f"{100 * cpu / window:6.2f} {wake / window:9.1f}"
+        )
+    print(
+        f"  {'total':>7s} {'':16s} {tot_rss:7.1f} {tot_pss:7.1f} {tot_cpu * 1000:7.0f} "
+        f"{100 * tot_cpu / window:6.2f} {tot_wake / window:9.1f}"
+    )
+    print(f"  CPU time has {1000 / CLK_TCK:.0f} ms resolution; threads that woke up:")
+    for line in busy_threads:
+        print(f"    {line}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--files", type=int, default=50, help="files for the latency part")
+    ap.add_argument("--drop", type=int, default=1000, help="files for the throughput part")
+    ap.add_argument("--idle", type=float, default=10.0, help="seconds of the idle window")
+    ap.add_argument("--pause", type=float, default=0.1, help="seconds between latency files")
+    ap.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
+    a = ap.parse_args()
+    if sys.platform != "linux":
+        sys.exit("bench_daemon.py needs Linux (inotify, /proc)")
+    workers = os.cpu_count() or 1
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-daemon-", dir=a.workdir) as tmp:
+        root = Path(tmp)
+        bench_latency(root / "latency", a.files, workers, a.pause)
+        bench_throughput_and_idle(
+            root / "throughput", a.workdir / f"corpus-drop-{a.drop}", a.drop, workers, a.idle
+        )
+
+
+if __name__ == "__main__":
+    main()
