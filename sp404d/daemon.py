@@ -387,7 +387,7 @@ class Daemon:
         if status in ("done", "skipped"):
             self.retries.pop(source, None)
             remove_error_note(source)
-            if status == "done" and settings.on_done != "keep":
+            if settings.on_done != "keep" and rec.get("output") and _unchanged_since(source, rec):
                 self.journal.sync()  # the record is durable before the source goes
                 try:
                     moved = dispose(source, inbox, settings.on_done, settings.archive)
@@ -561,6 +561,15 @@ class Daemon:
         except OSError:
             pass
         self.notifier.status(self._status_line())
+
+
+def _unchanged_since(source: Path, rec: dict[str, Any]) -> bool:
+    """The source is still the file this record converted (not rewritten meanwhile)."""
+    try:
+        st = source.stat()
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (rec.get("size"), rec.get("mtime_ns"))
 
 
 def run(config_path: Path | None) -> int:

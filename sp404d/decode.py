@@ -6,6 +6,7 @@ libsndfile knows; M4A goes through PyAV (FFmpeg's decoders), an optional extra.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def read_blocks(
         yield from _m4a_blocks(path)
         return
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(os.fsencode(path)) as f:
             while True:
                 block = f.read(frames, dtype=dtype, always_2d=True)
                 if not len(block):
@@ -92,7 +93,7 @@ def read_all(path: Path, info: AudioInfo) -> np.ndarray:
             return np.zeros((0, info.channels), dtype=np.float32)
         return np.concatenate(blocks)
     try:
-        data, _rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, _rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         raise RejectedError(f"corrupt audio file: {str(exc).split(': ', 1)[-1]}") from None
     return data  # type: ignore[no-any-return]

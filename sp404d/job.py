@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -116,69 +117,50 @@ def _seed(sha256: str) -> int:
 
 
 def execute(plan: Plan) -> Outcome:
-    """Run one planned job to its end. Never raises for a bad input or a failed write."""
+    """Run one planned job to its end. Never raises: every failure is an Outcome with a reason."""
     start = time.perf_counter()
-    sha = key = None
-    info = None
+    facts: dict[str, Any] = {"sha256": None, "key": None, "info": None}
+
+    def ended(status: str, reason: str | None, **more: Any) -> Outcome:
+        return Outcome(status, reason, **facts, **more, elapsed_s=time.perf_counter() - start)
+
     try:
-        sha = hash_file(plan.source)
-        key = job_key(sha, plan)
-        for known_key, known_output in plan.known:
-            if known_key == key and Path(known_output).is_file():
-                return Outcome(
-                    "skipped",
-                    "already converted",
-                    sha,
-                    key,
-                    Path(known_output),
-                    elapsed_s=time.perf_counter() - start,
-                )
-        info = probe(plan.source)
-        min_frames = check_duration(info, plan.rules)
-        folder = ensure_folder(
-            plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable
-        )
-        output, result = _write(plan, info, folder, min_frames, _seed(sha))
-        if plan.rules.write_txt:
-            _write_txt(plan, output, folder)
-        replaced = None
-        if plan.replaces is not None and plan.replaces != output:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(plan.replaces)
-                replaced = plan.replaces
-        return Outcome(
-            "done", None, sha, key, output, info, result, replaced, time.perf_counter() - start
-        )
+        return _run(plan, facts, ended)
     except JobError as exc:
-        status = "failed" if exc.retry else "rejected"
-        return Outcome(
-            status, exc.reason, sha, key, None, info, elapsed_s=time.perf_counter() - start
-        )
-    except FileNotFoundError:
-        return Outcome(
-            "failed",
-            "the source file vanished before it could be converted",
-            sha,
-            key,
-            None,
-            info,
-            elapsed_s=time.perf_counter() - start,
-        )
-    except OSError as exc:
-        reason = write_reason(exc, plan.rules.outbox / plan.folder)
-        return Outcome(
-            "failed", reason, sha, key, None, info, elapsed_s=time.perf_counter() - start
-        )
+        return ended("failed" if exc.retry else "rejected", exc.reason)
     except MemoryError:
-        return Outcome(
-            "failed",
-            "out of memory converting this file",
-            sha,
-            key,
-            None,
-            info,
-            elapsed_s=time.perf_counter() - start,
-        )
+        return ended("failed", "out of memory converting this file")
+    except OSError as exc:
+        if not plan.source.exists():
+            return ended("failed", "the source file vanished before it could be converted")
+        return ended("failed", write_reason(exc, plan.rules.outbox / plan.folder))
+    except Exception as exc:  # a bug, or a library's surprise: it costs one job, nothing more
+        if plan.rules.outbox_removable and not plan.rules.outbox.is_dir():
+            return ended("failed", f"outbox {plan.rules.outbox} vanished while writing")
+        return ended("failed", f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Outcome:
+    facts["sha256"] = sha = hash_file(plan.source)
+    facts["key"] = key = job_key(sha, plan)
+    for known_key, known_output in plan.known:
+        if known_key == key and Path(known_output).is_file():
+            return ended("skipped", "already converted", output=Path(known_output))
+    facts["info"] = info = probe(plan.source)
+    min_frames = check_duration(info, plan.rules)
+    folder = ensure_folder(plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable)
+    output, result = _write(plan, info, folder, min_frames, _seed(sha))
+    if plan.rules.write_txt:
+        _write_txt(plan, output, folder)
+    replaced = None
+    if plan.replaces is not None and plan.replaces != output:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(plan.replaces)
+            replaced = plan.replaces
+        if plan.rules.write_txt:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(plan.replaces.with_suffix(".txt"))  # the note we wrote beside it
+    return ended("done", None, output=output, render=result, replaced=replaced)
 
 
 def _write(

@@ -85,11 +85,16 @@ def ensure_folder(outbox: Path, rel: PurePosixPath, *, removable: bool) -> Path:
     if not removable:
         outbox.mkdir(parents=True, exist_ok=True)
     check_outbox(outbox, removable=removable)
-    folder = outbox.joinpath(*rel.parts)
+    folder = outbox
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # One level at a time, never with parents=True: if the card goes between the check
+        # and here, mkdir fails instead of re-creating the outbox on the system disk.
+        for part in rel.parts:
+            folder = folder / part
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
     except OSError as exc:
-        raise FailedError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+        raise FailedError(write_reason(exc, folder)) from None
     if not folder.resolve().is_relative_to(outbox.resolve()):
         raise FailedError(f"refusing output folder {folder}: it links outside the outbox")
     return folder
@@ -106,7 +111,7 @@ class TempFile:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise FailedError(_write_reason(exc, folder)) from None
+                raise FailedError(write_reason(exc, folder)) from None
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.path, self.fd = path, fd
             self.committed = False
@@ -115,9 +120,6 @@ class TempFile:
 
     def sync(self) -> None:
         os.fsync(self.fd)
-
-    def size(self) -> int:
-        return os.fstat(self.fd).st_size
 
     def close(self) -> None:
         """Release the lock; a temp file that was not committed is removed."""
@@ -136,16 +138,6 @@ class TempFile:
         self.close()
 
 
-def commit(temp: Path, final: Path) -> None:
-    """Atomically put ``temp`` at ``final`` (the folder is fsynced later, by the caller)."""
-    try:
-        os.replace(temp, final)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise FailedError(_write_reason(exc, final.parent)) from None
-
-
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -158,17 +150,13 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_reason(exc: OSError, folder: Path) -> str:
+def write_reason(exc: OSError, folder: Path) -> str:
+    """One-line reason for an OSError met while writing into ``folder``."""
     if exc.errno == errno.ENOSPC:
         return f"disk full writing to {folder}"
     if exc.errno in (errno.ENOENT, errno.EIO, errno.ENODEV, errno.ENXIO):
         return f"outbox folder {folder} vanished while writing (SD card pulled?)"
     return f"cannot write to {folder}: {exc.strerror or exc}"
-
-
-def write_reason(exc: OSError, folder: Path) -> str:
-    """One-line reason for an OSError met while writing into ``folder``."""
-    return _write_reason(exc, folder)
 
 
 def clean_stale_temps(outbox: Path, *, min_age_s: float = TEMP_MIN_AGE_S) -> list[Path]:

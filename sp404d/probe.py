@@ -8,6 +8,7 @@ or a broken download: libsndfile quietly plays what is there, so the chunk sizes
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +96,10 @@ def _container_check(path: Path, file_size: int) -> tuple[bool, float | None]:
             ids.append(cid)
             if cid == data_id:
                 # 0 and 0xFFFFFFFF are what streaming writers leave when they cannot seek back.
-                if size not in (0, 0xFFFFFFFF) and size > 0:
-                    present = min(1.0, (file_size - pos - 8) / size)
-                break
+                if size in (0, 0xFFFFFFFF):
+                    break
+                present = min(1.0, (file_size - pos - 8) / size)
+            # Go on past the audio: DAWs often append LIST/bext/iXML chunks after it.
             pos += 8 + size + (size & 1)
         plain = set(ids) <= allowed and data_id in ids
         if head[:4] == b"RIFF" and plain:
@@ -129,7 +131,8 @@ def probe(path: Path) -> AudioInfo:
 
         return probe_m4a(path)
     try:
-        info = sf.info(str(path))
+        # Bytes, not str: names from old zips are not always valid UTF-8 (libsndfile takes bytes).
+        info = sf.info(os.fsencode(path))
     except sf.LibsndfileError as exc:
         detail = str(exc).split(": ", 1)[-1].rstrip(".")
         if "not recognised" in detail.lower() or "unknown format" in detail.lower():

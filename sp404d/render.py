@@ -15,6 +15,7 @@ bounded whatever the input's length.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def out_channels(info: AudioInfo) -> int:
 
 def _writer(dst: Path, fmt: str, channels: int) -> sf.SoundFile:
     return sf.SoundFile(
-        str(dst),
+        os.fsencode(dst),
         "w",
         samplerate=dsp.OUT_RATE,
         channels=channels,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import queue
 from dataclasses import dataclass
@@ -172,6 +173,33 @@ class Watcher:
         self.start()
 
 
+def open_for_writing(path: Path) -> bool | None:
+    """Whether any process still has ``path`` open for writing (Linux leases); None: unknown.
+
+    A recorder that pauses longer than the settle time keeps its file open: size and mtime
+    stand still, yet the take is not finished. Linux refuses a read lease (F_SETLEASE) on a
+    file that some process has open for writing, which tells exactly that, without scanning
+    /proc. Elsewhere, on filesystems without leases, or on files we do not own, the settle
+    time alone decides.
+    """
+    setlease = getattr(fcntl, "F_SETLEASE", None)
+    if setlease is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except OSError as exc:
+        return True if exc.errno == errno.EAGAIN else None
+    else:
+        fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class _Watch:
     size: int
@@ -230,7 +258,7 @@ class Settler:
                 continue
             if (st.st_size, st.st_mtime_ns) != (w.size, w.mtime_ns):
                 w.size, w.mtime_ns, w.stable_since = st.st_size, st.st_mtime_ns, now
-            elif now - w.stable_since >= self.settle_s:
+            elif now - w.stable_since >= self.settle_s and not open_for_writing(path):
                 del self._watch[path]
                 if st.st_size > 0:  # an empty file that stays empty is nobody's sample
                     ready.append((path, inbox))
