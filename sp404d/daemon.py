@@ -86,6 +86,7 @@ class Daemon:
         self.state_dirty = True
         self.next_state = 0.0
         self.inbox_present: dict[Path, bool] = {}
+        self.temps_to_clean = False
         self._wake_r, self._wake_w = os.pipe()
 
     # --- setup ---------------------------------------------------------------------------
@@ -215,11 +216,13 @@ class Daemon:
 
     # --- file events -----------------------------------------------------------------------
 
+    def _not_inputs(self) -> list[Path]:
+        """Folders never taken as input: the outbox and every inbox's archive."""
+        archives = [i.settings.archive for i in self.config.inboxes() if i.settings.archive]
+        return [self.config.outbox, *archives]
+
     def _excluded(self, path: Path) -> bool:
-        for folder in (self.config.outbox, self.config.archive):
-            if folder is not None and path.is_relative_to(folder):
-                return True
-        return False
+        return any(path.is_relative_to(folder) for folder in self._not_inputs())
 
     def _on_change(self, change: Change) -> None:
         path, inbox = change.path, change.inbox
@@ -282,7 +285,7 @@ class Daemon:
         for inbox in self.config.inbox_paths:
             if not inbox.is_dir():
                 continue
-            excluded = [self.config.outbox] + ([self.config.archive] if self.config.archive else [])
+            excluded = self._not_inputs()
             for path in walk(inbox, exclude=excluded, extra_ignore=self._settings(inbox).ignore):
                 if path in self.busy or path in self.waiting:
                     continue
@@ -443,14 +446,17 @@ class Daemon:
                 self.runner.planner.settle(job.plan, Outcome("failed", "pool restarted"))
                 self.waiting[job.plan.source] = (job.inbox, True)
                 self.waiting.move_to_end(job.plan.source, last=False)
-        with contextlib.suppress(OSError):
-            clean_stale_temps(self.config.outbox)
+        self.temps_to_clean = True  # once the killed workers' locks are gone (next health check)
 
     # --- health ---------------------------------------------------------------------------
 
     def _health(self, now: float) -> None:
         """Restart a dead observer; notice inboxes that vanish and come back."""
         self.next_health = now + HEALTH_EVERY_S
+        if self.temps_to_clean:
+            self.temps_to_clean = False
+            with contextlib.suppress(OSError):
+                clean_stale_temps(self.config.outbox)
         changed = False
         for inbox in self.config.inbox_paths:
             present = inbox.is_dir()

@@ -63,7 +63,13 @@ def _on_mounted_volume(path: Path) -> bool:
     (up to its mount) marks the right place: it exists only while the real card is there.
     """
     root = _mount_root(path)
-    if root != Path("/"):
+    system = set()
+    for folder in (Path("/"), Path.home()):
+        with contextlib.suppress(OSError):
+            system.add(folder.stat().st_dev)
+    # A card is a filesystem of its own: not the root's, and not the home folder's (an empty
+    # mount point on a separate /home partition must not pass for the card).
+    if root != Path("/") and path.stat().st_dev not in system:
         return True
     here = path.resolve()
     while True:

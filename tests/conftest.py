@@ -43,7 +43,7 @@ def write_audio(
     """Write a test tone file and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = tone(rate, freq, dbfs, seconds, channels)
-    sf.write(str(path), data, rate, subtype=subtype, format=format)
+    sf.write(os.fsencode(path), data, rate, subtype=subtype, format=format)
     return path
 
 

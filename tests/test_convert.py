@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -139,12 +141,90 @@ class TestConvert:
         assert (src.read_bytes(), src.stat().st_mtime_ns) == before
         assert sorted(p.name for p in env.inbox.iterdir()) == ["kick.wav"]
 
+    def test_non_utf8_file_name_converts(self, env: Env) -> None:
+        """A Latin-1 name from an old zip (not valid UTF-8) converts like any other."""
+        name = os.fsdecode(b"caf\xe9 kick.wav")
+        write_audio(env.inbox / name, 44100)
+        env.convert(check=0)
+        assert len(env.outputs()) == 1 and env.outputs()[0].isascii()
+
+    def test_chunks_after_the_audio_are_not_copied(self, env: Env) -> None:
+        """A 48k/16 WAV with a LIST chunk after its data comes out plain, samples unchanged."""
+        src = write_audio(env.inbox / "tagged.wav", 48000)
+        data = bytearray(src.read_bytes())
+        info = b"INFOISFT\x08\x00\x00\x00Ableton\x00"
+        data += b"LIST" + struct.pack("<I", len(info)) + info
+        struct.pack_into("<I", data, 4, len(data) - 8)
+        src.write_bytes(bytes(data))
+        env.convert(check=0)
+        out = (env.outbox / "tagged.wav").read_bytes()
+        assert b"LIST" not in out and b"Ableton" not in out
+        a, _ = sf.read(str(src), dtype="int16")
+        b, _ = sf.read(str(env.outbox / "tagged.wav"), dtype="int16")
+        assert np.array_equal(a, b)
+
     def test_aiff_format(self, env: Env) -> None:
         """--format aiff writes .aif files."""
         write_audio(env.inbox / "kick.wav", 44100)
         env.convert("--format", "aiff", check=0)
         assert env.outputs() == ["kick.aif"]
         assert sf.info(str(env.outbox / "kick.aif")).format == "AIFF"
+
+
+class TestIdempotency:
+    def test_kit_rerun_changes_nothing(self, env: Env) -> None:
+        """A kit converted twice: the second run skips everything and no pad moves."""
+        kit = env.inbox / "Boom"
+        for i, name in enumerate(["clap.wav", "hat.wav", "kick.wav", "snare.wav"]):
+            write_audio(kit / name, 44100, freq=200 + 100 * i)
+        env.convert("--layout", "kit", "--config", str(_cfg(env, "write_txt: true\n")), check=0)
+        first = env.outputs()
+        proc = env.convert(
+            "--layout", "kit", "--config", str(_cfg(env, "write_txt: true\n")), check=0
+        )
+        assert "4 skipped" in proc.stdout
+        assert env.outputs() == first
+        assert [o for o in first if o.endswith(".wav")] == [
+            "Boom/bank_A/pad_01_clap.wav",
+            "Boom/bank_A/pad_02_hat.wav",
+            "Boom/bank_A/pad_03_kick.wav",
+            "Boom/bank_A/pad_04_snare.wav",
+        ]
+
+    def test_a_changed_sidecar_keeps_the_pad(self, env: Env) -> None:
+        """Re-doing a kit sample for new metadata keeps its pad (and replaces its own file)."""
+        kit = env.inbox / "Boom"
+        write_audio(kit / "a.wav", 44100, freq=300)
+        write_audio(kit / "b.wav", 44100, freq=400)
+        env.convert("--layout", "kit", check=0)
+        (kit / "b.wav.yaml").write_text("title: Big Snare\n")
+        env.convert("--layout", "kit", check=0)
+        assert env.outputs() == ["Boom/bank_A/pad_01_a.wav", "Boom/bank_A/pad_02_Big_Snare.wav"]
+
+    def test_skipped_duplicate_never_claims_the_other_sources_output(self, env: Env) -> None:
+        """b/kick identical to a/kick is skipped; renaming b later must not delete a's file."""
+        data = write_audio(env.inbox / "a" / "kick.wav", 44100).read_bytes()
+        env.convert(check=0)
+        (env.inbox / "b").mkdir()
+        (env.inbox / "b" / "kick.wav").write_bytes(data)
+        assert "2 skipped" in env.convert(check=0).stdout
+        (env.inbox / "b" / "kick.wav.yaml").write_text("title: Bee Kick\n")
+        env.convert(check=0)
+        assert env.outputs() == ["Bee_Kick.wav", "kick.wav"]
+
+    def test_metadata_change_alone_redoes_the_file(self, env: Env) -> None:
+        """An edited sidecar is a new job even though the audio is unchanged."""
+        write_audio(env.inbox / "loop.wav", 44100)
+        env.convert("--layout", "bpm", check=0)
+        (env.inbox / "loop.wav.yaml").write_text("bpm: 100\n")
+        env.convert("--layout", "bpm", check=0)
+        assert env.outputs() == ["90-110/100bpm_loop.wav"]
+
+
+def _cfg(env: Env, text: str) -> Path:
+    path = env.home.parent / "extra.yaml"
+    path.write_text(text)
+    return path
 
 
 class TestNames:

@@ -48,15 +48,20 @@ class TestArrivals:
     def test_slow_write_is_converted_once_after_it_is_complete(
         self, daemon: Any, tmp_path: Path
     ) -> None:
-        """A file written in chunks over ~2 s is converted once, from its complete content."""
+        """Written in chunks with pauses longer than the settle time: converted once, on close.
+
+        A recorder that stops for a breath keeps its file open; size and mtime stand still
+        but the take is not finished.
+        """
         d = daemon().start()
         data = _wav_bytes(tmp_path)
         target = d.inbox / "slow.wav"
         with target.open("wb") as f:
-            for i in range(0, len(data), len(data) // 8):
-                f.write(data[i : i + len(data) // 8])
+            for i in range(0, len(data), len(data) // 4):
+                f.write(data[i : i + len(data) // 4])
                 f.flush()
-                time.sleep(0.25)
+                time.sleep(0.8)  # settle_seconds is 0.3
+            assert d.records() == [], "converted while still open for writing"
         (rec,) = d.wait_done(1)
         assert rec["input"]["frames"] == 88200
         time.sleep(0.5)
@@ -191,6 +196,34 @@ class TestSidecars:
         (d.inbox / "loop.wav.yaml").write_text("bpm: 140\n")
         wait_for(lambda: d.outputs() == ["130-150/140bpm_loop.wav"], "the redo after the edit")
 
+    def test_metadata_changed_while_stopped_is_applied_at_start(self, daemon: Any) -> None:
+        """A folder file added while sp404d was down re-does the files below it at start."""
+        d = daemon(layout="genre")
+        write_audio(d.inbox / "sub" / "kick.wav", 44100)
+        d.start()
+        d.wait_done(1)
+        d.stop()
+        (d.inbox / "sub" / "sp404.yaml").write_text("genre: boombap\n")
+        os.utime(d.inbox / "sub" / "sp404.yaml", (1e9, 1e9))  # synced with an old mtime
+        d.start()
+        wait_for(lambda: d.outputs() == ["boombap/kick.wav"], "the redo at start")
+
+    def test_resaved_unchanged_sidecar_changes_nothing(self, daemon: Any) -> None:
+        """A sync client rewriting a sidecar byte for byte causes no new job."""
+        d = daemon(layout="kit").start()
+        write_audio(d.inbox / "K" / "a.wav", 44100, freq=300)
+        write_audio(d.inbox / "K" / "b.wav", 44100, freq=400)
+        d.wait_done(2)
+        (d.inbox / "K" / "a.wav.yaml").write_text("")
+        write_audio(d.inbox / "K" / "c.wav", 44100, freq=500)
+        d.wait_done(3)
+        time.sleep(0.5)
+        assert d.outputs() == [
+            "K/bank_A/pad_01_a.wav",
+            "K/bank_A/pad_02_b.wav",
+            "K/bank_A/pad_03_c.wav",
+        ]
+
 
 class TestRefusals:
     def test_rejected_file_gets_an_error_note_that_goes_once_fixed(self, daemon: Any) -> None:
@@ -282,9 +315,12 @@ class TestLifecycle:
         assert len({r["source"] for r in done}) == 40 == len(done)
         assert len(d.outputs()) == 40
 
-    def test_sigkill_at_several_points_then_restart(self, daemon: Any, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("layout", ["flat", "kit"])
+    def test_sigkill_at_several_points_then_restart(
+        self, daemon: Any, tmp_path: Path, layout: str
+    ) -> None:
         """Killed three times mid-batch: nothing lost, nothing doubled, no partial file."""
-        d = daemon()
+        d = daemon(layout=layout)
         d.inbox.mkdir()
         rng = np.random.default_rng(6)
         for i in range(60):
@@ -310,6 +346,10 @@ class TestLifecycle:
             assert sf.info(str(p)).frames == 48000
         sources = [r["source"] for r in d.by_status("done")]
         assert len(sources) == len(set(sources)) == 60
+        if layout == "kit":  # 60 samples on 60 distinct pads, in name order
+            assert [p.name[:6] for p in sorted(files)] == [
+                f"pad_{n:02d}" for n in range(1, 17)
+            ] * 3 + [f"pad_{n:02d}" for n in range(1, 13)]
 
     def test_dead_workers_are_replaced(self, daemon: Any) -> None:
         """Workers killed from outside (the OOM killer, say): the next file still converts."""
