@@ -351,6 +351,22 @@ class TestLifecycle:
                 f"pad_{n:02d}" for n in range(1, 17)
             ] * 3 + [f"pad_{n:02d}" for n in range(1, 13)]
 
+    def test_sigint_stops_cleanly(self, daemon: Any) -> None:
+        """Ctrl-C in a terminal: a clean stop, state file removed, exit code 0."""
+        d = daemon().start()
+        write_audio(d.inbox / "one.wav", 44100)
+        d.wait_done(1)
+        assert d.stop(signal.SIGINT) == 0
+        assert d.events("stopped")
+        assert not (d.journal.parent / (d.journal.name + ".state.json")).exists()
+
+    def test_polling_mode_for_folders_without_events(self, daemon: Any) -> None:
+        """polling: true (network and FUSE inboxes) finds files without OS events."""
+        d = daemon(polling=True, poll_interval=0.2).start()
+        write_audio(d.inbox / "nfs.wav", 44100)
+        d.wait_done(1)
+        assert d.events("start")[0]["mode"] == "polling"
+
     def test_dead_workers_are_replaced(self, daemon: Any) -> None:
         """Workers killed from outside (the OOM killer, say): the next file still converts."""
         d = daemon().start()
