@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,8 +159,6 @@ class Runner:
                 self.record(item, item.outcome, started)
             else:
                 pending[self.submit(item)] = (item, now_iso())
-        from concurrent.futures import as_completed
-
         for fut in as_completed(pending):
             plan, began = pending.pop(fut)
             try:
@@ -170,7 +168,3 @@ class Runner:
             self.finish(plan, outcome, began)
         self.journal.sync()
         return self.tally
-
-
-def cpu_count() -> int:
-    return os.cpu_count() or 1
