@@ -197,7 +197,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     with Journal(config.journal) as journal:
         runner = Runner(journal, config.worker_count, on_record=progress)
         try:
-            runner.warm()  # start workers before the journal's sync thread exists: fork is cheap
+            if requests:
+                runner.warm()  # start workers before the journal's sync thread exists: fork is cheap
             tally = runner.run_batch(requests)
         except BaseException:
             runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
