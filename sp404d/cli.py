@@ -198,7 +198,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         runner = Runner(journal, config.worker_count, on_record=progress)
         try:
             if requests:
-                runner.warm()  # start workers before the journal's sync thread exists: fork is cheap
+                runner.warm()  # fork the workers before the journal's sync thread exists
             tally = runner.run_batch(requests)
         except BaseException:
             runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
