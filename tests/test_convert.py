@@ -191,6 +191,27 @@ class TestIdempotency:
             "Boom/bank_A/pad_04_snare.wav",
         ]
 
+    def test_outputs_written_but_never_journaled_are_not_duplicated(self, env: Env) -> None:
+        """The state a crash leaves between a rename and its record: the rerun reuses the files.
+
+        Losing the journal records of a finished kit run is that state for every file at once.
+        """
+        kit = env.inbox / "Boom"
+        write_audio(kit / "kick.wav", 44100, freq=300)
+        write_audio(kit / "07_snare.wav", 44100, freq=400)
+        env.convert("--layout", "kit", check=0)
+        first = env.outputs()
+        env.journal.unlink()
+        env.convert("--layout", "kit", check=0)
+        assert (
+            env.outputs()
+            == first
+            == [
+                "Boom/bank_A/pad_01_kick.wav",
+                "Boom/bank_A/pad_07_snare.wav",
+            ]
+        )
+
     def test_a_changed_sidecar_keeps_the_pad(self, env: Env) -> None:
         """Re-doing a kit sample for new metadata keeps its pad (and replaces its own file)."""
         kit = env.inbox / "Boom"
