@@ -57,6 +57,7 @@ from sp404d.status import state_path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_convert import floor, sp404d
 from corpus import make_corpus
+from procfs import descendants, read, stat_fields, status_kb
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT_S = 60.0
@@ -206,50 +207,10 @@ class ProcSample:
     wakeups: dict[str, int] = field(default_factory=dict)  # thread name -> voluntary switches
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _stat_fields(pid: int | str) -> list[str] | None:
-    text = _read(f"/proc/{pid}/stat")
-    if text is None:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    return text[text.rindex(")") + 2 :].split()
-
-
-def _status_kb(text: str, key: str) -> int:
-    for line in text.splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (workers sit under the forkserver, below the daemon)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(entry)
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo.extend(children.get(p, []))
-    return found
-
-
 def _role(pid: int, root: int, ppid: int) -> str:
     if pid == root:
         return "daemon"
-    cmd = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
+    cmd = (read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
     if "resource_tracker" in cmd:
         return "resource_tracker"
     if ppid == root and "forkserver" in cmd:
@@ -258,29 +219,29 @@ def _role(pid: int, root: int, ppid: int) -> str:
 
 
 def sample(pid: int, root: int) -> ProcSample | None:
-    fields = _stat_fields(pid)
-    status = _read(f"/proc/{pid}/status")
+    fields = stat_fields(pid)
+    status = read(f"/proc/{pid}/status")
     if fields is None or status is None:
         return None
     ppid = int(fields[1])
     cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    rollup = _read(f"/proc/{pid}/smaps_rollup")
-    pss = _status_kb(rollup, "Pss") / 1024 if rollup else None
+    rollup = read(f"/proc/{pid}/smaps_rollup")
+    pss = status_kb(rollup, "Pss") / 1024 if rollup else None
     wakeups: dict[str, int] = {}
     with contextlib.suppress(OSError):
         for tid in os.listdir(f"/proc/{pid}/task"):
-            t_status = _read(f"/proc/{pid}/task/{tid}/status")
+            t_status = read(f"/proc/{pid}/task/{tid}/status")
             if t_status is None:
                 continue
-            name = (_read(f"/proc/{pid}/task/{tid}/comm") or "?").strip()
+            name = (read(f"/proc/{pid}/task/{tid}/comm") or "?").strip()
             key = f"{name}[{tid}]"
-            wakeups[key] = _status_kb(t_status, "voluntary_ctxt_switches")
+            wakeups[key] = status_kb(t_status, "voluntary_ctxt_switches")
     return ProcSample(
         pid,
         ppid,
         _role(pid, root, ppid),
         cpu_s,
-        _status_kb(status, "VmRSS") / 1024,
+        status_kb(status, "VmRSS") / 1024,
         pss,
         wakeups,
     )

@@ -38,6 +38,9 @@ import numpy as np
 import soundfile as sf
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procfs import descendants, read, status_kb
+
 IN_RATE = 48000 * 2
 OUT_RATE = 48000
 CHANNELS = 2
@@ -45,39 +48,6 @@ BLOCK_FRAMES = IN_RATE * 4  # 4 s: 3 MB of float32 per block
 
 
 # --- /proc ------------------------------------------------------------------------------------
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _kb(text: str, key: str) -> int:
-    for line in text.splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        stat = _read(f"/proc/{entry}/stat")
-        if stat:
-            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
 
 
 @dataclass
@@ -94,19 +64,19 @@ class Peaks:
     def add(self, root: int) -> None:
         total = pss = 0.0
         count = 0
-        for pid in _tree(root):
-            status = _read(f"/proc/{pid}/status")
+        for pid in descendants(root):
+            status = read(f"/proc/{pid}/status")
             if status is None:
                 continue
-            rss = _kb(status, "VmRSS") / 1024
+            rss = status_kb(status, "VmRSS") / 1024
             if rss == 0:  # a zombie, or a kernel thread
                 continue
             count += 1
             total += rss
             self.single_rss_mb = max(self.single_rss_mb, rss)
-            self.hwm_mb[pid] = _kb(status, "VmHWM") / 1024
-            rollup = _read(f"/proc/{pid}/smaps_rollup")
-            pss += _kb(rollup, "Pss") / 1024 if rollup else rss
+            self.hwm_mb[pid] = status_kb(status, "VmHWM") / 1024
+            rollup = read(f"/proc/{pid}/smaps_rollup")
+            pss += status_kb(rollup, "Pss") / 1024 if rollup else rss
         self.total_rss_mb = max(self.total_rss_mb, total)
         self.total_pss_mb = max(self.total_pss_mb, pss)
         self.processes = max(self.processes, count)
