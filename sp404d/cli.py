@@ -206,6 +206,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         finally:
             runner.close()
             progress.done()
+    # Again at the end: a run killed a moment before this one started left temp files too
+    # young to judge at the start (their lock is free, their age under TEMP_MIN_AGE_S).
+    clean_stale_temps(config.outbox)
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
     print(f"{tally.total} files in {elapsed:.1f} s: {parts}")

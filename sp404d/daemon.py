@@ -135,6 +135,8 @@ class Daemon:
         self._outbox_ok(time.monotonic())
         with contextlib.suppress(OSError):
             clean_stale_temps(self.config.outbox)
+        self.temps_to_clean = True  # again shortly: a run killed just before may have left some
+        self.next_health = time.monotonic() + 1.0
         self.log.info(
             "start",
             version=__version__,
