@@ -280,6 +280,37 @@ class TestOutbox:
             ["first.wav"] + [f"while_away_{i}.wav" for i in range(5)]
         )
 
+    def test_card_pulled_during_a_write(self, daemon: Any, tmp_path: Path) -> None:
+        """Pulled while a file is being written: no partial file, never `done`, redone after."""
+        card = tmp_path / "card"
+        (card / "IMPORT").mkdir(parents=True)
+        (card / CARD_MARKER).touch()
+        d = daemon(outbox=str(card / "IMPORT"), outbox_removable=True)
+        d.outbox = card / "IMPORT"
+        d.start()
+        big = tmp_path / "stage" / "long take.wav"
+        big.parent.mkdir()
+        rng = np.random.default_rng(9)
+        sf.write(str(big), rng.uniform(-0.3, 0.3, (96000 * 120, 2)), 96000, subtype="PCM_24")
+        os.rename(big, d.inbox / "long take.wav")
+        wait_for(
+            lambda: any(TEMP_RE.match(p.name) for p in (card / "IMPORT").iterdir()),
+            "the write to start",
+            timeout=30,
+        )
+        pulled = tmp_path / "pulled"
+        card.rename(pulled)
+        wait_for(lambda: d.by_status("failed") or d.events("outbox_away"), "the failure")
+        assert d.by_status("done") == []
+        pulled.rename(card)
+        d.wait_done(1, timeout=60)
+        wait_for(
+            lambda: not any(TEMP_RE.match(p.name) for p in (card / "IMPORT").iterdir()),
+            "the temp file of the pulled write to be cleaned",
+        )
+        assert [p.name for p in (card / "IMPORT").iterdir()] == ["long_take.wav"]
+        assert sf.info(str(card / "IMPORT" / "long_take.wav")).frames == 48000 * 120
+
     def test_unmounted_card_is_never_written_on_the_system_disk(
         self, daemon: Any, tmp_path: Path
     ) -> None:
