@@ -254,15 +254,20 @@ class TestRefusals:
         assert not (tmp_path / "pwned").exists()
 
 
+def _card_daemon(daemon: Any, tmp_path: Path) -> tuple[Path, DaemonProc]:
+    """A daemon whose outbox is IMPORT/ on a "card": a folder marked with .sp404d-card."""
+    card = tmp_path / "card"
+    (card / "IMPORT").mkdir(parents=True)
+    (card / CARD_MARKER).touch()
+    d = daemon(outbox=str(card / "IMPORT"), outbox_removable=True)
+    d.outbox = card / "IMPORT"
+    return card, d.start()
+
+
 class TestOutbox:
     def test_card_pulled_and_returned_mid_batch(self, daemon: Any, tmp_path: Path) -> None:
         """While the card is away nothing is written; everything is done once it returns."""
-        card = tmp_path / "card"
-        (card / "IMPORT").mkdir(parents=True)
-        (card / CARD_MARKER).touch()
-        d = daemon(outbox=str(card / "IMPORT"), outbox_removable=True)
-        d.outbox = card / "IMPORT"
-        d.start()
+        card, d = _card_daemon(daemon, tmp_path)
         write_audio(d.inbox / "first.wav", 44100)
         d.wait_done(1)
         pulled = tmp_path / "pulled"
@@ -282,12 +287,7 @@ class TestOutbox:
 
     def test_card_pulled_during_a_write(self, daemon: Any, tmp_path: Path) -> None:
         """Pulled while a file is being written: no partial file, never `done`, redone after."""
-        card = tmp_path / "card"
-        (card / "IMPORT").mkdir(parents=True)
-        (card / CARD_MARKER).touch()
-        d = daemon(outbox=str(card / "IMPORT"), outbox_removable=True)
-        d.outbox = card / "IMPORT"
-        d.start()
+        card, d = _card_daemon(daemon, tmp_path)
         big = tmp_path / "stage" / "long take.wav"
         big.parent.mkdir()
         rng = np.random.default_rng(9)
