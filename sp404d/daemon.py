@@ -53,7 +53,7 @@ class Running:
     plan: Plan
     inbox: Path
     started_at: str
-    since: float
+    since: float | None = None  # when a worker took it; None while it waits in the pool's queue
 
 
 class Daemon:
@@ -104,6 +104,9 @@ class Daemon:
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)  # the wakeup fd carries the signal number
+        # A writer opening a file during the read-lease probe (watcher.open_for_writing) makes
+        # the kernel send SIGIO to the lease holder; its default action would end the daemon.
+        signal.signal(signal.SIGIO, signal.SIG_IGN)
 
         def relay() -> None:
             while True:
@@ -178,7 +181,9 @@ class Daemon:
         if self.state_dirty:
             deadlines.append(self.next_state)
         if self.running:
-            deadlines.append(min(r.since for r in self.running.values()) + self.config.job_timeout)
+            started = [r.since for r in self.running.values() if r.since is not None]
+            if started:
+                deadlines.append(min(started) + self.config.job_timeout)
         pending = [d for d in deadlines if d is not None]
         return max(0.0, min(pending) - now) if pending else HEALTH_EVERY_S
 
@@ -341,7 +346,7 @@ class Daemon:
         while self.planned and len(self.running) < 2 * self.runner.workers:
             plan = self.planned.popleft()
             future = self.runner.submit(plan)
-            self.running[future] = Running(plan, plan.root, now_iso(), time.monotonic())
+            self.running[future] = Running(plan, plan.root, now_iso())
             future.add_done_callback(lambda f: self.q.put(("done", f)))
             self.state_dirty = True
 
@@ -433,7 +438,12 @@ class Daemon:
                 self._enqueue(source, inbox, force=True)
 
     def _check_timeouts(self, now: float) -> None:
-        late = [f for f, r in self.running.items() if now - r.since > self.config.job_timeout]
+        # The pool runs jobs in the order they were submitted: the first `workers` are running.
+        for job in list(self.running.values())[: self.runner.workers]:
+            if job.since is None:
+                job.since = now
+        limit = self.config.job_timeout
+        late = [f for f, r in self.running.items() if r.since is not None and now - r.since > limit]
         if not late:
             return
         self.runner.kill()

@@ -2,18 +2,26 @@
 
 A worker renames its output into place, then the parent journals the job. A crash between the
 two leaves a complete output that no record claims. Before a job starts, its source and
-reserved output name are appended here, so the next start knows that file belongs to that
-source: the job is redone onto that very name instead of beside it (a duplicate, or in a kit a
-second pad for the same sample).
+reserved output name are appended here, and once its record is written a second line resolves
+the note. At the next start, a note never resolved whose output exists tells which source that
+file belongs to: the job is redone onto that very name instead of beside it (a duplicate, or in
+a kit a second pad for the same sample).
+
+The file is only ever appended to and, when it holds nothing worth keeping, truncated in place
+under an exclusive lock: never replaced, so another process (a daemon beside a one-shot
+``convert``) keeps appending to the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+COMPACT_BYTES = 256 * 1024
 
 
 def intents_path(journal: Path) -> Path:
@@ -28,41 +36,53 @@ class Intents:
         self._fd: int | None = None
 
     def unresolved(self, recorded_outputs: set[str]) -> dict[str, Path]:
-        """Outputs on disk that an earlier run wrote but never journaled, by source.
-
-        Keeps only those notes in the file (an atomic rewrite), so the file stays small.
-        """
-        found: dict[str, Path] = {}
+        """Outputs on disk that an earlier run wrote but never journaled, by source."""
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            return found
-        for line in lines:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return {}
+        pending: dict[tuple[str, str], bool] = {}
+        for line in text.splitlines():
             try:
                 note: Any = json.loads(line)
-                source, output = str(note["source"]), str(note["output"])
+                key = (str(note["source"]), str(note["output"]))
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line
-            if output not in recorded_outputs and Path(output).is_file():
-                found[source] = Path(output)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with contextlib.suppress(OSError):
-            tmp.write_text(
-                "".join(
-                    json.dumps({"source": s, "output": str(o)}) + "\n" for s, o in found.items()
-                ),
-                encoding="utf-8",
-            )
-            os.replace(tmp, self.path)
+            if note.get("resolved"):
+                pending.pop(key, None)
+            else:
+                pending[key] = True
+        found = {
+            source: Path(output)
+            for source, output in pending
+            if output not in recorded_outputs and Path(output).is_file()
+        }
+        if not found and len(text) > COMPACT_BYTES:
+            self._truncate()
         return found
 
-    def add(self, source: Path, output: Path) -> None:
-        """Note a job before it starts: one small append, no fsync (a crash, not power loss)."""
+    def _truncate(self) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path, os.O_WRONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+
+    def _write(self, note: dict[str, Any]) -> None:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        line = json.dumps({"source": str(source), "output": str(output)}) + "\n"
-        os.write(self._fd, line.encode())
+        os.write(self._fd, (json.dumps(note) + "\n").encode())
+
+    def add(self, source: Path, output: Path) -> None:
+        """Note a job before it starts: one small append, no fsync (a crash, not power loss)."""
+        self._write({"source": str(source), "output": str(output)})
+
+    def resolve(self, source: Path, output: Path) -> None:
+        """The job's record is written: its note no longer means anything."""
+        self._write({"source": str(source), "output": str(output), "resolved": True})
 
     def close(self) -> None:
         if self._fd is not None:

@@ -75,6 +75,8 @@ class PadBook:
             slot: Slot = ((bank or "A").upper(), pad)
             taken_by = held.get(slot)
             if taken_by is not None and taken_by != owner:
+                for old in mine:  # still on disk: the refusal must not free it
+                    held[old] = previous or owner
                 raise RejectedError(
                     f"pad {slot[0]}{slot[1]:02d} of kit '{kit}' is already taken by "
                     f"{Path(taken_by).name}"
@@ -86,6 +88,8 @@ class PadBook:
                 if (b, p) not in held:
                     held[(b, p)] = owner
                     return (b, p)
+        for old in mine:
+            held[old] = previous or owner
         if bank:
             raise RejectedError(f"bank {bank.upper()} of kit '{kit}' is full: 16 pads")
         raise RejectedError(f"kit '{kit}' is full: 160 samples (banks A-J x 16 pads)")

@@ -73,6 +73,7 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
         "layout": config.layout,
         "name_length": config.name_length,
         "rules": rules_for(config).fingerprint(),
+        "max_duration_s": config.max_duration_s,
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -242,7 +243,9 @@ class Planner:
                     kit, meta.bank, meta.pad, str(source), str(previous) if previous else None
                 )
             except JobError as exc:
-                return Early(request, Outcome("rejected", exc.reason), *early)
+                # Not a fact about this file: the pad may free up. No input id, so the next
+                # event or rescan tries again instead of taking the refusal as settled.
+                return Early(request, Outcome("rejected", exc.reason), meta, *early[1:3], None)
         placement = place(meta, config.layout, name_length=config.name_length, slot=slot)
         folder_abs = config.outbox.joinpath(*placement.folder.parts)
         final, adopt = self._reserve(

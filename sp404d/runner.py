@@ -147,7 +147,9 @@ class Runner:
 
     def finish(self, plan: Plan, outcome: Outcome, started_at: str) -> dict[str, Any]:
         self.planner.settle(plan, outcome)
-        return self.record(plan, outcome, started_at)
+        rec = self.record(plan, outcome, started_at)
+        self.intents.resolve(plan.source, plan.final)
+        return rec
 
     def run_batch(self, requests: Iterable[Request]) -> Tally:
         """Plan all requests together (pads in name order), run them, record each as it ends."""
