@@ -68,6 +68,26 @@ class TestArrivals:
         assert len(d.records()) == 1
         assert sf.info(str(d.outbox / "slow.wav")).frames == 96000
 
+    def test_a_close_by_another_handle_does_not_end_the_take(
+        self, daemon: Any, tmp_path: Path
+    ) -> None:
+        """A second program opening and closing the file (a tagger, a sync client) while the
+        recorder still writes: the close event alone must not make it complete."""
+        d = daemon().start()
+        data = _wav_bytes(tmp_path)
+        target = d.inbox / "take.wav"
+        half = len(data) // 2
+        with target.open("wb") as recorder:
+            recorder.write(data[:half])
+            recorder.flush()
+            with target.open("ab"):
+                pass  # IN_CLOSE_WRITE from the other handle
+            time.sleep(1.0)
+            assert d.records() == [], "converted while the recorder still had it open"
+            recorder.write(data[half:])
+        (rec,) = d.wait_done(1)
+        assert rec["input"]["frames"] == 88200
+
     def test_syncthing_temp_then_rename(self, daemon: Any, tmp_path: Path) -> None:
         """Syncthing writes .syncthing.NAME.tmp and renames it: only the final name is converted."""
         d = daemon().start()
