@@ -367,7 +367,13 @@ class Daemon:
             if item.outcome.status == "unchanged":
                 continue  # still refused for the same reason: its note says so already
             if item.outcome.status == "skipped" and item.outcome.reason == "already converted":
-                remove_error_note(source)  # unchanged: nothing to do, nothing to record
+                # Unchanged: nothing to convert, nothing to record. Its aftercare may still be
+                # owed (a stop between the record and a move/delete), and is safe to repeat.
+                owed = {"status": "skipped", "size": item.size, "mtime_ns": item.mtime_ns}
+                output = item.outcome.output
+                self._aftercare(
+                    {**owed, "output": str(output) if output else None}, source, item.request.root
+                )
                 continue
             rec = self.runner.record(item, item.outcome, now_iso())
             self._aftercare(rec, source, item.request.root)
