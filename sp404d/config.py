@@ -264,10 +264,6 @@ class Config:
     source: Path | None = None  # the config file this came from, if any
 
     @property
-    def extension(self) -> str:
-        return ".wav" if self.format == "wav" else ".aif"
-
-    @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 

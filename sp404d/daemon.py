@@ -70,11 +70,11 @@ class Daemon:
         self.runner.planner.need_output = False  # see Planner.settled
         self.settler = Settler(config.settle_seconds)
         self.watcher = self._watcher(config)
-        self.waiting: OrderedDict[Path, tuple[Path, bool]] = OrderedDict()  # path -> (inbox, force)
+        self.waiting: OrderedDict[Path, Path] = OrderedDict()  # source -> its inbox
         self.planned: deque[Plan] = deque()
         self.running: dict[Future[Outcome], Running] = {}
         self.busy: set[Path] = set()
-        self.again: dict[Path, tuple[Path, bool]] = {}
+        self.again: dict[Path, Path] = {}  # busy sources that changed again -> inbox
         self.retries: dict[Path, tuple[float, int, Path]] = {}
         self.outbox_reason: str | None = None
         self.stopping = False
@@ -198,7 +198,7 @@ class Daemon:
             pass
         now = time.monotonic()
         for path, inbox in self.settler.due(now):
-            self._ready(path, inbox, force=False)
+            self._ready(path, inbox)
         self._retry_due(now)
         self._dispatch(now)
         self._check_timeouts(now)
@@ -265,20 +265,20 @@ class Daemon:
             return
         for audio in scope.audio_files():
             if self._is_audio(audio, inbox):
-                self._enqueue(audio, inbox, force=True)
+                self._enqueue(audio, inbox)
 
-    def _ready(self, path: Path, inbox: Path, *, force: bool) -> None:
+    def _ready(self, path: Path, inbox: Path) -> None:
         if is_metadata_file(path):
             self._metadata_changed(path, inbox)
         elif path.is_file():
-            self._enqueue(path, inbox, force=force)
+            self._enqueue(path, inbox)
 
-    def _enqueue(self, path: Path, inbox: Path, *, force: bool) -> None:
+    def _enqueue(self, path: Path, inbox: Path) -> None:
+        """Queue a source for planning; whether anything changed is the planner's to decide."""
         if path in self.busy:
-            self.again[path] = (inbox, force or self.again.get(path, (inbox, False))[1])
+            self.again[path] = inbox
             return
-        old = self.waiting.get(path)
-        self.waiting[path] = (inbox, force or (old[1] if old else False))
+        self.waiting[path] = inbox
         self.state_dirty = True
 
     def rescan(self, why: str) -> None:
@@ -353,7 +353,7 @@ class Daemon:
     def _plan_waiting(self) -> None:
         requests = []
         while self.waiting:
-            path, (inbox, _force) = self.waiting.popitem(last=False)
+            path, inbox = self.waiting.popitem(last=False)
             if path.is_file():
                 requests.append(Request(path, inbox, self._settings(inbox)))
         requests.sort(key=lambda r: str(r.source).casefold())
@@ -393,7 +393,7 @@ class Daemon:
         self._aftercare(rec, job.plan.source, job.inbox)
         again = self.again.pop(job.plan.source, None)
         if again is not None:
-            self._enqueue(job.plan.source, again[0], force=again[1])
+            self._enqueue(job.plan.source, again)
         self.state_dirty = True
 
     def _aftercare(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
@@ -428,7 +428,7 @@ class Daemon:
             return
         now = time.monotonic()
         if not self._outbox_ok(now):
-            self._enqueue(source, inbox, force=True)  # the card is away: redo when it is back
+            self._enqueue(source, inbox)  # the card is away: redo when it is back
             return
         _, attempts, _ = self.retries.get(source, (0.0, 0, inbox))
         if attempts >= len(RETRY_DELAYS_S):
@@ -441,7 +441,7 @@ class Daemon:
         for source, (due, attempts, inbox) in list(self.retries.items()):
             if due <= now:
                 self.retries[source] = (float("inf"), attempts, inbox)
-                self._enqueue(source, inbox, force=True)
+                self._enqueue(source, inbox)
 
     def _check_timeouts(self, now: float) -> None:
         # The pool runs jobs in the order they were submitted: the first `workers` are running.
@@ -462,7 +462,7 @@ class Daemon:
                 self._aftercare(rec, job.plan.source, job.inbox)
             else:
                 self.runner.planner.settle(job.plan, Outcome("failed", "pool restarted"))
-                self.waiting[job.plan.source] = (job.inbox, True)
+                self.waiting[job.plan.source] = job.inbox
                 self.waiting.move_to_end(job.plan.source, last=False)
         self.temps_to_clean = True  # once the killed workers' locks are gone (next health check)
 

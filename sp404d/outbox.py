@@ -34,6 +34,8 @@ def check_outbox(outbox: Path, *, removable: bool) -> None:
     the one holding its mount point's parent: an unmounted card leaves an empty folder on the
     system disk, and writing there fills that disk while the card never sees the files.
     """
+    if outbox.exists() and not outbox.is_dir():
+        raise OutboxAwayError(f"outbox {outbox} is a file, not a folder")
     if not removable:
         return
     if not outbox.is_dir():

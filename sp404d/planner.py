@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sp404d.config import Config
 from sp404d.errors import JobError
+from sp404d.intents import Intents
 from sp404d.job import Outcome, Plan, Rules
 from sp404d.journal import Journal
 from sp404d.kits import PadBook
@@ -82,14 +83,15 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
 class Planner:
     """Turns requests into plans, holding this session's name and pad reservations."""
 
-    def __init__(self, journal: Journal, recovered: dict[str, Path] | None = None) -> None:
-        """``recovered``: outputs an earlier run renamed into place but never journaled."""
+    def __init__(self, journal: Journal, intents: Intents | None = None) -> None:
+        """``intents``: the write-ahead notes, to recover outputs a crash left unjournaled."""
         self.journal = journal
+        self._intents = intents
         self._taken: dict[Path, FolderNames] = {}
         self._pads: dict[Path, PadBook] = {}
-        self._by_size: dict[int, list[tuple[str, str]]] | None = None
-        self._own: dict[str, str] = {k: str(v) for k, v in (recovered or {}).items()}
-        self._own_loaded = False
+        self._by_size: dict[int, list[tuple[str, str]]] = {}
+        self._own: dict[str, str] = {}
+        self._loaded = False
         self.need_output = True  # the daemon sets False: see settled()
 
     def forget(self) -> None:
@@ -99,37 +101,42 @@ class Planner:
 
     # --- indexes -------------------------------------------------------------------------
 
+    def _load(self) -> None:
+        """Index the journal once, on first need: own outputs, done jobs by size, recoveries."""
+        if self._loaded:
+            return
+        self._loaded = True
+        outputs: set[str] = set()
+        for rec in self.journal.all():
+            self._index(rec)
+            if rec.get("output"):
+                outputs.add(str(rec["output"]))
+        if self._intents is not None:
+            # Unjournaled outputs were written after their source's last record: they win.
+            for source, output in self._intents.unresolved(outputs).items():
+                self._own[source] = str(output)
+
     def _known(self, size: int) -> tuple[tuple[str, str], ...]:
-        if self._by_size is None:
-            self._by_size = {}
-            for rec in self.journal.all():
-                self._index(rec)
+        self._load()
         return tuple(self._by_size.get(size, ()))
 
     def _index(self, rec: dict[str, object]) -> None:
-        if rec.get("status") == "done" and rec.get("output"):
-            # Only a done job wrote its output; a skipped one may point at another source's.
-            self._own[str(rec["source"])] = str(rec["output"])
-        if self._by_size is None:
+        if rec.get("status") != "done" or not rec.get("output"):
             return
-        if rec.get("status") == "done" and rec.get("key") and rec.get("output"):
-            size = rec.get("size")
-            if isinstance(size, int):
-                self._by_size.setdefault(size, []).append((str(rec["key"]), str(rec["output"])))
+        # Only a done job wrote its output; a skipped one may point at another source's.
+        self._own[str(rec["source"])] = str(rec["output"])
+        size = rec.get("size")
+        if rec.get("key") and isinstance(size, int):
+            self._by_size.setdefault(size, []).append((str(rec["key"]), str(rec["output"])))
 
     def recorded(self, rec: dict[str, object]) -> None:
         """Keep the indexes current with a record just appended."""
-        self._index(rec)
+        if self._loaded:
+            self._index(rec)
 
     def _own_output(self, source: Path) -> Path | None:
         """The output this source's own last done job wrote, if it is still there."""
-        if not self._own_loaded:
-            recovered = dict(self._own)
-            for rec in self.journal.all():
-                if rec.get("status") == "done" and rec.get("output"):
-                    self._own[str(rec["source"])] = str(rec["output"])
-            self._own.update(recovered)  # unjournaled outputs are newer than any record
-            self._own_loaded = True
+        self._load()
         out = self._own.get(str(source))
         return Path(out) if out and Path(out).is_file() else None
 

@@ -89,8 +89,7 @@ class Runner:
         self.journal = journal
         self.start_method = start_method
         self.intents = Intents(journal.path)
-        outputs = {str(r["output"]) for r in journal.all() if r.get("output")}
-        self.planner = Planner(journal, recovered=self.intents.unresolved(outputs))
+        self.planner = Planner(journal, self.intents)
         self.workers = workers
         self.on_record = on_record
         self.tally = Tally()

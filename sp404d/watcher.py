@@ -97,10 +97,6 @@ class _Enqueue(FileSystemEventHandler):
             pass
 
 
-class WatchLimitError(OSError):
-    """The OS ran out of inotify watches or instances."""
-
-
 class Watcher:
     """Observers for a set of inboxes, feeding one queue."""
 

@@ -471,6 +471,13 @@ class TestUsage:
         proc = env.convert("--config", str(cfg), check=2)
         assert "outbx" in proc.stderr and "unknown setting" in proc.stderr
 
+    def test_outbox_that_is_a_file_exits_2(self, env: Env, tmp_path: Path) -> None:
+        """An outbox path naming a file is refused up front, not once per input."""
+        write_audio(env.inbox / "kick.wav", 44100)
+        env.outbox.write_text("not a folder")
+        proc = env.convert(check=2)
+        assert "is a file, not a folder" in proc.stderr and not env.journal.exists()
+
     def test_missing_path_exits_2(self, env: Env) -> None:
         """A path that does not exist is a usage error, not a traceback."""
         proc = env.convert(paths=(str(env.inbox / "nope"),), check=2)
