@@ -15,19 +15,18 @@ bounded whatever the input's length.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from sp404d import dsp
 from sp404d.decode import read_all, read_blocks
 from sp404d.errors import RejectedError
+from sp404d.pcmfile import PcmWriter
 from sp404d.probe import AudioInfo
 
 IN_MEMORY_FRAMES = 1 << 21
@@ -73,15 +72,8 @@ def out_channels(info: AudioInfo) -> int:
     return min(info.channels, 2)
 
 
-def _writer(dst: Path, fmt: str, channels: int) -> sf.SoundFile:
-    return sf.SoundFile(
-        os.fsencode(dst),
-        "w",
-        samplerate=dsp.OUT_RATE,
-        channels=channels,
-        subtype="PCM_16",
-        format=CONTAINER[fmt],
-    )
+def _writer(dst: Path, fmt: str, channels: int) -> PcmWriter:
+    return PcmWriter(dst, fmt, channels)
 
 
 def render(
