@@ -12,14 +12,14 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sp404d.intents import Intents
-from sp404d.job import Outcome, Plan, execute
+from sp404d.job import Outcome, Plan, execute, execute_many
 from sp404d.journal import Journal
 from sp404d.logs import get_logger
 from sp404d.planner import Early, Planner, Request
@@ -150,22 +150,88 @@ class Runner:
         self.intents.resolve(plan.source, plan.final)
         return rec
 
+    def submit_chunk(self, plans: Sequence[Plan]) -> Future[list[Outcome]]:
+        """Run several plans in one trip to a worker (what a trip costs is paid once)."""
+        for plan in plans:
+            self.intents.add(plan.source, plan.final)
+        try:
+            return self.pool.submit(execute_many, tuple(plans))
+        except BrokenProcessPool:
+            self.kill()
+            return self.pool.submit(execute_many, tuple(plans))
+
     def run_batch(self, requests: Iterable[Request]) -> Tally:
-        """Plan all requests together (pads in name order), run them, record each as it ends."""
+        """Plan all requests together (pads in name order), run them, record each as it ends.
+
+        Small files travel to the workers in chunks. A worker that dies (killed, out of memory,
+        a crash in a decoder) takes down every job in flight with it, though only one was its
+        own: those jobs run again, one per trip, then alone, so only the culprit is recorded as
+        failed. A re-run adopts the output its first run may already have renamed into place.
+        """
         started = now_iso()
-        items = self.planner.plan_many(list(requests))
-        pending: dict[Future[Outcome], tuple[Plan, str]] = {}
-        for item in items:
+        chunked: dict[Future[list[Outcome]], tuple[list[Plan], str]] = {}
+        for item in chunk_plans(self.planner.plan_many(list(requests))):
             if isinstance(item, Early):
                 self.record(item, item.outcome, started)
             else:
-                pending[self.submit(item)] = (item, now_iso())
-        for fut in as_completed(pending):
-            plan, began = pending.pop(fut)
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # a worker died (killed, out of memory): not the file's fault
-                outcome = Outcome("failed", f"worker process failed: {exc or type(exc).__name__}")
-            self.finish(plan, outcome, began)
+                chunked[self.submit_chunk(item)] = (item, now_iso())
+        lost = self._collect(chunked)
+        if lost:
+            singles = {self.submit(plan): ([plan], now_iso()) for plan in _again(lost)}
+            for plan in _again(self._collect(singles)):
+                self._collect({self.submit(plan): ([plan], now_iso())}, last_try=True)
         self.journal.sync()
         return self.tally
+
+    def _collect(
+        self, pending: Mapping[Future[Any], tuple[list[Plan], str]], last_try: bool = False
+    ) -> list[Plan]:
+        """Record each finished job; return the plans whose worker died under them."""
+        lost: list[Plan] = []
+        for fut in as_completed(pending):
+            plans, began = pending[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # a worker died (killed, out of memory): not the file's fault
+                if not last_try:
+                    lost += plans
+                    continue
+                reason = f"worker process failed: {exc or type(exc).__name__}"
+                result = [Outcome("failed", reason) for _ in plans]
+            for plan, outcome in zip(plans, _as_list(result), strict=True):
+                self.finish(plan, outcome, began)
+        return lost
+
+
+def _as_list(result: Outcome | list[Outcome]) -> list[Outcome]:
+    return result if isinstance(result, list) else [result]
+
+
+def _again(plans: list[Plan]) -> list[Plan]:
+    """Plans to run again: each may find its own complete output already in place."""
+    return [p if p.final in p.adopt else replace(p, adopt=(*p.adopt, p.final)) for p in plans]
+
+
+CHUNK_FILES = 8
+CHUNK_BYTES = 2 << 20
+
+
+def chunk_plans(items: Iterable[Plan | Early]) -> Iterator[list[Plan] | Early]:
+    """Group plans into chunks of small files, in order; early results pass straight through.
+
+    A chunk closes at ``CHUNK_FILES`` files or ``CHUNK_BYTES`` of input, so a long file always
+    travels alone and the workers end a batch evenly loaded.
+    """
+    chunk: list[Plan] = []
+    size = 0
+    for item in items:
+        if isinstance(item, Early):
+            yield item
+            continue
+        chunk.append(item)
+        size += item.size
+        if len(chunk) >= CHUNK_FILES or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk

@@ -80,3 +80,60 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
             done_by_source[rec["source"]] = done_by_source.get(rec["source"], 0) + 1
     assert set(done_by_source) == {str(s) for s in sources}
     assert all(n == 1 for n in done_by_source.values()), "a source was converted twice"
+
+
+def _workers(pid: int) -> list[int]:
+    """The pool's forked workers: children sharing the parent's command line."""
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    kids = [
+        int(k)
+        for t in Path(f"/proc/{pid}/task").iterdir()
+        for k in (t / "children").read_text().split()
+    ]
+    return [k for k in kids if Path(f"/proc/{k}/cmdline").read_bytes() == cmdline]
+
+
+def test_a_worker_killed_mid_batch_costs_no_file(tmp_path: Path) -> None:
+    """The OOM killer takes a worker: its jobs and the ones queued with it run again, and the
+    batch still ends with every input converted exactly once and exit status 0."""
+    inbox, outbox, journal = tmp_path / "in", tmp_path / "out", tmp_path / "j.jsonl"
+    inbox.mkdir()
+    sources = _corpus(inbox)
+    cmd = [*SP404D, "convert", str(inbox), "--outbox", str(outbox), "--journal", str(journal)]
+    proc = subprocess.Popen(
+        cmd, env=run_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and _lines(journal) < 5 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    workers = _workers(proc.pid)
+    assert workers and _lines(journal) < FILES, "the batch finished before a worker was killed"
+    os.kill(workers[0], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out.decode()
+    files = [p for p in outbox.rglob("*") if p.is_file()]
+    assert not [p for p in files if TEMP_RE.match(p.name)], "a temp file survived"
+    assert len(files) == FILES
+    assert all(sf.info(str(p)).frames == 72000 for p in files)
+    records = Journal(journal, readonly=True).all()
+    assert all(r["status"] == "done" for r in records)
+    assert sorted(r["source"] for r in records) == sorted(str(s) for s in sources)
+
+
+def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
+    from types import SimpleNamespace
+
+    from sp404d.planner import Early
+    from sp404d.runner import CHUNK_BYTES, CHUNK_FILES, chunk_plans
+
+    small = [SimpleNamespace(size=1000, n=i) for i in range(CHUNK_FILES + 3)]
+    big = SimpleNamespace(size=CHUNK_BYTES, n="big")
+    early = Early(request=None, outcome=None)  # type: ignore[arg-type]
+    items = [*small[:2], early, big, *small[2:]]
+    got = list(chunk_plans(items))  # type: ignore[arg-type]
+    assert got[0] is early  # passes straight through, in order
+    assert [[p.n for p in c] for c in got[1:]] == [
+        [0, 1, "big"],
+        list(range(2, 2 + CHUNK_FILES)),
+        list(range(2 + CHUNK_FILES, CHUNK_FILES + 3)),
+    ]
