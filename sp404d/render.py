@@ -139,7 +139,7 @@ def _render_whole(
         x = np.concatenate([x, dsp.silence(min_frames - len(x), x.shape[1])])
     top = dsp.peak(x)
     gain = dsp.limit_gain(top) if overs == "limit" else 1.0
-    samples, clipped = dsp.quantise(x, rng, gain)
+    samples, clipped = dsp.quantise(x, rng, gain, top)
     with _writer(dst, fmt, samples.shape[1]) as out:
         out.write(samples)
     peak_db = _db(top * gain) if top > 0 else None

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sp404d import dsp
 from sp404d import render as render_mod
 from sp404d.errors import RejectedError
 from sp404d.probe import probe
@@ -243,3 +244,23 @@ class TestBroken:
         sf.write(str(src), x, 44100, subtype="FLOAT")
         with pytest.raises(RejectedError, match="NaN or infinite"):
             convert(src, tmp_path)
+
+
+class TestDitherNoise:
+    def test_tpdf_noise_is_triangular_of_plus_minus_one_lsb(self) -> None:
+        noise = dsp.tpdf_noise(np.random.default_rng(5), (500_000, 2)).ravel()
+        assert noise.dtype == np.float32 and noise.min() > -1 and noise.max() < 1
+        assert abs(float(noise.mean())) < 0.003
+        assert abs(float(noise.var()) - 1 / 6) < 0.002  # TPDF of +-1 LSB: variance 1/6
+        assert abs(float(np.mean(np.abs(noise) < 0.5)) - 0.75) < 0.003  # triangle, not flat
+        left, right = noise[0::2], noise[1::2]
+        assert abs(float(np.corrcoef(left, right)[0, 1])) < 0.01  # channels independent
+
+    def test_a_known_peak_with_room_skips_work_not_accuracy(self) -> None:
+        """The limiter's known peak spares the clip passes; the samples come out the same."""
+        x = np.random.default_rng(1).uniform(-0.9, 0.9, (48000, 2)).astype(np.float32)
+        top = dsp.peak(x)
+        plain, overs = dsp.quantise(x, np.random.default_rng(9), 1.0)
+        hinted, overs_hinted = dsp.quantise(x, np.random.default_rng(9), 1.0, top)
+        np.testing.assert_array_equal(plain, hinted)
+        assert overs == overs_hinted == 0
