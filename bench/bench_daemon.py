@@ -104,7 +104,7 @@ class Daemon:
     def start(self) -> float:
         """Start and wait until ready; return the seconds that took."""
         home = self.root / "home"
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env.update(
             HOME=str(home),
             XDG_CONFIG_HOME=str(home / ".config"),
