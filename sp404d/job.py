@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -117,7 +117,39 @@ def _seed(sha256: str) -> int:
 
 
 def execute(plan: Plan) -> Outcome:
-    """Run one planned job to its end. Never raises: every failure is an Outcome with a reason."""
+    """Run one planned job to its end, its output durable. Never raises: every failure is an
+    Outcome with a reason."""
+    return execute_many((plan,))[0]
+
+
+def execute_many(plans: tuple[Plan, ...]) -> list[Outcome]:
+    """Several jobs in one trip to a worker (the parent sends small files in chunks).
+
+    A group commit: each output is renamed into place as its job ends, and each folder written
+    into is fsynced once, at the end, before any job is reported done.
+    """
+    return _sync_folders([_execute(plan) for plan in plans])
+
+
+def _sync_folders(outcomes: list[Outcome]) -> list[Outcome]:
+    written = [o.output.parent for o in outcomes if o.status == "done" and o.output is not None]
+    failed: dict[Path, str] = {}
+    for folder in dict.fromkeys(written):
+        try:
+            fsync_dir(folder)
+        except OSError as exc:
+            failed[folder] = write_reason(exc, folder)
+    if not failed:
+        return outcomes
+    return [
+        replace(o, status="failed", reason=failed[o.output.parent])
+        if o.status == "done" and o.output is not None and o.output.parent in failed
+        else o
+        for o in outcomes
+    ]
+
+
+def _execute(plan: Plan) -> Outcome:
     start = time.perf_counter()
     facts: dict[str, Any] = {"sha256": None, "key": None, "info": None}
 
@@ -138,11 +170,6 @@ def execute(plan: Plan) -> Outcome:
         if plan.rules.outbox_removable and not plan.rules.outbox.is_dir():
             return ended("failed", f"outbox {plan.rules.outbox} vanished while writing")
         return ended("failed", f"internal error: {type(exc).__name__}: {exc}")
-
-
-def execute_many(plans: tuple[Plan, ...]) -> list[Outcome]:
-    """Several jobs in one trip to a worker: the parent sends small files in chunks."""
-    return [execute(plan) for plan in plans]
 
 
 def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Outcome:
@@ -196,7 +223,6 @@ def _write(
         except OSError as exc:
             raise FailedError(write_reason(exc, folder)) from None
         tmp.committed = True
-    fsync_dir(folder)
     return plan.final, result.as_dict()
 
 
