@@ -191,7 +191,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     _print_settings(config, sys.stderr)
     requests = _requests(config, args.paths)
     check_outbox(config.outbox, removable=config.outbox_removable)
-    clean_stale_temps(config.outbox)
+    clean_stale_temps(config.outbox, wait_young=True)
     progress = Progress(len(requests), sys.stderr)
     started = time.monotonic()
     with Journal(config.journal) as journal:
@@ -206,9 +206,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         finally:
             runner.close()
             progress.done()
-    # Again at the end: a run killed a moment before this one started left temp files too
-    # young to judge at the start (their lock is free, their age under TEMP_MIN_AGE_S).
-    clean_stale_temps(config.outbox)
+    if runner.workers_lost:  # killed workers leave their temp files behind, unlocked
+        clean_stale_temps(config.outbox, wait_young=True)
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
     print(f"{tally.total} files in {elapsed:.1f} s: {parts}")

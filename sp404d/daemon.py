@@ -45,6 +45,7 @@ from sp404d.watcher import Change, Settler, Watcher
 STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
 HEALTH_EVERY_S = 5.0  # how often inboxes and observers are checked
 AWAY_CHECK_S = 1.0  # how often an absent outbox is looked for
+DRAIN_BUDGET_S = 0.05  # longest the loop takes in queued events before it dispatches work
 RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are retried this often
 
 
@@ -60,7 +61,7 @@ class Daemon:
     """The watch-folder service. Build with a valid config, then :meth:`run`."""
 
     def __init__(self, config: Config, config_path: Path | None) -> None:
-        self.config = config
+        self._use(config)
         self.config_path = config_path
         self.log = logs.get_logger()
         self.q: queue.Queue[Any] = queue.Queue()
@@ -86,10 +87,19 @@ class Daemon:
         self.state_dirty = True
         self.next_state = 0.0
         self.inbox_present: dict[Path, bool] = {}
-        self.temps_to_clean = False
         self._wake_r, self._wake_w = os.pipe()
 
     # --- setup ---------------------------------------------------------------------------
+
+    def _use(self, config: Config) -> None:
+        """Take ``config``, with what every event would otherwise work out from it again."""
+        self.config = config
+        self._by_inbox = {inbox.path: inbox.settings for inbox in config.inboxes()}
+        archives = [s.archive for s in self._by_inbox.values() if s.archive is not None]
+        self._not_inputs_cache = [config.outbox, *archives]
+        # Kit pads follow name order among files planned together, so a kit inbox plans a drop
+        # once it has stopped arriving; other layouts start converting while it still arrives.
+        self._whole_drops = any(s.layout == "kit" for s in self._by_inbox.values())
 
     def _watcher(self, config: Config) -> Watcher:
         return Watcher(
@@ -137,8 +147,7 @@ class Daemon:
             self.log.error("watch_limit", message=self.watcher.note)
         self._outbox_ok(time.monotonic())
         with contextlib.suppress(OSError):
-            clean_stale_temps(self.config.outbox)
-        self.temps_to_clean = True  # again shortly: a run killed just before may have left some
+            clean_stale_temps(self.config.outbox, wait_young=True)
         self.next_health = time.monotonic() + 1.0
         self.log.info(
             "start",
@@ -192,7 +201,10 @@ class Daemon:
         try:
             message = self.q.get(timeout=self._timeout(now))
             self._handle(message)
-            while True:
+            # During a flood of events (a big drop), dispatch every DRAIN_BUDGET_S, so the
+            # workers start on the first files while the rest still arrive.
+            until = float("inf") if self._whole_drops else time.monotonic() + DRAIN_BUDGET_S
+            while time.monotonic() < until:
                 self._handle(self.q.get_nowait())
         except queue.Empty:
             pass
@@ -225,8 +237,7 @@ class Daemon:
 
     def _not_inputs(self) -> list[Path]:
         """Folders never taken as input: the outbox and every inbox's archive."""
-        archives = [i.settings.archive for i in self.config.inboxes() if i.settings.archive]
-        return [self.config.outbox, *archives]
+        return self._not_inputs_cache
 
     def _excluded(self, path: Path) -> bool:
         return any(path.is_relative_to(folder) for folder in self._not_inputs())
@@ -255,7 +266,7 @@ class Daemon:
         return is_candidate(path, inbox, self._settings(inbox).ignore)
 
     def _settings(self, inbox: Path) -> Config:
-        return self.config.for_inbox(inbox)
+        return self._by_inbox.get(inbox, self.config)
 
     def _metadata_changed(self, meta_file: Path, inbox: Path) -> None:
         """A sidecar or folder file arrived, changed or went: re-plan the files it covers."""
@@ -464,15 +475,14 @@ class Daemon:
                 self.runner.planner.settle(job.plan, Outcome("failed", "pool restarted"))
                 self.waiting[job.plan.source] = job.inbox
                 self.waiting.move_to_end(job.plan.source, last=False)
-        self.temps_to_clean = True  # once the killed workers' locks are gone (next health check)
 
     # --- health ---------------------------------------------------------------------------
 
     def _health(self, now: float) -> None:
         """Restart a dead observer; notice inboxes that vanish and come back."""
         self.next_health = now + HEALTH_EVERY_S
-        if self.temps_to_clean:
-            self.temps_to_clean = False
+        if self.runner.workers_lost:  # killed workers left temp files (cleared once unlocked)
+            self.runner.workers_lost = False
             with contextlib.suppress(OSError):
                 clean_stale_temps(self.config.outbox)
         changed = False
@@ -511,7 +521,8 @@ class Daemon:
             self.log.error("reload_refused", error=str(exc), keeping=str(self.config_path))
             self.notifier.ready(self._status_line())
             return
-        old, self.config = self.config, new
+        old = self.config
+        self._use(new)
         logs.configure(new.log_format, new.log_level)
         self.settler.settle_s = new.settle_seconds
         if (old.inbox_paths, old.polling, old.poll_interval) != (

@@ -167,35 +167,56 @@ def write_reason(exc: OSError, folder: Path) -> str:
     return f"cannot write to {folder}: {exc.strerror or exc}"
 
 
-def clean_stale_temps(outbox: Path, *, min_age_s: float = TEMP_MIN_AGE_S) -> list[Path]:
-    """Remove temp files left by killed runs (their lock is free). Returns what was removed."""
+def clean_stale_temps(
+    outbox: Path, *, min_age_s: float = TEMP_MIN_AGE_S, wait_young: bool = False
+) -> list[Path]:
+    """Remove temp files left by killed runs (their lock is free). Returns what was removed.
+
+    A temp file younger than ``min_age_s`` may belong to a live writer between its create and
+    its lock, so it is left alone; with ``wait_young`` (at start-up, just after a crash may have
+    left some) those are looked at again once they are old enough, so none outlives the start.
+    """
     removed: list[Path] = []
     if not outbox.is_dir():
         return removed
     import time
 
+    young: list[tuple[float, Path]] = []
     now = time.time()
     for dirpath, _dirs, files in os.walk(outbox):
         for name in files:
             if not TEMP_RE.match(name):
                 continue
             path = Path(dirpath, name)
-            try:
-                if now - path.stat().st_mtime < min_age_s:
-                    continue
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue  # a live writer holds it
             with contextlib.suppress(OSError):
-                os.unlink(path)
-                removed.append(path)
-            os.close(fd)
+                age = now - path.stat().st_mtime
+                if age < min_age_s:
+                    young.append((min_age_s - age, path))
+                elif _remove_if_unlocked(path):
+                    removed.append(path)
+    if wait_young and young:
+        time.sleep(max(0.0, min(max(wait for wait, _ in young), min_age_s)))
+        removed += [path for _, path in young if _remove_if_unlocked(path)]
     return removed
+
+
+def _remove_if_unlocked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live writer holds it
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            return False
+        return True
+    finally:
+        os.close(fd)
 
 
 def same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:

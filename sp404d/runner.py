@@ -95,6 +95,7 @@ class Runner:
         self.tally = Tally()
         self.log = get_logger()
         self._pool: ProcessPoolExecutor | None = None
+        self.workers_lost = False  # a pool was killed or broke: its temp files need clearing
 
     @property
     def pool(self) -> ProcessPoolExecutor:
@@ -143,6 +144,7 @@ class Runner:
         if self._pool is not None:
             kill_pool(self._pool)
             self._pool = None
+            self.workers_lost = True
 
     def finish(self, plan: Plan, outcome: Outcome, started_at: str) -> dict[str, Any]:
         self.planner.settle(plan, outcome)

@@ -227,14 +227,15 @@ class Settler:
         except OSError:
             self._watch.pop(path, None)
             return
-        busy = st.st_size > 0 and open_for_writing(path)
-        if closed and st.st_size > 0 and not busy:
+        # The lease probe costs an open and two fcntls: only where it decides something.
+        if closed and st.st_size > 0 and not open_for_writing(path):
             self._watch.pop(path, None)
             self._ready.append((path, inbox))
             return
         # Found by a scan and untouched for longer than the settle time: complete already.
         old = wall - st.st_mtime > self.settle_s + 1
-        if not closed and st.st_size > 0 and old and not busy and path not in self._watch:
+        fresh = path not in self._watch
+        if not closed and st.st_size > 0 and old and fresh and not open_for_writing(path):
             self._ready.append((path, inbox))
             return
         self._watch[path] = (_Watch(st.st_size, st.st_mtime_ns, now, now + self.check_every), inbox)
