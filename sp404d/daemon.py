@@ -37,7 +37,7 @@ from sp404d.notify import Notifier
 from sp404d.outbox import OutboxAwayError, check_outbox, clean_stale_temps
 from sp404d.planner import Request
 from sp404d.records import now_iso
-from sp404d.runner import Runner
+from sp404d.runner import CHUNK_BYTES, CHUNK_FILES, Runner, for_rerun
 from sp404d.sourcefiles import dispose, remove_error_note, write_error_note
 from sp404d.status import state_path
 from sp404d.watcher import Change, Settler, Watcher
@@ -51,8 +51,9 @@ RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are re
 
 @dataclass
 class Running:
-    plan: Plan
-    inbox: Path
+    """Plans sent to a worker in one trip (one, or a chunk of small files during a backlog)."""
+
+    plans: list[Plan]
     started_at: str
     since: float | None = None  # when a worker took it; None while it waits in the pool's queue
 
@@ -73,7 +74,8 @@ class Daemon:
         self.watcher = self._watcher(config)
         self.waiting: OrderedDict[Path, Path] = OrderedDict()  # source -> its inbox
         self.planned: deque[Plan] = deque()
-        self.running: dict[Future[Outcome], Running] = {}
+        self.running: dict[Future[list[Outcome]], Running] = {}
+        self.solo: set[Path] = set()  # sources to run alone: their chunk timed out or broke
         self.busy: set[Path] = set()
         self.again: dict[Path, Path] = {}  # busy sources that changed again -> inbox
         self.retries: dict[Path, tuple[float, int, Path]] = {}
@@ -189,10 +191,9 @@ class Daemon:
             deadlines.append(min(t for t, _, _ in self.retries.values()))
         if self.state_dirty:
             deadlines.append(self.next_state)
-        if self.running:
-            started = [r.since for r in self.running.values() if r.since is not None]
-            if started:
-                deadlines.append(min(started) + self.config.job_timeout)
+        limits = [r.since + self._limit(r) for r in self.running.values() if r.since is not None]
+        if limits:
+            deadlines.append(min(limits))
         pending = [d for d in deadlines if d is not None]
         return max(0.0, min(pending) - now) if pending else HEALTH_EVERY_S
 
@@ -352,14 +353,42 @@ class Daemon:
             return
         if self.waiting:
             self._plan_waiting()
-        # Two jobs a worker: the next one is already queued when a worker finishes, instead of
+        # Two trips a worker: the next one is already queued when a worker finishes, instead of
         # waiting for the result to travel here, be journaled, and a new job to travel back.
-        while self.planned and len(self.running) < 2 * self.runner.workers:
-            plan = self.planned.popleft()
-            future = self.runner.submit(plan)
-            self.running[future] = Running(plan, plan.root, now_iso())
+        slots = 2 * self.runner.workers
+        while self.planned and len(self.running) < slots:
+            plans = self._next_trip(slots)
+            future = self.runner.submit_chunk(plans)
+            self.running[future] = Running(plans, now_iso())
             future.add_done_callback(lambda f: self.q.put(("done", f)))
             self.state_dirty = True
+
+    def _next_trip(self, slots: int) -> list[Plan]:
+        """The next plans for one worker trip: one at a time, or chunks while a backlog lasts.
+
+        A drop of hundreds of small files would otherwise cost a round trip and a wake-up of
+        this loop per file; a single file still goes at once, alone.
+        """
+        want = min(CHUNK_FILES, -(-len(self.planned) // slots))
+        plans: list[Plan] = []
+        size = 0
+        while self.planned and len(plans) < want and size < CHUNK_BYTES:
+            if plans and self.planned[0].source in self.solo:
+                break
+            plan = self.planned.popleft()
+            plans.append(plan)
+            size += plan.size
+            if plan.source in self.solo:
+                break
+        return plans
+
+    def _run_again(self, plans: list[Plan], *, alone: bool) -> None:
+        """Put plans whose worker was killed back at the front, each to adopt its own output
+        if its first run got as far as renaming it into place."""
+        for plan in reversed(plans):
+            self.planned.appendleft(for_rerun(plan))
+            if alone:
+                self.solo.add(plan.source)
 
     def _plan_waiting(self) -> None:
         requests = []
@@ -389,22 +418,31 @@ class Daemon:
             rec = self.runner.record(item, item.outcome, now_iso())
             self._aftercare(rec, source, item.request.root)
 
-    def _on_done(self, future: Future[Outcome]) -> None:
+    def _on_done(self, future: Future[list[Outcome]]) -> None:
         job = self.running.pop(future, None)
         if job is None:
             return  # a job abandoned when its pool was killed
         try:
-            outcome = future.result()
+            outcomes = future.result()
         except Exception as exc:  # a dead worker is a failed job, not a dead daemon
-            outcome = Outcome("failed", f"worker process failed: {exc or type(exc).__name__}")
             if isinstance(exc, BrokenProcessPool):
                 self.runner.kill()
-        rec = self.runner.finish(job.plan, outcome, job.started_at)
-        self.busy.discard(job.plan.source)
-        self._aftercare(rec, job.plan.source, job.inbox)
-        again = self.again.pop(job.plan.source, None)
+            if len(job.plans) > 1:  # only one of them can have been the cause: each alone
+                self._run_again(job.plans, alone=True)
+                return
+            reason = f"worker process failed: {exc or type(exc).__name__}"
+            outcomes = [Outcome("failed", reason)]
+        for plan, outcome in zip(job.plans, outcomes, strict=True):
+            self._finished(plan, outcome, job.started_at)
+
+    def _finished(self, plan: Plan, outcome: Outcome, started_at: str) -> None:
+        rec = self.runner.finish(plan, outcome, started_at)
+        self.busy.discard(plan.source)
+        self.solo.discard(plan.source)
+        self._aftercare(rec, plan.source, plan.root)
+        again = self.again.pop(plan.source, None)
         if again is not None:
-            self._enqueue(job.plan.source, again)
+            self._enqueue(plan.source, again)
         self.state_dirty = True
 
     def _aftercare(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
@@ -459,22 +497,24 @@ class Daemon:
         for job in list(self.running.values())[: self.runner.workers]:
             if job.since is None:
                 job.since = now
-        limit = self.config.job_timeout
-        late = [f for f, r in self.running.items() if r.since is not None and now - r.since > limit]
+        late = [
+            f
+            for f, r in self.running.items()
+            if r.since is not None and now - r.since > self._limit(r)
+        ]
         if not late:
             return
         self.runner.kill()
-        for future, job in list(self.running.items()):
+        for future, job in reversed(list(self.running.items())):
             self.running.pop(future)
-            self.busy.discard(job.plan.source)
-            if future in late:
+            if future in late and len(job.plans) == 1:
                 reason = f"took longer than {self.config.job_timeout:g} s (job_timeout); stopped"
-                rec = self.runner.finish(job.plan, Outcome("failed", reason), job.started_at)
-                self._aftercare(rec, job.plan.source, job.inbox)
-            else:
-                self.runner.planner.settle(job.plan, Outcome("failed", "pool restarted"))
-                self.waiting[job.plan.source] = job.inbox
-                self.waiting.move_to_end(job.plan.source, last=False)
+                self._finished(job.plans[0], Outcome("failed", reason), job.started_at)
+            else:  # killed with the pool: again, a late chunk's files each alone
+                self._run_again(job.plans, alone=future in late)
+
+    def _limit(self, job: Running) -> float:
+        return self.config.job_timeout * len(job.plans)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -507,7 +547,7 @@ class Daemon:
         if self.stopping:
             return
         self.stopping = True
-        self.log.info("stop", signal=signal.Signals(signum).name, in_flight=len(self.running))
+        self.log.info("stop", signal=signal.Signals(signum).name, in_flight=self._in_flight())
         self.notifier.stopping()
 
     def reload(self) -> None:
@@ -553,9 +593,9 @@ class Daemon:
             if kind == "done":
                 self._on_done(payload)
             elif kind == "signal" and payload in (signal.SIGTERM, signal.SIGINT):
-                self.log.warning("stop_now", in_flight=len(self.running))
+                self.log.warning("stop_now", in_flight=self._in_flight())
                 break  # a second signal: do not wait
-        left = len(self.running)
+        left = self._in_flight()
         self.runner.close(wait=not self.running)
         self.journal.close()
         with contextlib.suppress(OSError):
@@ -564,12 +604,15 @@ class Daemon:
 
     # --- reporting --------------------------------------------------------------------------
 
+    def _in_flight(self) -> int:
+        return sum(len(job.plans) for job in self.running.values())
+
     def _status_line(self) -> str:
         if self.outbox_reason:
             return f"waiting: {self.outbox_reason}"
         queued = len(self.waiting) + len(self.settler) + len(self.planned)
         if self.running or queued:
-            return f"converting {len(self.running)}, queued {queued}"
+            return f"converting {self._in_flight()}, queued {queued}"
         return "idle, watching " + ", ".join(str(p) for p in self.config.inbox_paths)
 
     def _write_state(self) -> None:
@@ -581,7 +624,7 @@ class Daemon:
             "version": __version__,
             "updated_at": now_iso(),
             "queue": len(self.waiting) + len(self.settler) + len(self.planned),
-            "running": len(self.running),
+            "running": self._in_flight(),
             "outbox": str(self.config.outbox),
             "outbox_state": "away" if self.outbox_reason else "ready",
             "outbox_reason": self.outbox_reason,

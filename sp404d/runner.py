@@ -209,9 +209,13 @@ def _as_list(result: Outcome | list[Outcome]) -> list[Outcome]:
     return result if isinstance(result, list) else [result]
 
 
+def for_rerun(plan: Plan) -> Plan:
+    """A plan to run again: it may find its own complete output already in place."""
+    return plan if plan.final in plan.adopt else replace(plan, adopt=(*plan.adopt, plan.final))
+
+
 def _again(plans: list[Plan]) -> list[Plan]:
-    """Plans to run again: each may find its own complete output already in place."""
-    return [p if p.final in p.adopt else replace(p, adopt=(*p.adopt, p.final)) for p in plans]
+    return [for_rerun(p) for p in plans]
 
 
 CHUNK_FILES = 8
