@@ -245,9 +245,11 @@ class Daemon:
 
     def _on_change(self, change: Change) -> None:
         path, inbox = change.path, change.inbox
+        now, wall = time.monotonic(), time.time()
+        if change.kind == "changed" and self.settler.touch(path, now):
+            return  # still arriving; already known to be a file we take
         if self._excluded(path):
             return
-        now, wall = time.monotonic(), time.time()
         if change.kind == "dir":
             for found in walk(path, extra_ignore=self._settings(inbox).ignore):
                 self.settler.saw(found, inbox, closed=False, now=now, wall=wall)

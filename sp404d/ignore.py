@@ -146,10 +146,15 @@ def ignore_reason(relpath: PurePath, extra: Sequence[str] = ()) -> str | None:
         raise ValueError(f"ignore rules need a path relative to the inbox, got {relpath}")
     parts = relpath.parts
     for name in parts:
-        for rule in DEFAULT_IGNORE:
-            if rule.matches(name):
-                return rule.reason
+        if _any_default().match(name):  # one regex for the common case: nothing matches
+            return next(rule.reason for rule in DEFAULT_IGNORE if rule.matches(name))
     return _extra_reason(parts, extra)
+
+
+@functools.cache
+def _any_default() -> re.Pattern[str]:
+    either = "|".join(f"(?:{fnmatch.translate(rule.pattern)})" for rule in DEFAULT_IGNORE)
+    return re.compile(either, re.IGNORECASE)
 
 
 def is_ignored(relpath: PurePath, extra: Sequence[str] = ()) -> bool:

@@ -240,6 +240,18 @@ class Settler:
             return
         self._watch[path] = (_Watch(st.st_size, st.st_mtime_ns, now, now + self.check_every), inbox)
 
+    def touch(self, path: Path, now: float) -> bool:
+        """A further write to a file already being watched: its settle time starts again.
+
+        Cheaper than :meth:`saw` (no stat): a drop makes several events per file, and the
+        next check reads the size and mtime anyway. False if ``path`` is not being watched.
+        """
+        entry = self._watch.get(path)
+        if entry is None:
+            return False
+        entry[0].stable_since = now
+        return True
+
     def forget(self, path: Path) -> None:
         self._watch.pop(path, None)
 
