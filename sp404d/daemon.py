@@ -45,6 +45,7 @@ from sp404d.watcher import Change, Settler, Watcher
 STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
 HEALTH_EVERY_S = 5.0  # how often inboxes and observers are checked
 AWAY_CHECK_S = 1.0  # how often an absent outbox is looked for
+PLAN_AHEAD = 64  # files planned ahead of the workers (kit inboxes plan a whole drop at once)
 DRAIN_BUDGET_S = 0.05  # longest the loop takes in queued events before it dispatches work
 RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are retried this often
 
@@ -179,6 +180,8 @@ class Daemon:
         return 0
 
     def _timeout(self, now: float) -> float:
+        if self._can_plan() and self.outbox_reason is None:
+            return 0.0  # more of a drop to plan: go round again at once
         deadlines = [self.next_health, self.next_rescan if self.config.rescan_interval else None]
         if self.ping_every:
             deadlines.append(self.next_ping)
@@ -353,8 +356,8 @@ class Daemon:
             return
         if not self._outbox_ok(now):
             return
-        if self.waiting:
-            self._plan_waiting()
+        if self._can_plan():
+            self._plan_waiting(None if self._whole_drops else PLAN_AHEAD)
         # Two trips a worker: the next one is already queued when a worker finishes, instead of
         # waiting for the result to travel here, be journaled, and a new job to travel back.
         slots = 2 * self.runner.workers
@@ -392,9 +395,15 @@ class Daemon:
             if alone:
                 self.solo.add(plan.source)
 
-    def _plan_waiting(self) -> None:
-        requests = []
-        while self.waiting:
+    def _can_plan(self) -> bool:
+        """Whether waiting files should be planned now: in a kit inbox all together, otherwise
+        a few at a time, just ahead of the workers, so the first converts while the rest of a
+        big drop is still being planned."""
+        return bool(self.waiting) and (self._whole_drops or len(self.planned) < PLAN_AHEAD)
+
+    def _plan_waiting(self, limit: int | None) -> None:
+        requests: list[Request] = []
+        while self.waiting and (limit is None or len(requests) < limit):
             path, inbox = self.waiting.popitem(last=False)
             if path.is_file():
                 requests.append(Request(path, inbox, self._settings(inbox)))
