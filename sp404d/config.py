@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sp404d.errors import ConfigError
 
 LAYOUTS = ("flat", "genre", "bpm", "kit")
@@ -359,6 +357,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("config", f"cannot read {path}: {exc.strerror or exc}") from None
+    import yaml  # only when there is a config file to read
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -386,6 +386,8 @@ def load_config(path: Path | None = None, overrides: Mapping[str, Any] | None = 
 
 def example_yaml() -> str:
     """The documented example config, generated from the settings table."""
+    import yaml
+
     lines = [
         "# sp404d configuration. Every key is optional; these are the defaults.",
         "# Generated from sp404d/config.py (python -m sp404d.config > config/sp404d.example.yaml).",

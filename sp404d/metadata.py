@@ -42,10 +42,6 @@ from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-from yaml.events import AliasEvent, NodeEvent
-from yaml.nodes import MappingNode, Node, ScalarNode
-
 from sp404d.errors import FailedError, RejectedError
 
 __all__ = [
@@ -341,130 +337,6 @@ def parse_defaults(values: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# YAML: the safe subset
-
-
-class _RefusedError(yaml.YAMLError):
-    """A YAML feature metadata files may not use; the message follows "sidecar X: "."""
-
-
-_TAG = "tag:yaml.org,2002:"
-_PLAIN_TAGS = frozenset(
-    _TAG + name for name in ("str", "int", "float", "bool", "null", "seq", "map")
-)
-_MAX_DEPTH = 10
-
-# Implicit types, YAML 1.2 style: (tag, pattern, first characters). No yes/no/on/off booleans,
-# no octal, hex or sexagesimal ints, no timestamps, no merge keys. Float goes before int.
-_IMPLICIT_TYPES: tuple[tuple[str, str, str], ...] = (
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    (
-        "float",
-        r"^(?:[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+0123456789.",
-    ),
-    # "08" or "007" stays text: pad and bpm read it as decimal, a title keeps its zeros.
-    ("int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
-    ("null", r"^(?:~|null|Null|NULL|)$", "~nN"),
-)
-
-
-def _implicit_resolvers() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
-    table: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-    for name, pattern, first in _IMPLICIT_TYPES:
-        compiled = re.compile(pattern)
-        # "" is where PyYAML looks for the empty scalar (``key:``), which is null.
-        for ch in [*first, ""] if name == "null" else first:
-            table.setdefault(ch, []).append((_TAG + name, compiled))
-    return table
-
-
-def _show_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader minus anchors, aliases, non-plain tags, deep nesting and duplicate keys.
-
-    Refusing at compose time means nothing from a refused document is ever constructed.
-    """
-
-    yaml_implicit_resolvers = _implicit_resolvers()
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        # types-PyYAML leaves peek_event unannotated; it returns the next parser Event.
-        event: object = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, AliasEvent):
-            raise _RefusedError(f"YAML aliases (*{event.anchor}) are not allowed")
-        if isinstance(event, NodeEvent) and event.anchor is not None:
-            raise _RefusedError(f"YAML anchors (&{event.anchor}) are not allowed")
-        self._depth += 1
-        try:
-            if self._depth > _MAX_DEPTH:
-                raise _RefusedError("lists or mappings are nested too deeply")
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        if node is None:
-            return None
-        if node.tag not in _PLAIN_TAGS:
-            raise _RefusedError(
-                f"YAML tag {_show_tag(node.tag)} is not allowed "
-                "(only plain text, numbers, true/false, lists and mappings)"
-            )
-        if isinstance(node, MappingNode):
-            seen: set[str] = set()
-            for key_node, _ in node.value:
-                if isinstance(key_node, ScalarNode):
-                    name = str(key_node.value).strip().lower()
-                    if name in seen:
-                        raise _RefusedError(f"{name} is given twice")
-                    seen.add(name)
-        return node
-
-
-def _parse_yaml(data: bytes) -> object:
-    """Bytes -> plain Python data, or _InvalidError with a one-line reason."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _InvalidError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
-            "save it as UTF-8"
-        ) from None
-    loader: _StrictLoader | None = None
-    try:
-        loader = _StrictLoader(text)  # checks for unprintable characters already
-        return loader.get_single_data()
-    except _RefusedError as exc:
-        raise _InvalidError(str(exc)) from None
-    except yaml.reader.ReaderError as exc:
-        raise _InvalidError(
-            f"not a text file (control character #x{exc.character:04x} at position {exc.position})"
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        where = ""
-        if exc.problem_mark is not None:
-            where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
-        problem = exc.problem or exc.context or "unreadable"
-        if exc.context and problem.startswith("but "):  # "expected a single document ... but"
-            problem = f"{exc.context} {problem}"
-        raise _InvalidError(f"not valid YAML: {problem}{where}") from None
-    except ValueError:  # PyYAML's int(): more digits than Python converts
-        raise _InvalidError("a number has too many digits") from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise _InvalidError(f"not valid YAML ({type(exc).__name__})") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-# --------------------------------------------------------------------------------------------
 # Metadata files on disk
 
 
@@ -492,8 +364,13 @@ def _read_source(path: Path, label: str, *, shared: str | None) -> dict[str, Any
         raise FailedError(_one_line(f"{label} cannot be read: {exc.strerror or exc}")) from None
     if len(data) > MAX_SIDECAR_BYTES:  # it grew after stat()
         raise RejectedError(_too_big(label, len(data)))
+    from sp404d import safeyaml  # here, not at the top: PyYAML only when a sidecar exists
+
     try:
-        raw = _parse_yaml(data)
+        try:
+            raw = safeyaml.parse(data)
+        except safeyaml.InvalidYamlError as exc:
+            raise _InvalidError(str(exc)) from None
         if raw is None:  # empty, or only comments
             return {}
         if not isinstance(raw, dict):
