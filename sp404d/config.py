@@ -207,7 +207,7 @@ SETTINGS: tuple[Setting, ...] = (
         _number(0, 86_400),
         "Seconds between full rescans of the inboxes; 0 turns them off.",
     ),
-    Setting("job_timeout", 600.0, _number(1, 86_400), "Longest one file may take to convert."),
+    Setting("job_timeout", 600.0, _number(0.1, 86_400), "Longest one file may take to convert."),
     Setting(
         "log_format",
         "auto",

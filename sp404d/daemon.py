@@ -515,6 +515,12 @@ class Daemon:
         ]
         if not late:
             return
+        self.log.warning(
+            "timeout",
+            sources=[str(p.source) for f in late for p in self.running[f].plans],
+            job_timeout=self.config.job_timeout,
+            action="stopping the workers; the files run again, those in a late trip alone",
+        )
         self.runner.kill()
         for future, job in reversed(list(self.running.items())):
             self.running.pop(future)

@@ -433,6 +433,41 @@ class TestLifecycle:
         assert d.proc.poll() is None
         assert not d.events("internal_error"), "recovered only by the last-resort guard"
 
+    def test_a_stuck_file_times_out_alone_and_its_chunk_mates_still_convert(
+        self, daemon: Any, tmp_path: Path
+    ) -> None:
+        """job_timeout: a file that takes too long is stopped and recorded with the reason; the
+        files that travelled in the same chunk run again one by one and convert; no partial
+        file stays in the outbox."""
+        d = daemon(job_timeout=0.3)
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        # Five minutes of 192 kHz silence: a 0.2 MB FLAC that takes seconds to convert. Named
+        # to sort among the hits, so that it shares a worker trip with some of them.
+        with sf.SoundFile(str(staging / "c_long.flac"), "w", 192000, 2, subtype="PCM_16") as f:
+            for _ in range(30):
+                f.write(np.zeros((1_920_000, 2), dtype=np.int16))
+        small = [f"{c}_hit.wav" for c in "abcdefghijkl"]
+        for i, name in enumerate(small):
+            write_audio(staging / name, 44100, freq=200 + 50 * i, seconds=0.3)
+        d.start()
+        for name in sorted(os.listdir(staging)):
+            os.rename(staging / name, d.inbox / name)
+        wait_for(lambda: len(d.by_status("done")) == len(small), "the small files", 60)
+        (stuck,) = wait_for(lambda: d.by_status("failed"), "the timeout", 60)[:1]
+        assert stuck["source"].endswith("c_long.flac")
+        assert "job_timeout" in stuck["reason"]
+        assert sorted(r["source"].rsplit("/", 1)[1] for r in d.by_status("done")) == small
+        assert d.proc is not None and d.proc.poll() is None
+        wait_for(
+            lambda: not [p for p in d.outbox.rglob("*") if TEMP_RE.match(p.name)],
+            "the killed worker's temp file to be cleared",
+            30,
+        )
+        timeouts = d.events("timeout")  # only trips holding the long file ran late
+        assert timeouts and all(any("c_long" in s for s in e["sources"]) for e in timeouts)
+        assert not d.events("internal_error")
+
     def test_sighup_valid_and_invalid_config(self, daemon: Any) -> None:
         """A valid reload applies; an invalid one is refused and the old config kept."""
         d = daemon().start()
