@@ -21,7 +21,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ class Running:
 
     plans: list[Plan]
     started_at: str
+    suspect: bool = False  # a re-run alone after a worker died, with nothing else in the pool
     since: float | None = None  # when a worker took it; None while it waits in the pool's queue
 
 
@@ -76,7 +76,10 @@ class Daemon:
         self.waiting: OrderedDict[Path, Path] = OrderedDict()  # source -> its inbox
         self.planned: deque[Plan] = deque()
         self.running: dict[Future[list[Outcome]], Running] = {}
-        self.solo: set[Path] = set()  # sources to run alone: their chunk timed out or broke
+        self.alone: set[Path] = set()  # sources to send in a trip of their own (chunk ran late)
+        # Sources in flight when a worker died: each runs alone with nothing else in the pool,
+        # so that only the file that kills its worker is recorded as failed.
+        self.suspects: set[Path] = set()
         self.busy: set[Path] = set()
         self.again: dict[Path, Path] = {}  # busy sources that changed again -> inbox
         self.retries: dict[Path, tuple[float, int, Path]] = {}
@@ -362,9 +365,12 @@ class Daemon:
         # waiting for the result to travel here, be journaled, and a new job to travel back.
         slots = 2 * self.runner.workers
         while self.planned and len(self.running) < slots:
+            suspect = self.planned[0].source in self.suspects
+            if (suspect and self.running) or any(r.suspect for r in self.running.values()):
+                break
             plans = self._next_trip(slots)
             future = self.runner.submit_chunk(plans)
-            self.running[future] = Running(plans, now_iso())
+            self.running[future] = Running(plans, now_iso(), suspect=suspect)
             future.add_done_callback(lambda f: self.q.put(("done", f)))
             self.state_dirty = True
 
@@ -378,22 +384,25 @@ class Daemon:
         plans: list[Plan] = []
         size = 0
         while self.planned and len(plans) < want and size < CHUNK_BYTES:
-            if plans and self.planned[0].source in self.solo:
+            if plans and self._by_itself(self.planned[0]):
                 break
             plan = self.planned.popleft()
             plans.append(plan)
             size += plan.size
-            if plan.source in self.solo:
+            if self._by_itself(plan):
                 break
         return plans
 
-    def _run_again(self, plans: list[Plan], *, alone: bool) -> None:
+    def _by_itself(self, plan: Plan) -> bool:
+        return plan.source in self.alone or plan.source in self.suspects
+
+    def _run_again(self, plans: list[Plan], into: set[Path] | None = None) -> None:
         """Put plans whose worker was killed back at the front, each to adopt its own output
-        if its first run got as far as renaming it into place."""
+        if its first run got as far as renaming it into place; ``into``: mark them."""
         for plan in reversed(plans):
             self.planned.appendleft(for_rerun(plan))
-            if alone:
-                self.solo.add(plan.source)
+            if into is not None:
+                into.add(plan.source)
 
     def _can_plan(self) -> bool:
         """Whether waiting files should be planned now: in a kit inbox all together, otherwise
@@ -436,20 +445,27 @@ class Daemon:
         try:
             outcomes = future.result()
         except Exception as exc:  # a dead worker is a failed job, not a dead daemon
-            if isinstance(exc, BrokenProcessPool):
-                self.runner.kill()
-            if len(job.plans) > 1:  # only one of them can have been the cause: each alone
-                self._run_again(job.plans, alone=True)
+            # The next submit replaces a broken pool (killing it here could kill its successor,
+            # already started for other trips); the dead worker's temp file wants clearing.
+            self.runner.workers_lost = True
+            if not job.suspect:  # any trip in flight may have been the cause: each alone
+                self._run_again(job.plans, into=self.suspects)
                 return
             reason = f"worker process failed: {exc or type(exc).__name__}"
-            outcomes = [Outcome("failed", reason)]
+            self._finished(job.plans[0], Outcome("failed", reason), job.started_at, suspect=True)
+            return
         for plan, outcome in zip(job.plans, outcomes, strict=True):
             self._finished(plan, outcome, job.started_at)
 
-    def _finished(self, plan: Plan, outcome: Outcome, started_at: str) -> None:
+    def _finished(
+        self, plan: Plan, outcome: Outcome, started_at: str, *, suspect: bool = False
+    ) -> None:
+        """Record a job. ``suspect``: its worker died under it alone; its retries run alone."""
         rec = self.runner.finish(plan, outcome, started_at)
         self.busy.discard(plan.source)
-        self.solo.discard(plan.source)
+        self.alone.discard(plan.source)
+        if not suspect:
+            self.suspects.discard(plan.source)
         self._aftercare(rec, plan.source, plan.root)
         again = self.again.pop(plan.source, None)
         if again is not None:
@@ -528,7 +544,7 @@ class Daemon:
                 reason = f"took longer than {self.config.job_timeout:g} s (job_timeout); stopped"
                 self._finished(job.plans[0], Outcome("failed", reason), job.started_at)
             else:  # killed with the pool: again, a late chunk's files each alone
-                self._run_again(job.plans, alone=future in late)
+                self._run_again(job.plans, into=self.alone if future in late else None)
 
     def _limit(self, job: Running) -> float:
         return self.config.job_timeout * len(job.plans)
@@ -539,9 +555,10 @@ class Daemon:
         """Restart a dead observer; notice inboxes that vanish and come back."""
         self.next_health = now + HEALTH_EVERY_S
         if self.runner.workers_lost:  # killed workers left temp files (cleared once unlocked)
-            self.runner.workers_lost = False
             with contextlib.suppress(OSError):
-                clean_stale_temps(self.config.outbox)
+                cleaned = clean_stale_temps(self.config.outbox)
+                # Until a pass leaves nothing: a killed worker's file may not be free yet.
+                self.runner.workers_lost = cleaned.left > 0
         changed = False
         for inbox in self.config.inbox_paths:
             present = inbox.is_dir()

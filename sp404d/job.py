@@ -126,9 +126,11 @@ def execute_many(plans: tuple[Plan, ...]) -> list[Outcome]:
     """Several jobs in one trip to a worker (the parent sends small files in chunks).
 
     A group commit: each output is renamed into place as its job ends, and each folder written
-    into is fsynced once, at the end, before any job is reported done.
+    into is fsynced once, at the end, before any job is reported done. Only then are the
+    outputs they replace removed: a power cut in between leaves the old sample, never neither.
     """
-    return _sync_folders([_execute(plan) for plan in plans])
+    outcomes = _sync_folders([_execute(plan) for plan in plans])
+    return _remove_replaced(plans, outcomes)
 
 
 def _sync_folders(outcomes: list[Outcome]) -> list[Outcome]:
@@ -147,6 +149,31 @@ def _sync_folders(outcomes: list[Outcome]) -> list[Outcome]:
         else o
         for o in outcomes
     ]
+
+
+def _remove_replaced(plans: tuple[Plan, ...], outcomes: list[Outcome]) -> list[Outcome]:
+    """Delete the earlier outputs the finished jobs supersede (``Outcome.replaced`` on entry:
+    what to delete; on return: what was there and deleted), then fsync their folders."""
+    result: list[Outcome] = []
+    folders: list[Path] = []
+    for plan, outcome in zip(plans, outcomes, strict=True):
+        old = outcome.replaced
+        if outcome.status != "done" or old is None:
+            result.append(replace(outcome, replaced=None) if old is not None else outcome)
+            continue
+        gone = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old)
+            gone = old
+        if plan.rules.write_txt:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(old.with_suffix(".txt"))  # the note we wrote beside it
+        folders.append(old.parent)
+        result.append(replace(outcome, replaced=gone))
+    for folder in dict.fromkeys(folders):
+        with contextlib.suppress(OSError):  # the new output is durable already
+            fsync_dir(folder)
+    return result
 
 
 def _execute(plan: Plan) -> Outcome:
@@ -184,15 +211,9 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
     output, result = _write(plan, info, folder, min_frames, _seed(sha))
     if plan.rules.write_txt:
         _write_txt(plan, output, folder)
-    replaced = None
-    if plan.replaces is not None and plan.replaces != output:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(plan.replaces)
-            replaced = plan.replaces
-        if plan.rules.write_txt:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(plan.replaces.with_suffix(".txt"))  # the note we wrote beside it
-    return ended("done", None, output=output, render=result, replaced=replaced)
+    # The earlier output this one supersedes goes once the new one is durable (execute_many).
+    stale = plan.replaces if plan.replaces is not None and plan.replaces != output else None
+    return ended("done", None, output=output, render=result, replaced=stale)
 
 
 def _write(

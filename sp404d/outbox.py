@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from sp404d.errors import FailedError
 
@@ -99,8 +100,11 @@ def ensure_folder(outbox: Path, rel: PurePosixPath, *, removable: bool) -> Path:
         # and here, mkdir fails instead of re-creating the outbox on the system disk.
         for part in rel.parts:
             folder = folder / part
-            with contextlib.suppress(FileExistsError):
+            try:
                 folder.mkdir()
+            except FileExistsError:
+                continue
+            fsync_dir(folder.parent)  # the new folder's entry: durable before a file in it
     except OSError as exc:
         raise FailedError(write_reason(exc, folder)) from None
     if not folder.resolve().is_relative_to(outbox.resolve()):
@@ -167,10 +171,15 @@ def write_reason(exc: OSError, folder: Path) -> str:
     return f"cannot write to {folder}: {exc.strerror or exc}"
 
 
+class Cleaned(NamedTuple):
+    removed: list[Path]
+    left: int  # temp files left alone: locked by a live writer, or too young to judge
+
+
 def clean_stale_temps(
     outbox: Path, *, min_age_s: float = TEMP_MIN_AGE_S, wait_young: bool = False
-) -> list[Path]:
-    """Remove temp files left by killed runs (their lock is free). Returns what was removed.
+) -> Cleaned:
+    """Remove temp files left by killed runs (their lock is free).
 
     A temp file younger than ``min_age_s`` may belong to a live writer between its create and
     its lock, so it is left alone; with ``wait_young`` (at start-up, just after a crash may have
@@ -178,9 +187,10 @@ def clean_stale_temps(
     """
     removed: list[Path] = []
     if not outbox.is_dir():
-        return removed
+        return Cleaned(removed, 0)
     import time
 
+    left = 0
     young: list[tuple[float, Path]] = []
     now = time.time()
     for dirpath, _dirs, files in os.walk(outbox):
@@ -194,10 +204,18 @@ def clean_stale_temps(
                     young.append((min_age_s - age, path))
                 elif _remove_if_unlocked(path):
                     removed.append(path)
+                else:
+                    left += 1
     if wait_young and young:
         time.sleep(max(0.0, min(max(wait for wait, _ in young), min_age_s)))
-        removed += [path for _, path in young if _remove_if_unlocked(path)]
-    return removed
+        for _, path in young:
+            if _remove_if_unlocked(path):
+                removed.append(path)
+            else:
+                left += 1
+    else:
+        left += len(young)
+    return Cleaned(removed, left)
 
 
 def _remove_if_unlocked(path: Path) -> bool:

@@ -306,7 +306,13 @@ class Planner:
                 )
             return
         if plan.final != plan.replaces:
-            self._names(plan.final.parent).taken.discard(fold(plan.final.name))
+            names = self._names(plan.final.parent)
+            if plan.final.exists():
+                # Renamed into place before the job failed (a killed worker, a failed folder
+                # fsync): the name stays taken, and the retry's plan offers it for adoption.
+                names.saw(plan.final.name)
+            else:
+                names.taken.discard(fold(plan.final.name))
         self._release_slot(plan)
 
 
@@ -328,6 +334,11 @@ class FolderNames:
             on_disk = []
         self.taken = {fold(n) for n in on_disk}
         self._on_disk = {fold(n): n for n in on_disk}
+
+    def saw(self, name: str) -> None:
+        """``name`` is on disk now (an output of a job that then failed)."""
+        self.taken.add(fold(name))
+        self._on_disk[fold(name)] = name
 
     def variants(self, stem: str, ext: str, max_len: int) -> tuple[Path, ...]:
         """Files already on disk under the names this stem would get (``stem``, ``stem_2``...).

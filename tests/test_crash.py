@@ -137,3 +137,31 @@ def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
         list(range(2, 2 + CHUNK_FILES)),
         list(range(2 + CHUNK_FILES, CHUNK_FILES + 3)),
     ]
+
+
+def test_a_job_failed_after_its_rename_is_retried_onto_its_own_output(tmp_path: Path) -> None:
+    """A job recorded as failed although its output was already renamed into place (its worker
+    killed a moment later, or the folder fsync failing): the retry adopts that file instead of
+    reserving the same name again and failing with "appeared in the outbox meanwhile"."""
+    from sp404d.config import build_config
+    from sp404d.intents import Intents
+    from sp404d.job import Outcome, Plan, execute
+    from sp404d.planner import Planner, Request
+
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    source = inbox / "kick.wav"
+    sf.write(str(source), np.random.default_rng(0).uniform(-0.3, 0.3, (44100, 2)), 44100)
+    config = build_config(
+        {"inbox": str(inbox), "outbox": str(outbox), "journal": str(tmp_path / "j.jsonl")}
+    )
+    planner = Planner(Journal(config.journal), Intents(config.journal))
+    first = planner.plan(Request(source, inbox, config))
+    assert isinstance(first, Plan)
+    assert execute(first).status == "done"  # renamed into place...
+    planner.settle(first, Outcome("failed", "worker process failed"))  # ...yet recorded failed
+    retry = planner.plan(Request(source, inbox, config))
+    assert isinstance(retry, Plan)
+    outcome = execute(retry)
+    assert (outcome.status, outcome.output) == ("done", first.final), outcome.reason
+    assert sorted(p.name for p in outbox.iterdir()) == ["kick.wav"]

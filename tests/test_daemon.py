@@ -468,6 +468,44 @@ class TestLifecycle:
         assert timeouts and all(any("c_long" in s for s in e["sources"]) for e in timeouts)
         assert not d.events("internal_error")
 
+    def test_a_file_that_kills_its_worker_fails_alone(self, daemon: Any, tmp_path: Path) -> None:
+        """A decoder crash takes down every job in flight with it: those run again, each with
+        nothing else in the pool, so only the file that kills its worker is recorded as failed
+        and the others convert once each. (The crash is injected: no real file crashes
+        libsndfile on demand.)"""
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(
+            "import os, time\n"
+            "import sp404d.job as job\n"
+            "real = job.probe\n"
+            "def probe(path):\n"
+            "    time.sleep(0.1)  # every job in flight for a while\n"
+            "    if 'crash' in path.name:\n"
+            "        os._exit(9)  # as a segfault in a decoder would\n"
+            "    return real(path)\n"
+            "job.probe = probe\n"
+        )
+        d = daemon()
+        d.env["PYTHONPATH"] = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+        d.inbox.mkdir()
+        names = ["a_hit.wav", "b_crash.wav", "c_hit.wav", "d_hit.wav", "e_hit.wav", "f_hit.wav"]
+        for i, name in enumerate(names):
+            write_audio(d.inbox / name, 44100, freq=200 + 50 * i, seconds=0.3)
+            old = time.time() - 60  # found complete by the start-up scan, all together
+            os.utime(d.inbox / name, (old, old))
+        d.start()
+        healthy = [n for n in names if "crash" not in n]
+        wait_for(lambda: len(d.by_status("done")) == len(healthy), "the healthy files", 60)
+        (failed,) = wait_for(lambda: d.by_status("failed"), "the crash to be recorded", 60)[:1]
+        assert failed["source"].endswith("b_crash.wav")
+        assert "worker process failed" in failed["reason"]
+        done = sorted(r["source"].rsplit("/", 1)[1] for r in d.by_status("done"))
+        assert done == healthy
+        assert all(r["source"].endswith("b_crash.wav") for r in d.by_status("failed"))
+        assert sorted(d.outputs()) == healthy
+        assert d.proc is not None and d.proc.poll() is None
+
     def test_sighup_valid_and_invalid_config(self, daemon: Any) -> None:
         """A valid reload applies; an invalid one is refused and the old config kept."""
         d = daemon().start()
