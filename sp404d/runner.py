@@ -171,8 +171,11 @@ class Runner:
         failed. A re-run adopts the output its first run may already have renamed into place.
         """
         started = now_iso()
+        requests = list(requests)
+        # A few files still spread over every worker: chunks only as big as keeps them all busy.
+        size = max(1, min(CHUNK_FILES, -(-len(requests) // (2 * self.workers))))
         chunked: dict[Future[list[Outcome]], tuple[list[Plan], str]] = {}
-        for item in chunk_plans(self.planner.plan_many(list(requests))):
+        for item in chunk_plans(self.planner.plan_many(requests), size):
             if isinstance(item, Early):
                 self.record(item, item.outcome, started)
             else:
@@ -222,10 +225,12 @@ CHUNK_FILES = 8
 CHUNK_BYTES = 2 << 20
 
 
-def chunk_plans(items: Iterable[Plan | Early]) -> Iterator[list[Plan] | Early]:
+def chunk_plans(
+    items: Iterable[Plan | Early], files: int = CHUNK_FILES
+) -> Iterator[list[Plan] | Early]:
     """Group plans into chunks of small files, in order; early results pass straight through.
 
-    A chunk closes at ``CHUNK_FILES`` files or ``CHUNK_BYTES`` of input, so a long file always
+    A chunk closes at ``files`` files or ``CHUNK_BYTES`` of input, so a long file always
     travels alone and the workers end a batch evenly loaded.
     """
     chunk: list[Plan] = []
@@ -236,7 +241,7 @@ def chunk_plans(items: Iterable[Plan | Early]) -> Iterator[list[Plan] | Early]:
             continue
         chunk.append(item)
         size += item.size
-        if len(chunk) >= CHUNK_FILES or size >= CHUNK_BYTES:
+        if len(chunk) >= files or size >= CHUNK_BYTES:
             yield chunk
             chunk, size = [], 0
     if chunk:

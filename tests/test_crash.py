@@ -137,6 +137,8 @@ def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
         list(range(2, 2 + CHUNK_FILES)),
         list(range(2 + CHUNK_FILES, CHUNK_FILES + 3)),
     ]
+    # A short batch is cut finer, so that it still spreads over every worker.
+    assert [[p.n for p in c] for c in chunk_plans(small[:5], 2)] == [[0, 1], [2, 3], [4]]  # type: ignore[union-attr,arg-type]
 
 
 def test_a_job_failed_after_its_rename_is_retried_onto_its_own_output(tmp_path: Path) -> None:
