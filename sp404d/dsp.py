@@ -91,7 +91,8 @@ def quantise(
     spares the passes that count and clip.
     """
     scaled = block * np.float32(FULL * gain)
-    safe = peak_value is not None and peak_value * gain * FULL <= FULL - 2
+    # Room for +-1 LSB of dither and float32 rounding: rint never leaves [-32768, 32767].
+    safe = peak_value is not None and peak_value * gain * FULL <= FULL - 1.5
     overs = 0
     if not safe:
         overs = int(np.count_nonzero((scaled >= FULL - 0.5) | (scaled < -FULL - 0.5)))
