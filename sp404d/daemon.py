@@ -618,6 +618,13 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.watcher.stop()
+        # Trips still queued in the pool have not started: they wait for the next start (its
+        # scan finds them) instead of holding up the stop.
+        not_started = 0
+        for future, job in list(self.running.items()):
+            if future.cancel():
+                del self.running[future]
+                not_started += len(job.plans)
         deadline = time.monotonic() + STOP_GRACE_S
         while self.running and time.monotonic() < deadline:
             try:
@@ -629,7 +636,8 @@ class Daemon:
             elif kind == "signal" and payload in (signal.SIGTERM, signal.SIGINT):
                 self.log.warning("stop_now", in_flight=self._in_flight())
                 break  # a second signal: do not wait
-        left = self._in_flight()
+        queued = len(self.planned) + len(self.waiting) + len(self.settler)
+        left = self._in_flight() + not_started + queued
         self.runner.close(wait=not self.running)
         self.journal.close()
         with contextlib.suppress(OSError):
