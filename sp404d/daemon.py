@@ -197,7 +197,9 @@ class Daemon:
             deadlines.append(min(t for t, _, _ in self.retries.values()))
         if self.state_dirty:
             deadlines.append(self.next_state)
-        limits = [r.since + self._limit(r) for r in self.running.values() if r.since is not None]
+        limits = [
+            r.since + self.config.job_timeout for r in self.running.values() if r.since is not None
+        ]
         if limits:
             deadlines.append(min(limits))
         pending = [d for d in deadlines if d is not None]
@@ -521,13 +523,15 @@ class Daemon:
 
     def _check_timeouts(self, now: float) -> None:
         # The pool runs jobs in the order they were submitted: the first `workers` are running.
+        # A chunk gets one file's limit too: it holds only small files (CHUNK_BYTES of input in
+        # all, tens of milliseconds of work), and a late chunk's files only run again, alone.
         for job in list(self.running.values())[: self.runner.workers]:
             if job.since is None:
                 job.since = now
         late = [
             f
             for f, r in self.running.items()
-            if r.since is not None and now - r.since > self._limit(r)
+            if r.since is not None and now - r.since > self.config.job_timeout
         ]
         if not late:
             return
@@ -545,9 +549,6 @@ class Daemon:
                 self._finished(job.plans[0], Outcome("failed", reason), job.started_at)
             else:  # killed with the pool: again, a late chunk's files each alone
                 self._run_again(job.plans, into=self.alone if future in late else None)
-
-    def _limit(self, job: Running) -> float:
-        return self.config.job_timeout * len(job.plans)
 
     # --- health ---------------------------------------------------------------------------
 
