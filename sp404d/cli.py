@@ -137,7 +137,7 @@ def _requests(config: Config, paths: Sequence[Path]) -> list[Any]:
                 resolved = path.resolve()
                 requests.append(Request(resolved, resolved.parent, config))
         else:
-            raise ConfigError("PATH", f"no such file or folder: {raw}")
+            raise Sp404dError(f"no such file or folder: {raw}")
     return requests
 
 

@@ -102,7 +102,7 @@ class Daemon:
         self.config = config
         self._by_inbox = {inbox.path: inbox.settings for inbox in config.inboxes()}
         archives = [s.archive for s in self._by_inbox.values() if s.archive is not None]
-        self._not_inputs_cache = [config.outbox, *archives]
+        self.not_inputs = [config.outbox, *archives]  # folders never taken as input
         # Kit pads follow name order among files planned together, so a kit inbox plans a drop
         # once it has stopped arriving; other layouts start converting while it still arrives.
         self._whole_drops = any(s.layout == "kit" for s in self._by_inbox.values())
@@ -244,12 +244,8 @@ class Daemon:
 
     # --- file events -----------------------------------------------------------------------
 
-    def _not_inputs(self) -> list[Path]:
-        """Folders never taken as input: the outbox and every inbox's archive."""
-        return self._not_inputs_cache
-
     def _excluded(self, path: Path) -> bool:
-        return any(path.is_relative_to(folder) for folder in self._not_inputs())
+        return any(path.is_relative_to(folder) for folder in self.not_inputs)
 
     def _on_change(self, change: Change) -> None:
         path, inbox = change.path, change.inbox
@@ -314,7 +310,7 @@ class Daemon:
         for inbox in self.config.inbox_paths:
             if not inbox.is_dir():
                 continue
-            excluded = self._not_inputs()
+            excluded = self.not_inputs
             for path in walk(inbox, exclude=excluded, extra_ignore=self._settings(inbox).ignore):
                 if path in self.busy or path in self.waiting:
                     continue
@@ -371,7 +367,7 @@ class Daemon:
             if (suspect and self.running) or any(r.suspect for r in self.running.values()):
                 break
             plans = self._next_trip(slots)
-            future = self.runner.submit_chunk(plans)
+            future = self.runner.submit(plans)
             self.running[future] = Running(plans, now_iso(), suspect=suspect)
             future.add_done_callback(lambda f: self.q.put(("done", f)))
             self.state_dirty = True

@@ -15,6 +15,7 @@ import fcntl
 import os
 import re
 import secrets
+import time
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
@@ -188,8 +189,6 @@ def clean_stale_temps(
     removed: list[Path] = []
     if not outbox.is_dir():
         return Cleaned(removed, 0)
-    import time
-
     left = 0
     young: list[tuple[float, Path]] = []
     now = time.time()

@@ -54,7 +54,7 @@ class PcmWriter:
     """Append int16 blocks of shape (frames, channels); the header is completed on close."""
 
     def __init__(self, path: Path, fmt: str, channels: int) -> None:
-        self.fmt, self.channels, self.data_bytes = fmt, channels, 0
+        self.channels, self.data_bytes = channels, 0
         self._header = aiff_header if fmt == "aiff" else wav_header
         self._dtype = ">i2" if fmt == "aiff" else "<i2"
         self._fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)

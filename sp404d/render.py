@@ -72,10 +72,6 @@ def out_channels(info: AudioInfo) -> int:
     return min(info.channels, 2)
 
 
-def _writer(dst: Path, fmt: str, channels: int) -> PcmWriter:
-    return PcmWriter(dst, fmt, channels)
-
-
 def render(
     src: Path,
     info: AudioInfo,
@@ -109,7 +105,7 @@ def render(
 
 def _render_exact(src: Path, info: AudioInfo, dst: Path, fmt: str, min_frames: int) -> RenderResult:
     frames = 0
-    with _writer(dst, fmt, info.channels) as out:
+    with PcmWriter(dst, fmt, info.channels) as out:
         for block in read_blocks(src, info, dtype="int16"):
             out.write(block)
             frames += len(block)
@@ -140,7 +136,7 @@ def _render_whole(
     top = dsp.peak(x)
     gain = dsp.limit_gain(top) if overs == "limit" else 1.0
     samples, clipped = dsp.quantise(x, rng, gain, top)
-    with _writer(dst, fmt, samples.shape[1]) as out:
+    with PcmWriter(dst, fmt, samples.shape[1]) as out:
         out.write(samples)
     peak_db = _db(top * gain) if top > 0 else None
     return RenderResult(
@@ -186,7 +182,7 @@ def _render_streamed(
     channels = out_channels(info)
     frames = clipped = 0
     running_peak = 0.0
-    with _writer(dst, fmt, channels) as out:
+    with PcmWriter(dst, fmt, channels) as out:
         for block in _resampled(src, info, quality):
             samples, overs_here = dsp.quantise(block, rng, gain)
             out.write(samples)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sp404d.intents import Intents
-from sp404d.job import Outcome, Plan, execute, execute_many
+from sp404d.job import Outcome, Plan, execute_many
 from sp404d.journal import Journal
 from sp404d.logs import get_logger
 from sp404d.planner import Early, Planner, Request
@@ -130,15 +130,6 @@ class Runner:
         for fut in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
             fut.result()
 
-    def submit(self, plan: Plan) -> Future[Outcome]:
-        """Run ``plan`` on a worker; a pool broken by a dead worker is replaced first."""
-        self.intents.add(plan.source, plan.final)
-        try:
-            return self.pool.submit(execute, plan)
-        except BrokenProcessPool:
-            self.kill()
-            return self.pool.submit(execute, plan)
-
     def kill(self) -> None:
         """Kill the pool's workers now (a stuck job, a broken pool); the next submit starts anew."""
         if self._pool is not None:
@@ -152,8 +143,9 @@ class Runner:
         self.intents.resolve(plan.source, plan.final)
         return rec
 
-    def submit_chunk(self, plans: Sequence[Plan]) -> Future[list[Outcome]]:
-        """Run several plans in one trip to a worker (what a trip costs is paid once)."""
+    def submit(self, plans: Sequence[Plan]) -> Future[list[Outcome]]:
+        """Run plans in one trip to a worker (what a trip costs is paid once); a pool broken by
+        a dead worker is replaced first."""
         for plan in plans:
             self.intents.add(plan.source, plan.final)
         try:
@@ -179,17 +171,20 @@ class Runner:
             if isinstance(item, Early):
                 self.record(item, item.outcome, started)
             else:
-                chunked[self.submit_chunk(item)] = (item, now_iso())
+                chunked[self.submit(item)] = (item, now_iso())
         lost = self._collect(chunked)
         if lost:
-            singles = {self.submit(plan): ([plan], now_iso()) for plan in _again(lost)}
-            for plan in _again(self._collect(singles)):
-                self._collect({self.submit(plan): ([plan], now_iso())}, last_try=True)
+            again = [[for_rerun(plan)] for plan in lost]
+            singles = {self.submit(one): (one, now_iso()) for one in again}
+            for plan in self._collect(singles):
+                self._collect({self.submit([plan]): ([plan], now_iso())}, last_try=True)
         self.journal.sync()
         return self.tally
 
     def _collect(
-        self, pending: Mapping[Future[Any], tuple[list[Plan], str]], last_try: bool = False
+        self,
+        pending: Mapping[Future[list[Outcome]], tuple[list[Plan], str]],
+        last_try: bool = False,
     ) -> list[Plan]:
         """Record each finished job; return the plans whose worker died under them."""
         lost: list[Plan] = []
@@ -203,22 +198,14 @@ class Runner:
                     continue
                 reason = f"worker process failed: {exc or type(exc).__name__}"
                 result = [Outcome("failed", reason) for _ in plans]
-            for plan, outcome in zip(plans, _as_list(result), strict=True):
+            for plan, outcome in zip(plans, result, strict=True):
                 self.finish(plan, outcome, began)
         return lost
-
-
-def _as_list(result: Outcome | list[Outcome]) -> list[Outcome]:
-    return result if isinstance(result, list) else [result]
 
 
 def for_rerun(plan: Plan) -> Plan:
     """A plan to run again: it may find its own complete output already in place."""
     return plan if plan.final in plan.adopt else replace(plan, adopt=(*plan.adopt, plan.final))
-
-
-def _again(plans: list[Plan]) -> list[Plan]:
-    return [for_rerun(p) for p in plans]
 
 
 CHUNK_FILES = 8
