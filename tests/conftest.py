@@ -11,6 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, settings
+
+# Property tests stay bounded (the suite runs in minutes) and, on CI, repeatable: a fixed seed.
+settings.register_profile(
+    "sp404d",
+    max_examples=40,
+    deadline=None,  # a loaded machine must not turn a slow example into a failure
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("ci", parent=settings.get_profile("sp404d"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "sp404d")
 
 ROOT = Path(__file__).resolve().parent.parent
 
