@@ -43,6 +43,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sp404d.errors import FailedError, RejectedError
+from sp404d.pathtext import readable
 
 __all__ = [
     "FIELDS",
@@ -561,7 +562,10 @@ def infer_from_path(relative: PurePath) -> dict[str, Any]:
       of the name by ``names``); the whole stem if nothing else is left.
 
     Folder names that would not pass the sidecar rules (too long, only dots) give no value.
+    Bytes that are not UTF-8 are read as the characters they most likely meant
+    (``pathtext.readable``), so the values are text a musician can read.
     """
+    relative = PurePath(readable(str(relative)))
     folders = relative.parent.parts
     values: dict[str, Any] = {}
     if folders and not _is_bank_folder(folders[0]):

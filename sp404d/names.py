@@ -37,6 +37,8 @@ from collections.abc import Collection
 
 from anyascii import anyascii
 
+from sp404d.pathtext import readable
+
 __all__ = [
     "EDGE_CHARS",
     "RESERVED_NAMES",
@@ -109,7 +111,7 @@ def ascii_text(text: str) -> str:
     NFC comes first because macOS hands out decomposed names, and decomposed Hangul would not
     transliterate as whole syllables.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", readable(text))  # a name's non-UTF-8 bytes: see pathtext
     parts = [anyascii(ch) for ch in text] + [""]
     out = "".join(_transliterate(ch, parts[i], parts[i + 1]) for i, ch in enumerate(text))
     return _CONTROL.sub("", _CONTROL_SPACE.sub(" ", out))

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from sp404d.names import fold
+from sp404d.pathtext import printable
 from sp404d.records import now_iso
 
 ERROR_SUFFIX = ".error.txt"
@@ -26,7 +27,7 @@ def error_note(source: Path) -> Path:
 def write_error_note(source: Path, reason: str) -> bool:
     """Write (or refresh) the note; False when the inbox is read-only or gone."""
     note = error_note(source)
-    text = (
+    text = printable(  # a name (or a reason quoting one) may hold bytes that are not UTF-8
         f"sp404d could not convert {source.name}:\n{reason}\n\n"
         f"Fix the file (or its sidecar) and it is tried again; this note then goes away.\n"
     )
@@ -39,7 +40,7 @@ def write_error_note(source: Path, reason: str) -> bool:
     try:
         tmp.write_text(text + f"({now_iso()})\n", encoding="utf-8")
         os.replace(tmp, note)
-    except OSError:
+    except (OSError, ValueError):
         with contextlib.suppress(OSError):
             tmp.unlink()
         return False

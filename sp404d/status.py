@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sp404d.journal import Journal
+from sp404d.pathtext import printable
 
 JOB_FIELDS = ("source", "status", "output", "reason", "finished_at")
 
@@ -74,4 +75,4 @@ def render_status(data: dict[str, Any]) -> str:
             job.get("reason") if job.get("status") in ("rejected", "failed") else job.get("output")
         )
         lines.append(f"  {when}  {job['status']:<8}  {name}  {detail or ''}".rstrip())
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines) + "\n")  # names that are not UTF-8: see pathtext
