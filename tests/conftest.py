@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,6 +88,23 @@ def run_env(home: Path) -> dict[str, str]:
 
 
 SP404D = [sys.executable, "-m", "sp404d"]
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Any]:
+    """A factory of real ``sp404d run`` subprocesses on tmp_path, all killed at the end."""
+    from tests.daemon_harness import DaemonProc
+
+    procs: list[DaemonProc] = []
+
+    def make(**settings: Any) -> DaemonProc:
+        d = DaemonProc(tmp_path, **settings)
+        procs.append(d)
+        return d
+
+    yield make
+    for d in procs:
+        d.kill()
 
 
 @pytest.fixture(autouse=True)

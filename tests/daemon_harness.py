@@ -60,11 +60,19 @@ class DaemonProc:
         self.settings.update(changes)
         self.config.write_text(yaml.safe_dump(self.settings))
 
-    def start(self, *, wait: bool = True, env: dict[str, str] | None = None) -> DaemonProc:
+    def start(
+        self,
+        *,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> DaemonProc:
+        """Start ``sp404d run``; ``prefix``: the command that runs sp404d (default ``SP404D``),
+        e.g. a script that injects a fault first, or ``unshare`` with a lowered limit."""
         state_path(self.journal).unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [*SP404D, "run", "--config", str(self.config)],
+            [*(prefix or SP404D), "run", "--config", str(self.config)],
             stdout=log,
             stderr=log,
             env=env or self.env,
@@ -96,7 +104,8 @@ class DaemonProc:
             self.proc.wait(timeout=10)
 
     def records(self) -> list[dict[str, Any]]:
-        return Journal(self.journal, readonly=True).all()
+        with Journal(self.journal, readonly=True) as journal:
+            return journal.all()
 
     def by_status(self, status: str) -> list[dict[str, Any]]:
         return [r for r in self.records() if r["status"] == status]

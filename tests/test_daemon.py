@@ -23,20 +23,6 @@ from tests.conftest import write_audio
 from tests.daemon_harness import DaemonProc, wait_for
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Any:
-    procs: list[DaemonProc] = []
-
-    def make(**settings: Any) -> DaemonProc:
-        d = DaemonProc(tmp_path, **settings)
-        procs.append(d)
-        return d
-
-    yield make
-    for d in procs:
-        d.kill()
-
-
 def _wav_bytes(tmp_path: Path, seconds: float = 2.0, freq: float = 1000) -> bytes:
     p = write_audio(tmp_path / "scratch" / f"{freq}.wav", 44100, seconds=seconds, freq=freq)
     data = p.read_bytes()
