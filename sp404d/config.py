@@ -161,6 +161,14 @@ SETTINGS: tuple[Setting, ...] = (
         per_inbox=True,
     ),
     Setting(
+        "truncated",
+        "reject",
+        _choice("reject", "keep"),
+        "A file that ends before its header says (a broken download, a copy cut short): "
+        "reject it, or keep what it holds (recorded as truncated in the journal).",
+        per_inbox=True,
+    ),
+    Setting(
         "write_txt",
         False,
         _bool,
@@ -245,6 +253,7 @@ class Config:
     short_files: str = "reject"
     max_duration_s: float = 960
     overs: str = "limit"
+    truncated: str = "reject"
     write_txt: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()

@@ -6,6 +6,8 @@ Conventions: float samples are in [-1, 1) with full scale at 1.0, as soundfile r
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 OUT_RATE = 48_000
@@ -13,6 +15,11 @@ FULL = 32768.0
 # Turn-down target when limiting: one LSB below the top code, so TPDF dither (+-1 LSB) on the
 # loudest sample still lands in range and nothing clips after the gain.
 LIMIT_PEAK = 32766.0 / FULL
+
+# Past this (+96 dB over full scale) a float sample is a broken file's garbage or a wrong scale,
+# not a loud sound, and near float32's limit (3.4e38) soxr's arithmetic overflows to inf and
+# the whole file comes out as NaN. Such input is scaled (or clipped) to this before resampling.
+HUGE = 65536.0
 
 _SQRT_HALF = 0.7071067811865476
 
@@ -55,6 +62,26 @@ def peak(block: np.ndarray) -> float:
 def limit_gain(peak_value: float) -> float:
     """Linear gain that brings ``peak_value`` down to just below full scale (1.0 if it fits)."""
     return LIMIT_PEAK / peak_value if peak_value > LIMIT_PEAK else 1.0
+
+
+def tame(block: np.ndarray, top: float, overs: str) -> tuple[np.ndarray, float]:
+    """Bring a block whose peak ``top`` is past :data:`HUGE` into a range soxr can work in.
+
+    ``overs: limit`` scales by a power of two (exact in floating point, so the shape is kept and
+    the limiter then turns it down as any over), returning the scale for the recorded gain;
+    ``overs: clip`` clips, as it would anyway. Anything at or below HUGE is left as it is.
+    """
+    if top <= HUGE:
+        return block, 1.0
+    if overs == "clip":
+        return np.clip(block, -HUGE, HUGE), 1.0
+    scale = huge_scale(top)
+    return block * np.float32(scale), scale
+
+
+def huge_scale(top: float) -> float:
+    """The power of two that brings a peak past :data:`HUGE` to within (0.5, 1]; else 1.0."""
+    return 2.0 ** -math.ceil(math.log2(top)) if top > HUGE else 1.0
 
 
 def finite(block: np.ndarray) -> bool:

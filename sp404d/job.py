@@ -8,8 +8,10 @@ comes back as a status with a reason; nothing here touches the journal.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,7 +22,7 @@ from sp404d import dsp
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, fsync_dir, same_bytes, write_reason
-from sp404d.probe import AudioInfo, probe
+from sp404d.probe import AudioInfo, probe, shown, truncated_reason
 from sp404d.render import render
 
 
@@ -37,6 +39,7 @@ class Rules:
     short_files: str = "reject"
     max_duration_s: float = 960
     write_txt: bool = False
+    truncated: str = "reject"
 
     @property
     def extension(self) -> str:
@@ -46,6 +49,8 @@ class Rules:
         """The settings that change the output's bytes; part of every job key."""
         return (
             f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
+            # Only when not the default, so that adding the setting re-does no finished job.
+            + ("" if self.truncated == "reject" else f"|truncated={self.truncated}")
         )
 
 
@@ -98,18 +103,44 @@ def job_key(sha256: str, plan: Plan) -> str:
 
 
 def check_duration(info: AudioInfo, rules: Rules) -> int:
-    """Raise for an input the unit cannot take; return the frames to pad short ones to."""
-    ms = info.duration * 1000
-    if ms < rules.min_duration_ms:
+    """Raise for an input the unit cannot take; return the frames to pad short ones to.
+
+    Lengths are compared in whole frames, and shown with as many decimals as it takes to be on
+    the side of the limit they are on (a 99.98 ms file is "99.98 ms", not "100 ms").
+    """
+    if info.truncated and rules.truncated == "reject":
+        promised = info.promised_frames / info.rate if info.promised_frames else None
+        raise RejectedError(truncated_reason(info.duration, promised))
+    least = rules.min_duration_ms
+    if info.frames * 1000 < least * info.rate:
         if rules.short_files == "reject":
-            raise RejectedError(f"too short: {ms:.0f} ms, minimum {rules.min_duration_ms} ms")
-        return round(rules.min_duration_ms * dsp.OUT_RATE / 1000)
-    if info.duration > rules.max_duration_s:
-        raise RejectedError(
-            f"too long: {info.duration / 60:.1f} min, the SP-404MK2 takes "
-            f"{rules.max_duration_s / 60:.0f} min at most"
-        )
+            ms = shown(info.duration * 1000, least)
+            raise RejectedError(f"too short: {ms} ms, minimum {least} ms")
+        return round(least * dsp.OUT_RATE / 1000)
+    most = rules.max_duration_s
+    if info.frames > most * info.rate:
+        if most % 60 == 0:
+            length, limit = (
+                f"{shown(info.duration / 60, most / 60, digits=1)} min",
+                f"{most / 60:.0f} min",
+            )
+        else:
+            length, limit = f"{shown(info.duration, most, digits=1)} s", f"{most:g} s"
+        raise RejectedError(f"too long: {length}, the SP-404MK2 takes {limit} at most")
     return 0
+
+
+_PATH = re.compile(r"(?<![\w.])/[^\s'\":]+")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*|\berrno\s*-?\d+:?\s*", re.IGNORECASE)
+
+
+def _internal(exc: Exception) -> str:
+    """The catch-all's reason: one line, its paths cut to their last part, no errno."""
+    text = (str(exc).splitlines() or [""])[0]
+    text = _ERRNO.sub("", text)
+    text = _PATH.sub(lambda m: PurePosixPath(m.group()).name or "/", text)
+    text = text.strip(" :")[:200]
+    return f"internal error: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
 def _seed(sha256: str) -> int:
@@ -196,11 +227,16 @@ def _execute(plan: Plan) -> Outcome:
     except Exception as exc:  # a bug, or a library's surprise: it costs one job, nothing more
         if plan.rules.outbox_removable and not plan.rules.outbox.is_dir():
             return ended("failed", f"outbox {plan.rules.outbox} vanished while writing")
-        return ended("failed", f"internal error: {type(exc).__name__}: {exc}")
+        return ended("failed", _internal(exc))
 
 
 def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Outcome:
-    facts["sha256"] = sha = hash_file(plan.source)
+    try:
+        facts["sha256"] = sha = hash_file(plan.source)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise  # vanished: said so by the caller
+        raise FailedError(f"cannot read the file: {exc.strerror or 'read error'}") from None
     facts["key"] = key = job_key(sha, plan)
     for known_key, known_output in plan.known:
         if known_key == key and Path(known_output).is_file():
@@ -230,6 +266,8 @@ def _write(
             overs=plan.rules.overs,
             min_frames=min_frames,
             seed=seed,
+            truncated=plan.rules.truncated,
+            recheck=lambda decoded: check_duration(decoded, plan.rules),
         )
         # A run killed after its rename but before its journal record left this very file:
         # the output is deterministic, so identical bytes mean it is ours. Adopt it.

@@ -57,6 +57,7 @@ def rules_for(config: Config) -> Rules:
         short_files=config.short_files,
         max_duration_s=config.max_duration_s,
         write_txt=config.write_txt,
+        truncated=config.truncated,
     )
 
 

@@ -10,14 +10,18 @@ Three ways, cheapest first:
 Short files are read whole (one soxr call: the fast path for drum hits); long ones stream in
 blocks, in two passes when overs are limited (the first only measures the peak), so memory stays
 bounded whatever the input's length.
+
+Every way counts the frames it decoded against the length the header gave. A decode that ends
+early is a truncated file: refused (``truncated: reject``) or kept and recorded in the result
+(``truncated: keep``).
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +31,20 @@ from sp404d import dsp
 from sp404d.decode import read_all, read_blocks
 from sp404d.errors import RejectedError
 from sp404d.pcmfile import PcmWriter
-from sp404d.probe import AudioInfo
+from sp404d.probe import AudioInfo, truncated_reason
 
 IN_MEMORY_FRAMES = 1 << 21
 EXACT_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
 SOXR_QUALITY = {"hq": "HQ", "vhq": "VHQ"}
 CONTAINER = {"wav": "WAV", "aiff": "AIFF"}
+# A decode may fall this far short of the header's length and still be whole: an MP3's or
+# AAC's count leaves out encoder delay and padding (measured: under two 1152-sample frames).
+SHORT_SLACK_FRAMES = 2 * 1152
+SHORT_SLACK_FRACTION = 0.02
+
+# Re-checks the real length once decoded (too short, too long) and returns the frames to pad
+# to: the job's rules, applied again when the decode did not match the header.
+Recheck = Callable[[AudioInfo], int]
 
 
 @dataclass(frozen=True)
@@ -46,9 +58,12 @@ class RenderResult:
     clipped_samples: int
     dithered: bool
     peak_dbfs: float | None
+    truncated: tuple[float, float | None] | None = None  # kept: (decoded s, promised s)
+    recovered: str | None = None  # how a broken header was read round
+    warning: str | None = None  # one line a musician should know about this output
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "method": self.method,
             "frames": self.frames,
             "channels": self.channels,
@@ -58,6 +73,17 @@ class RenderResult:
             "dithered": self.dithered,
             "peak_dbfs": None if self.peak_dbfs is None else round(self.peak_dbfs, 2),
         }
+        if self.truncated is not None:
+            decoded, promised = self.truncated
+            out["truncated"] = {
+                "decoded_s": round(decoded, 3),
+                "promised_s": None if promised is None else round(promised, 3),
+            }
+        if self.recovered is not None:
+            out["recovered"] = self.recovered
+        if self.warning is not None:
+            out["warning"] = self.warning
+        return out
 
 
 def _db(gain: float) -> float:
@@ -72,6 +98,64 @@ def out_channels(info: AudioInfo) -> int:
     return min(info.channels, 2)
 
 
+@dataclass(frozen=True)
+class _LengthRules:
+    """How to judge a decode's length: the ``truncated`` policy, the job's re-check, and the
+    frames to pad to as planned from the header."""
+
+    truncated: str
+    recheck: Recheck | None
+    min_frames: int
+
+
+@dataclass(frozen=True)
+class _Length:
+    """The judgement on a decode's length: frames to pad to, and what to record."""
+
+    min_frames: int
+    truncated: tuple[float, float | None] | None = None
+
+    def annotate(self, result: RenderResult, info: AudioInfo) -> RenderResult:
+        warnings = []
+        recovered = None
+        if info.raw_offset is not None:
+            recovered = "data size 0 in the header"
+            warnings.append(
+                "the header's data size was 0 (a recorder that never finished the file?): "
+                "read the audio to the end of the file"
+            )
+        if self.truncated is not None:
+            decoded, promised = self.truncated
+            warnings.append(truncated_reason(decoded, promised) + "; kept what it holds")
+        return replace(
+            result,
+            truncated=self.truncated,
+            recovered=recovered,
+            warning="; ".join(warnings) or None,
+        )
+
+
+def _judge(info: AudioInfo, decoded: int, rules: _LengthRules) -> _Length:
+    """Compare the frames decoded with the header's length (see the module's docstring)."""
+    rate = info.rate
+    min_frames = rules.min_frames
+    if decoded == 0:  # nothing to keep, nothing worth padding into a sample of silence
+        if not info.exact_length:
+            raise RejectedError("empty: the file holds no audio")
+        raise RejectedError(truncated_reason(0.0, (info.promised_frames or info.frames) / rate))
+    promised = info.promised_frames / rate if info.promised_frames else None
+    truncated = (decoded / rate, promised) if info.truncated else None
+    slack = max(SHORT_SLACK_FRAMES, SHORT_SLACK_FRACTION * info.frames)
+    if info.exact_length and info.frames - decoded > slack:
+        promised = (info.promised_frames or info.frames) / rate
+        if rules.truncated == "reject":
+            raise RejectedError(truncated_reason(decoded / rate, promised))
+        truncated = (decoded / rate, promised)
+    if decoded != info.frames and rules.recheck is not None:
+        min_frames = rules.recheck(replace(info, frames=decoded))
+    return _Length(min_frames, truncated)
+
+
 def render(
     src: Path,
     info: AudioInfo,
@@ -82,37 +166,51 @@ def render(
     overs: str = "limit",
     min_frames: int = 0,
     seed: int = 0,
+    truncated: str = "reject",
+    recheck: Recheck | None = None,
 ) -> RenderResult:
     """Write ``src`` to ``dst`` (an existing path, truncated) as the SP-404MK2 wants it.
 
     ``min_frames``: pad with silence up to this many output frames (the ``pad`` policy for
     short files). ``seed`` makes the dither, and so the output bytes, reproducible: the same
     input always gives the same file, which lets a re-run recognise its own earlier output.
+    ``truncated``: ``reject`` or ``keep`` a file whose decode ends early; ``recheck`` applies
+    the length rules again when the decode's length differs from the header's.
     """
     channels = out_channels(info)
     exact = info.rate == dsp.OUT_RATE and info.subtype in EXACT_SUBTYPES and info.channels <= 2
-    copyable = info.subtype == "PCM_16" and info.plain and info.format == CONTAINER[fmt]
+    copyable = (
+        info.subtype == "PCM_16"
+        and info.plain
+        and info.format == CONTAINER[fmt]
+        and not info.truncated  # a header promising more than the file holds is not valid
+        and info.raw_offset is None
+    )
     if exact and copyable and info.frames >= min_frames:
         shutil.copyfile(src, dst)
         return RenderResult("copy", info.frames, channels, 0.0, 0, False, None)
+    length = _LengthRules(truncated, recheck, min_frames)
     if exact:
-        return _render_exact(src, info, dst, fmt, min_frames)
+        return _render_exact(src, info, dst, fmt, length)
     rng = np.random.default_rng(seed)
-    if info.frames <= IN_MEMORY_FRAMES:
-        return _render_whole(src, info, dst, fmt, quality, overs, min_frames, rng)
-    return _render_streamed(src, info, dst, fmt, quality, overs, rng)
+    if info.frames <= IN_MEMORY_FRAMES and info.exact_length:
+        return _render_whole(src, info, dst, fmt, quality, overs, length, rng)
+    return _render_streamed(src, info, dst, fmt, quality, overs, length, rng)
 
 
-def _render_exact(src: Path, info: AudioInfo, dst: Path, fmt: str, min_frames: int) -> RenderResult:
+def _render_exact(
+    src: Path, info: AudioInfo, dst: Path, fmt: str, rules: _LengthRules
+) -> RenderResult:
     frames = 0
     with PcmWriter(dst, fmt, info.channels) as out:
         for block in read_blocks(src, info, dtype="int16"):
             out.write(block)
             frames += len(block)
-        if frames < min_frames:
-            out.write(np.zeros((min_frames - frames, info.channels), dtype=np.int16))
-            frames = min_frames
-    return RenderResult("exact", frames, info.channels, 0.0, 0, False, None)
+        length = _judge(info, frames, rules)
+        if frames < length.min_frames:
+            out.write(np.zeros((length.min_frames - frames, info.channels), dtype=np.int16))
+            frames = length.min_frames
+    return length.annotate(RenderResult("exact", frames, info.channels, 0.0, 0, False, None), info)
 
 
 def _render_whole(
@@ -122,30 +220,48 @@ def _render_whole(
     fmt: str,
     quality: str,
     overs: str,
-    min_frames: int,
+    rules: _LengthRules,
     rng: np.random.Generator,
 ) -> RenderResult:
     x = read_all(src, info)
+    length = _judge(info, len(x), rules)
     if not dsp.finite(x):
         raise _nan_reason()
     x = dsp.fold_channels(x)
+    x, scale = dsp.tame(x, dsp.peak(x), overs)
     if info.rate != dsp.OUT_RATE:
         x = soxr.resample(x, info.rate, dsp.OUT_RATE, quality=SOXR_QUALITY[quality])
-    if len(x) < min_frames:
-        x = np.concatenate([x, dsp.silence(min_frames - len(x), x.shape[1])])
+    if len(x) < length.min_frames:
+        x = np.concatenate([x, dsp.silence(length.min_frames - len(x), x.shape[1])])
     top = dsp.peak(x)
-    gain = dsp.limit_gain(top) if overs == "limit" else 1.0
+    gain = _limit(top, scale) if overs == "limit" else 1.0
     samples, clipped = dsp.quantise(x, rng, gain, top)
     with PcmWriter(dst, fmt, samples.shape[1]) as out:
         out.write(samples)
     peak_db = _db(top * gain) if top > 0 else None
-    return RenderResult(
-        "convert", len(samples), samples.shape[1], _db(gain), clipped, True, peak_db
+    result = RenderResult(
+        "convert", len(samples), samples.shape[1], _db(scale * gain), clipped, True, peak_db
     )
+    return length.annotate(result, info)
 
 
-def _resampled(src: Path, info: AudioInfo, quality: str) -> Iterator[np.ndarray]:
-    """The input, folded and resampled, as a stream of float32 blocks."""
+@dataclass
+class _Tally:
+    """What a pass over the input saw: frames decoded and the loudest input sample."""
+
+    frames: int = 0
+    peak: float = 0.0
+
+
+def _resampled(
+    src: Path, info: AudioInfo, quality: str, scale: float, tally: _Tally
+) -> Iterator[np.ndarray]:
+    """The input, folded, scaled by ``scale`` and resampled, as float32 blocks.
+
+    Samples past :data:`dsp.HUGE` with no scale given are clipped there (see :func:`dsp.tame`):
+    the ``clip`` policy's answer, and for ``limit`` a first pass that only measures, to be
+    run again with the scale ``tally.peak`` calls for.
+    """
     channels = out_channels(info)
     stream = None
     if info.rate != dsp.OUT_RATE:
@@ -155,7 +271,14 @@ def _resampled(src: Path, info: AudioInfo, quality: str) -> Iterator[np.ndarray]
     for block in read_blocks(src, info):
         if not dsp.finite(block):
             raise _nan_reason()
+        tally.frames += len(block)
         block = dsp.fold_channels(block)
+        top = dsp.peak(block)
+        tally.peak = max(tally.peak, top)
+        if scale != 1.0:
+            block = block * np.float32(scale)
+        elif top > dsp.HUGE:
+            block, _ = dsp.tame(block, top, "clip")
         out = stream.resample_chunk(block) if stream is not None else block
         if len(out):
             yield out
@@ -165,6 +288,16 @@ def _resampled(src: Path, info: AudioInfo, quality: str) -> Iterator[np.ndarray]
             yield tail
 
 
+def _limit(top: float, scale: float) -> float:
+    """The limiter's gain for samples scaled by ``scale`` (see :func:`dsp.tame`): that of the
+    file's true peak, so a garbage-sized file ends at the limiter's level like any over."""
+    return dsp.limit_gain(top / scale) / scale if top > 0 else 1.0
+
+
+def _peak(blocks: Iterator[np.ndarray]) -> float:
+    return max((dsp.peak(b) for b in blocks), default=0.0)
+
+
 def _render_streamed(
     src: Path,
     info: AudioInfo,
@@ -172,24 +305,40 @@ def _render_streamed(
     fmt: str,
     quality: str,
     overs: str,
+    rules: _LengthRules,
     rng: np.random.Generator,
 ) -> RenderResult:
-    gain = 1.0
+    gain = scale = 1.0
     top = None
+    length = None
     if overs == "limit":
-        top = max((dsp.peak(b) for b in _resampled(src, info, quality)), default=0.0)
-        gain = dsp.limit_gain(top)
+        tally = _Tally()
+        top = _peak(_resampled(src, info, quality, 1.0, tally))
+        if tally.peak > dsp.HUGE:  # garbage-sized samples: scale them, and measure again
+            scale = dsp.huge_scale(tally.peak)
+            tally = _Tally()
+            top = _peak(_resampled(src, info, quality, scale, tally))
+        length = _judge(info, tally.frames, rules)
+        gain = _limit(top, scale)
     channels = out_channels(info)
     frames = clipped = 0
     running_peak = 0.0
+    tally = _Tally()
     with PcmWriter(dst, fmt, channels) as out:
-        for block in _resampled(src, info, quality):
+        for block in _resampled(src, info, quality, scale, tally):
             samples, overs_here = dsp.quantise(block, rng, gain)
             out.write(samples)
             frames += len(samples)
             clipped += overs_here
             if top is None:
                 running_peak = max(running_peak, dsp.peak(block))
+        if length is None:
+            length = _judge(info, tally.frames, rules)
+        if frames < length.min_frames:
+            samples, _ = dsp.quantise(dsp.silence(length.min_frames - frames, channels), rng)
+            out.write(samples)
+            frames = length.min_frames
     top = running_peak if top is None else top
     peak_db = _db(top * gain) if top > 0 else None
-    return RenderResult("convert", frames, channels, _db(gain), clipped, True, peak_db)
+    result = RenderResult("convert", frames, channels, _db(scale * gain), clipped, True, peak_db)
+    return length.annotate(result, info)

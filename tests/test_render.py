@@ -235,6 +235,58 @@ class TestOvers:
         assert np.max(np.abs(a[:n] - b[:n])) < 1e-3
 
 
+class TestHugeFloats:
+    """Finite float samples near float32's limit (3e38): soxr overflowed on them and the file
+    came out as zeros with a numpy warning. They are an over like any other."""
+
+    def _huge(self, tmp_path: Path, seconds: float = 0.5) -> Path:
+        src = tmp_path / "huge.wav"
+        sf.write(
+            str(src),
+            (tone(44100, 1000, 0.0, seconds) * 3e38).astype(np.float32),
+            44100,
+            subtype="FLOAT",
+        )
+        return src
+
+    @pytest.mark.filterwarnings("error")
+    @pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+    def test_limit_turns_it_down_to_the_limiter_level_with_its_shape(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+    ) -> None:
+        if streamed:
+            monkeypatch.setattr(render_mod, "IN_MEMORY_FRAMES", 1000)
+        out, result = convert(self._huge(tmp_path), tmp_path)
+        y, _ = sf.read(str(out))
+        limit_db = 20 * np.log10(dsp.LIMIT_PEAK)
+        assert limit_db - 0.1 < level_db(y, 48000, 1000) <= limit_db + 0.01
+        amp, resid = fit_sine(y, 48000, 1000)
+        assert 20 * np.log10((amp / np.sqrt(2)) / resid) > 85  # a sine, dither its only noise
+        assert result.gain_db < -700 and result.clipped_samples == 0
+        assert result.peak_dbfs is not None and -0.1 < result.peak_dbfs <= 0
+
+    @pytest.mark.filterwarnings("error")
+    @pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+    def test_clip_pins_it_to_the_rail_and_counts(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+    ) -> None:
+        if streamed:
+            monkeypatch.setattr(render_mod, "IN_MEMORY_FRAMES", 1000)
+        out, result = convert(self._huge(tmp_path), tmp_path, overs="clip")
+        y = sf.read(str(out), dtype="int16")[0].astype(int)
+        assert result.gain_db == 0.0 and result.clipped_samples > len(y) // 2
+        assert y.max() == 32767 and y.min() == -32768
+
+    def test_an_ordinary_over_is_untouched_by_the_guard(self, tmp_path: Path) -> None:
+        """Peaks up to +96 dB over full scale are limited as before, bit for bit."""
+        src = tmp_path / "loud.wav"
+        sf.write(str(src), tone(44100, 1000, 40.0), 44100, subtype="FLOAT")
+        out, result = convert(src, tmp_path)
+        y, _ = sf.read(str(out))
+        assert -40.5 < result.gain_db < -39.5
+        assert abs(level_db(y, 48000, 1000) - 20 * np.log10(dsp.LIMIT_PEAK)) < 0.1
+
+
 class TestBroken:
     def test_nan_samples_are_rejected(self, tmp_path: Path) -> None:
         """A float file holding NaN is refused with a reason, not converted to noise."""
