@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import signal
+import stat
 import threading
 import time
 from collections import OrderedDict, deque
@@ -84,6 +85,7 @@ class Daemon:
         self.again: dict[Path, Path] = {}  # busy sources that changed again -> inbox
         self.retries: dict[Path, tuple[float, int, Path]] = {}
         self.outbox_reason: str | None = None
+        self.temps_left = False  # temp files of cut-off writes wait to be cleared
         self.stopping = False
         self.next_rescan = 0.0
         self.next_health = 0.0
@@ -93,6 +95,8 @@ class Daemon:
         self.state_dirty = True
         self.next_state = 0.0
         self.inbox_present: dict[Path, bool] = {}
+        self.inbox_ids: dict[Path, tuple[int, int] | None] = {}  # to notice one replaced
+        self.watch_limit_logged = False
         self._wake_r, self._wake_w = os.pipe()
 
     # --- setup ---------------------------------------------------------------------------
@@ -113,7 +117,21 @@ class Daemon:
             self.q,
             polling=config.polling,
             poll_interval=config.poll_interval,
+            skip=self.not_inputs,
         )
+
+    def _start_watching(self) -> None:
+        self.watcher.start()
+        self.inbox_ids = {inbox: _identity(inbox) for inbox in self.config.inbox_paths}
+        self._watch_limit_seen()
+
+    def _watch_limit_seen(self) -> None:
+        """Log running out of inotify watches once (with the remedy); status shows it."""
+        note = self.watcher.note
+        if note and not self.watch_limit_logged:
+            self.watch_limit_logged = True
+            self.log.error("watch_limit", message=note, mode=self.watcher.mode)
+        self.state_dirty = True
 
     def _install_signals(self) -> threading.Thread:
         os.set_blocking(self._wake_w, False)
@@ -148,9 +166,7 @@ class Daemon:
     def run(self) -> int:
         self._prepare_folders()
         relay = self._install_signals()
-        self.watcher.start()
-        if self.watcher.note:
-            self.log.error("watch_limit", message=self.watcher.note)
+        self._start_watching()
         self._outbox_ok(time.monotonic())
         with contextlib.suppress(OSError):
             clean_stale_temps(self.config.outbox, wait_young=True)
@@ -221,6 +237,8 @@ class Daemon:
         for path, inbox in self.settler.due(now):
             self._ready(path, inbox)
         self._retry_due(now)
+        if self.outbox_reason is not None and now >= self.next_away_check:
+            self._outbox_ok(now)  # back? checked every AWAY_CHECK_S, work waiting or not
         self._dispatch(now)
         self._check_timeouts(now)
         if now >= self.next_health:
@@ -254,7 +272,14 @@ class Daemon:
             return  # still arriving; already known to be a file we take
         if self._excluded(path):
             return
+        if change.kind == "inbox_gone":
+            # Its watch died with it; a new folder of that name may even reuse its inode.
+            self.inbox_ids[inbox] = None
+            self.next_health = now  # see whether it is back, and watch it again, at once
+            return
         if change.kind == "dir":
+            if self.watcher.cover(path):
+                self._watch_limit_seen()
             for found in walk(path, extra_ignore=self._settings(inbox).ignore):
                 self.settler.saw(found, inbox, closed=False, now=now, wall=wall)
             return
@@ -340,10 +365,18 @@ class Daemon:
             self.outbox_reason = None
             self.log.info("outbox_back", outbox=str(self.config.outbox))
             self.runner.planner.forget()
-            with contextlib.suppress(OSError):
-                clean_stale_temps(self.config.outbox)
+            # A write cut off by the pull may still hold its temp file (its worker has not
+            # noticed yet): the health check clears it once it is free.
+            self.temps_left = True
+            self._clean_temps()
             self.state_dirty = True
         return True
+
+    def _clean_temps(self) -> None:
+        """Clear temp files of writes that were cut off (a killed worker, a pulled card);
+        those still locked by their writer are looked at again at the next health check."""
+        with contextlib.suppress(OSError):
+            self.temps_left = clean_stale_temps(self.config.outbox).left > 0
 
     def _dispatch(self, now: float) -> None:
         """Plan everything waiting as one batch, then keep every worker busy.
@@ -464,14 +497,28 @@ class Daemon:
         self.alone.discard(plan.source)
         if not suspect:
             self.suspects.discard(plan.source)
-        self._aftercare(rec, plan.source, plan.root)
         again = self.again.pop(plan.source, None)
         if again is not None:
             self._enqueue(plan.source, again)
         self.state_dirty = True
+        self._aftercare(rec, plan.source, plan.root)
 
     def _aftercare(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
-        """Error notes, source disposition, retries: what follows a job's record."""
+        """What follows a job's record, contained to that job: its record is written already,
+        and a surprise here (a name the OS chokes on, a bug) must not cost the records of the
+        jobs that travelled with it."""
+        try:
+            self._aftercare_of(rec, source, inbox)
+        except Exception as exc:
+            self.log.warning(
+                "aftercare_failed",
+                source=str(source),
+                status=rec.get("status"),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
+    def _aftercare_of(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
+        """Error notes, source disposition, retries."""
         settings = self._settings(inbox)
         status = rec["status"]
         if status in ("done", "skipped"):
@@ -552,21 +599,30 @@ class Daemon:
         """Restart a dead observer; notice inboxes that vanish and come back."""
         self.next_health = now + HEALTH_EVERY_S
         if self.runner.workers_lost:  # killed workers left temp files (cleared once unlocked)
-            with contextlib.suppress(OSError):
-                cleaned = clean_stale_temps(self.config.outbox)
-                # Until a pass leaves nothing: a killed worker's file may not be free yet.
-                self.runner.workers_lost = cleaned.left > 0
+            self.runner.workers_lost = False
+            self.temps_left = True
+        if self.temps_left:
+            self._clean_temps()
+        if self.config.outbox_removable:
+            self._outbox_ok(now)  # an idle daemon notices a pulled card too (status tells)
         changed = False
         for inbox in self.config.inbox_paths:
-            present = inbox.is_dir()
+            ident = _identity(inbox)
+            present = ident is not None
             if present != self.inbox_present.get(inbox, True):
                 changed = True
                 self.log.warning("inbox_back" if present else "inbox_away", inbox=str(inbox))
+            elif present and ident != self.inbox_ids.get(inbox):
+                changed = True  # deleted and made again, or another folder moved in its place
+                self.log.warning("inbox_replaced", inbox=str(inbox))
             self.inbox_present[inbox] = present
+        if not all(self.inbox_present.values()):
+            self.next_health = now + AWAY_CHECK_S  # watch it again as soon as it is back
         if changed or not self.watcher.alive():
             if not changed:
                 self.log.error("observer_died", action="restarting")
-            self.watcher.restart()
+            self.watcher.stop()
+            self._start_watching()
             self.rescan("watch restarted")
 
     # --- signals, reload, stop --------------------------------------------------------------
@@ -604,7 +660,7 @@ class Daemon:
             self.watcher.stop()
             self._prepare_folders()
             self.watcher = self._watcher(new)
-            self.watcher.start()
+            self._start_watching()
         if new.worker_count != self.runner.workers and not self.running:
             self.runner.close()
         self.runner.workers = new.worker_count
@@ -669,6 +725,7 @@ class Daemon:
             "outbox_reason": self.outbox_reason,
             "inboxes": [str(p) for p in self.config.inbox_paths],
             "mode": self.watcher.mode,
+            "watch_limit": self.watcher.note,
         }
         path = state_path(self.config.journal)
         tmp = path.with_name(path.name + ".tmp")
@@ -678,6 +735,15 @@ class Daemon:
         except OSError:
             pass
         self.notifier.status(self._status_line())
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of a folder, None when it is not there: tells a folder made anew."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _unchanged_since(source: Path, rec: dict[str, Any]) -> bool:

@@ -64,6 +64,8 @@ def render_status(data: dict[str, Any]) -> str:
         )
         if daemon.get("outbox_reason"):
             lines.append(f"  {daemon['outbox_reason']}")
+        if daemon.get("watch_limit"):
+            lines.append(f"  watching: {daemon['watch_limit']}")
     else:
         lines.append("daemon: not running")
     if data["jobs"]:

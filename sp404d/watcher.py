@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import queue
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from sp404d.watches import WATCH_LIMIT_ADVICE as ADVICE
+from sp404d.watches import unwatched
+
 # Opened and closed-without-writing events are left out: sp404d's own reads would echo back.
 EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
@@ -55,7 +59,8 @@ class Change:
     """Something happened to ``path`` below ``inbox``.
 
     kind: ``closed`` (written and closed: complete), ``changed`` (created, modified or moved
-    in: complete once it settles), ``deleted``, ``dir`` (a folder appeared: scan it).
+    in: complete once it settles), ``deleted``, ``dir`` (a folder appeared: scan it),
+    ``inbox_gone`` (the inbox itself was deleted: watch it again once it is back).
     """
 
     path: Path
@@ -79,7 +84,9 @@ class _Enqueue(FileSystemEventHandler):
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
             if event.is_directory:
-                if isinstance(event, DirMovedEvent):
+                if isinstance(event, DirDeletedEvent) and _text(event.src_path) == str(self.inbox):
+                    self._put(event.src_path, "inbox_gone")  # its watch died with it
+                elif isinstance(event, DirMovedEvent):
                     self._put(event.dest_path, "dir")
                 elif isinstance(event, DirCreatedEvent):
                     self._put(event.src_path, "dir")
@@ -107,17 +114,24 @@ class Watcher:
         *,
         polling: bool = False,
         poll_interval: float = 2.0,
+        skip: Sequence[Path] = (),
     ) -> None:
+        """``skip``: folders inside an inbox that are never input (not worth a poll)."""
         self.inboxes = inboxes
         self.out = out
         self.polling = polling
         self.poll_interval = poll_interval
+        self.skip = tuple(skip)
         self.observer: BaseObserver | None = None
+        self.backup: BaseObserver | None = None  # polls the folders inotify could not watch
+        self.polled: list[Path] = []
         self.note: str | None = None  # why we fell back to polling, if we did
 
     @property
     def mode(self) -> str:
-        return "polling" if self.polling else "events"
+        if self.polling:
+            return "polling"
+        return f"events, polling {len(self.polled)} folders" if self.polled else "events"
 
     def _make(self, polling: bool) -> BaseObserver:
         if polling:
@@ -131,12 +145,44 @@ class Watcher:
         except OSError as exc:
             if self.polling or exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
-            self.note = (
-                "ran out of inotify watches (raise fs.inotify.max_user_watches, e.g. "
-                "`sudo sysctl fs.inotify.max_user_watches=524288`); polling instead"
-            )
+            self.note = f"ran out of inotify watches; polling the inboxes instead: {ADVICE}"
             self.polling = True
             self.observer = self._start(True)
+            return
+        self._cover(self.inboxes)
+
+    def cover(self, folder: Path) -> bool:
+        """A folder appeared: poll it if inotify could not watch it. True if it is polled now.
+
+        watchdog adds the watch for a new folder before it passes the folder's event on, so
+        by the time the event reaches us the kernel's list is up to date.
+        """
+        if self.polling or self.observer is None:
+            return False
+        if any(folder.is_relative_to(p) for p in self.polled):
+            return False  # polled already, with its whole subtree
+        return self._cover([folder]) > 0
+
+    def _cover(self, folders: list[Path]) -> int:
+        """Poll, with their subtrees, the folders below ``folders`` that have no watch."""
+        missing = unwatched(folders, self.skip)
+        if not missing:
+            return 0
+        if self.backup is None:
+            self.backup = PollingObserver(timeout=self.poll_interval)
+            self.backup.daemon = True
+            self.backup.start()
+        for folder in missing:
+            inbox = next((i for i in self.inboxes if folder.is_relative_to(i)), folder)
+            self.backup.schedule(
+                _Enqueue(inbox, self.out), str(folder), recursive=True, event_filter=EVENTS
+            )
+            self.polled.append(folder)
+        self.note = (
+            f"ran out of inotify watches: {len(self.polled)} folders (and what is below them) "
+            f"are polled every {self.poll_interval:g} s instead; {ADVICE}"
+        )
+        return len(missing)
 
     def _start(self, polling: bool) -> BaseObserver:
         observer = self._make(polling)
@@ -155,14 +201,17 @@ class Watcher:
         return observer
 
     def alive(self) -> bool:
-        return self.observer is not None and self.observer.is_alive()
+        observers = [o for o in (self.observer, self.backup) if o is not None]
+        return self.observer is not None and all(o.is_alive() for o in observers)
 
     def stop(self) -> None:
-        if self.observer is not None:
-            self.observer.stop()
-            if self.observer.is_alive():
-                self.observer.join(timeout=5)
-            self.observer = None
+        for observer in (self.observer, self.backup):
+            if observer is not None:
+                observer.stop()
+                if observer.is_alive():
+                    observer.join(timeout=5)
+        self.observer = self.backup = None
+        self.polled = []
 
     def restart(self) -> None:
         self.stop()
