@@ -29,7 +29,8 @@ from typing import Any
 from sp404d import __version__, logs
 from sp404d.config import Config, load_config
 from sp404d.discover import is_candidate, walk
-from sp404d.errors import ConfigError
+from sp404d.errors import ConfigError, Sp404dError
+from sp404d.instance import Claim, claim
 from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
 from sp404d.metadata import audio_for_metadata_file, is_metadata_file
@@ -39,7 +40,7 @@ from sp404d.planner import Request
 from sp404d.records import now_iso
 from sp404d.runner import CHUNK_BYTES, CHUNK_FILES, Runner, for_rerun
 from sp404d.sourcefiles import dispose, remove_error_note, write_error_note
-from sp404d.status import state_path
+from sp404d.status import read_state, state_path
 from sp404d.watcher import Change, Settler, Watcher
 
 STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
@@ -63,7 +64,8 @@ class Running:
 class Daemon:
     """The watch-folder service. Build with a valid config, then :meth:`run`."""
 
-    def __init__(self, config: Config, config_path: Path | None) -> None:
+    def __init__(self, config: Config, config_path: Path | None, held: Claim) -> None:
+        self.held = held
         self._use(config)
         self.config_path = config_path
         self.log = logs.get_logger()
@@ -644,7 +646,8 @@ class Daemon:
             new = load_config(self.config_path)
             if new.journal != self.config.journal:
                 raise ConfigError("journal", "cannot change while running; restart sp404d")
-        except ConfigError as exc:
+            claim(new.journal, new.inbox_paths, held=self.held)
+        except Sp404dError as exc:
             self.log.error("reload_refused", error=str(exc), keeping=str(self.config_path))
             self.notifier.ready(self._status_line())
             return
@@ -693,8 +696,9 @@ class Daemon:
         left = self._in_flight() + not_started + queued
         self.runner.close(wait=not self.running)
         self.journal.close()
-        with contextlib.suppress(OSError):
-            state_path(self.config.journal).unlink()
+        if (read_state(self.config.journal) or {}).get("pid") == os.getpid():
+            with contextlib.suppress(OSError):  # only our own: never another daemon's
+                state_path(self.config.journal).unlink()
         self.log.info("stopped", left_for_next_start=left)
 
     # --- reporting --------------------------------------------------------------------------
@@ -759,5 +763,8 @@ def run(config_path: Path | None) -> int:
     """Entry point of ``sp404d run``: exits non-zero, naming the key, on an invalid config."""
     config = load_config(config_path)
     logs.configure(config.log_format, config.log_level)
-    daemon = Daemon(config, config.source)
-    return daemon.run()
+    held = claim(config.journal, config.inbox_paths)  # one daemon per journal and inbox
+    try:
+        return Daemon(config, config.source, held).run()
+    finally:
+        held.release()

@@ -119,3 +119,59 @@ class TestIdleCard:
         wait_for(lambda: card_state() == "away", "status to say the card is away", timeout=20)
         shutil.move(tmp_path / "pulled", card)
         wait_for(lambda: card_state() == "ready", "status to say the card is back", timeout=20)
+
+
+class TestOneDaemon:
+    def _second(self, d: DaemonProc, config: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*SP404D, "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=d.env,
+            timeout=60,
+            check=False,
+        )
+
+    def test_a_second_run_on_the_same_config_is_refused(self, daemon: Any) -> None:
+        """Exit 2 naming the first one's pid; the first keeps its state file and goes on."""
+        d = daemon().start()
+        assert d.proc is not None
+        second = self._second(d, d.config)
+        assert second.returncode == 2, second.stderr
+        assert f"pid {d.proc.pid}" in second.stderr and "already running" in second.stderr
+        assert state_path(d.journal).exists()
+        write_audio(d.inbox / "one.wav")
+        d.wait_done(1)
+
+    def test_another_journal_on_the_same_inbox_is_refused(self, daemon: Any) -> None:
+        d = daemon().start()
+        other = d.dir / "other.yaml"
+        other.write_text(d.config.read_text().replace("journal.jsonl", "other.jsonl"))
+        second = self._second(d, other)
+        assert second.returncode == 2 and "the inbox" in second.stderr, second.stderr
+
+    def test_a_killed_daemons_lock_is_taken_over(self, daemon: Any) -> None:
+        d = daemon().start()
+        d.kill()
+        d.start()
+        write_audio(d.inbox / "after.wav")
+        d.wait_done(1)
+
+    def test_convert_leaves_the_daemons_inbox_to_it(self, daemon: Any) -> None:
+        """`convert` of a watched inbox converts none of the daemon's files a second time."""
+        d = daemon().start()
+        names = [f"s{i}.wav" for i in range(6)]
+        _drop(d, names)
+        run = subprocess.run(
+            [*SP404D, "convert", str(d.inbox), "--config", str(d.config)],
+            capture_output=True,
+            text=True,
+            env=d.env,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        d.wait_done(len(names))
+        assert "left to the running daemon" in run.stderr
+        sources = [Path(r["source"]).name for r in d.by_status("done")]
+        assert sorted(sources) == sorted(names)  # each once
