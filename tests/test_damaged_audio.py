@@ -223,6 +223,42 @@ class TestTruncated:
         assert outcome.render["warning"].startswith("truncated: the header promises 10.00 s")
         assert abs(level_db(y[:, 0], rate, 1000) - (-6.0)) < 0.5
 
+    @pytest.mark.parametrize("overs", ["limit", "clip"])
+    def test_long_files_streamed_are_judged_the_same(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overs: str
+    ) -> None:
+        """Long files stream (two passes with the limiter, one with clip): the cut is found
+        either way, before a word is written or at the end of the one pass."""
+        from sp404d import render as render_mod
+
+        monkeypatch.setattr(render_mod, "IN_MEMORY_FRAMES", 10_000)
+        for policy in ("reject", "keep"):
+            run = Run(tmp_path / policy, truncated=policy, overs=overs)
+            src = run.inbox / "cut.mp3"
+            sf.write(str(src), noise(10.0) * 0.5, 44100, format="MP3", subtype="MPEG_LAYER_III")
+            outcome = run(cut(src))
+            if policy == "reject":
+                assert outcome.reason is not None
+                assert outcome.reason.startswith("truncated: the header promises 10.00 s")
+                assert not list((tmp_path / policy / "out").rglob("*.wav"))
+            else:
+                y, rate = output(outcome)
+                assert abs(len(y) / rate - outcome.render["truncated"]["decoded_s"]) < 0.01
+
+    def test_what_is_kept_still_meets_the_length_rules(self, tmp_path: Path) -> None:
+        """Cut to a few frames, a 10 s MP3 is a too-short sample (or padded, with `pad`)."""
+        for short_files in ("reject", "pad"):
+            run = Run(tmp_path / short_files, truncated="keep", short_files=short_files)
+            src = run.inbox / "cut.mp3"
+            sf.write(str(src), noise(10.0), 44100, format="MP3", subtype="MPEG_LAYER_III")
+            outcome = run(cut(src, keep=0.015))
+            if short_files == "reject":
+                assert outcome.reason is not None
+                assert outcome.reason.startswith("too short: ")
+            else:
+                y, _ = output(outcome)
+                assert len(y) == 4800 and outcome.render["truncated"]["promised_s"] == 10.0
+
     def test_the_setting_reaches_convert_from_the_config_file(self, tmp_path: Path) -> None:
         inbox = tmp_path / "in"
         cut(
