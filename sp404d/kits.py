@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from sp404d.errors import RejectedError
+from sp404d.names import fold
 
 BANKS = "ABCDEFGHIJ"
 PADS = 16
@@ -24,14 +25,19 @@ Slot = tuple[str, int]
 
 
 class PadBook:
-    """Pads taken per kit folder, read from disk once per kit and kept current by claims."""
+    """Pads taken per kit folder, read from disk once per kit and kept current by claims.
+
+    Kits are told apart as FAT32 tells folders apart, without regard to case: ``Boombap`` and
+    ``boombap`` are one folder on the card, so they share one book (read from the spelling
+    asked for first; the planner asks with the spelling the outbox already has).
+    """
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
         self._held: dict[str, dict[Slot, str]] = {}
 
     def _kit(self, kit: str) -> dict[Slot, str]:
-        held = self._held.get(kit)
+        held = self._held.get(fold(kit))
         if held is None:
             held = {}
             base = self.outbox / kit
@@ -49,7 +55,7 @@ class PadBook:
                         held[(bank.group(1).upper(), int(pad.group(1)))] = str(
                             Path(entry.path, name)
                         )
-            self._held[kit] = held
+            self._held[fold(kit)] = held
         return held
 
     def claim(

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sp404d.config import Config
 from sp404d.errors import JobError
@@ -90,6 +90,7 @@ class Planner:
         self._intents = intents
         self._taken: dict[Path, FolderNames] = {}
         self._pads: dict[Path, PadBook] = {}
+        self._spellings: dict[Path, dict[str, str]] = {}  # outbox -> fold(folder) -> folder
         self._by_size: dict[int, list[tuple[str, str]]] = {}
         self._own: dict[str, str] = {}
         self._loaded = False
@@ -99,6 +100,7 @@ class Planner:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
         self._taken.clear()
         self._pads.clear()
+        self._spellings.clear()
 
     # --- indexes -------------------------------------------------------------------------
 
@@ -146,6 +148,20 @@ class Planner:
         if names is None:
             names = self._taken[folder] = FolderNames(folder)
         return names
+
+    def _spelling(self, outbox: Path, name: str) -> str:
+        """The one spelling of a top-level outbox folder (a genre, a kit) among those that are
+        one folder on FAT32 (``Lofi``, ``lofi``, ``LOFI``): the one already in the outbox, else
+        the first planned."""
+        known = self._spellings.get(outbox)
+        if known is None:
+            known = self._spellings[outbox] = _folders_in(outbox)
+        return known.setdefault(fold(name), name)
+
+    def _spelled(self, outbox: Path, folder: PurePosixPath) -> PurePosixPath:
+        if not folder.parts:
+            return folder
+        return PurePosixPath(self._spelling(outbox, folder.parts[0]), *folder.parts[1:])
 
     def _pad_book(self, outbox: Path) -> PadBook:
         book = self._pads.get(outbox)
@@ -245,7 +261,7 @@ class Planner:
         previous = self._own_output(source)
         slot = None
         if config.layout == "kit":
-            kit = kit_folder(meta.kit)
+            kit = self._spelling(config.outbox, kit_folder(meta.kit))
             try:
                 slot = self._pad_book(config.outbox).claim(
                     kit, meta.bank, meta.pad, str(source), str(previous) if previous else None
@@ -255,7 +271,8 @@ class Planner:
                 # event or rescan tries again instead of taking the refusal as settled.
                 return Early(request, Outcome("rejected", exc.reason), meta, *early[1:3], None)
         placement = place(meta, config.layout, name_length=config.name_length, slot=slot)
-        folder_abs = config.outbox.joinpath(*placement.folder.parts)
+        folder = self._spelled(config.outbox, placement.folder)
+        folder_abs = config.outbox.joinpath(*folder.parts)
         final, adopt = self._reserve(
             folder_abs, placement.stem, rules.extension, previous, config.name_length
         )
@@ -265,7 +282,7 @@ class Planner:
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
             meta=meta,
-            folder=placement.folder,
+            folder=folder,
             stem=placement.stem,
             final=final,
             rules=rules,
@@ -293,7 +310,7 @@ class Planner:
     def _release_slot(self, plan: Plan) -> None:
         if plan.slot is not None:
             self._pad_book(plan.rules.outbox).release(
-                kit_folder(plan.meta.kit), plan.slot, str(plan.source)
+                plan.folder.parts[0], plan.slot, str(plan.source)
             )
 
     def settle(self, plan: Plan, outcome: Outcome) -> None:
@@ -303,7 +320,7 @@ class Planner:
                 self._names(plan.final.parent).taken.discard(fold(plan.final.name))
             if plan.slot is not None:
                 self._pad_book(plan.rules.outbox).settle(
-                    kit_folder(plan.meta.kit), plan.slot, str(outcome.output)
+                    plan.folder.parts[0], plan.slot, str(outcome.output)
                 )
             return
         if plan.final != plan.replaces:
@@ -315,6 +332,19 @@ class Planner:
             else:
                 names.taken.discard(fold(plan.final.name))
         self._release_slot(plan)
+
+
+def _folders_in(outbox: Path) -> dict[str, str]:
+    """The folders at the top of the outbox, by :func:`fold` key (the first by name if the
+    outbox, on a case-sensitive disk, holds several spellings of one)."""
+    try:
+        names = sorted(e.name for e in os.scandir(outbox) if e.is_dir())
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for name in names:
+        found.setdefault(fold(name), name)
+    return found
 
 
 def _stat(path: Path) -> os.stat_result | None:

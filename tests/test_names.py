@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from sp404d.config import build_config
+from sp404d.job import Plan
+from sp404d.journal import Journal
+from sp404d.layout import place
+from sp404d.metadata import Metadata
 from sp404d.names import (
     RESERVED_NAMES,
     SAFE_CHARS,
@@ -18,6 +26,7 @@ from sp404d.names import (
     sample_stem,
     unique_filename,
 )
+from sp404d.planner import Planner, Request
 
 # Strings that have broken file names somewhere: metadata, sync tools, other people's converters.
 NASTY = [
@@ -459,3 +468,83 @@ class TestData:
             text = pattern.sub(replacement, text)
         assert SAFE_CHARS.fullmatch(text)
         assert SAFE_CHARS.pattern == SAFE_NAME.pattern
+
+
+class TestPlacementProperties:
+    """Whatever text metadata holds, ``place`` names a file inside the outbox, FAT-safe."""
+
+    @given(
+        title=st.text(max_size=80) | st.sampled_from(NASTY),
+        genre=st.none() | st.text(max_size=80) | st.sampled_from(NASTY),
+        kit=st.none() | st.text(max_size=80) | st.sampled_from(NASTY),
+        bpm=st.none() | st.floats(20, 999),
+        layout=st.sampled_from(["flat", "genre", "bpm", "kit"]),
+        name_length=st.integers(8, 64),
+        slot=st.tuples(st.sampled_from("ABCDEFGHIJ"), st.integers(1, 16)),
+    )
+    def test_never_escapes_the_outbox_and_folders_are_fat_safe(
+        self,
+        tmp_path: Path,
+        title: str,
+        genre: str | None,
+        kit: str | None,
+        bpm: float | None,
+        layout: str,
+        name_length: int,
+        slot: tuple[str, int],
+    ) -> None:
+        meta = Metadata(title=title, genre=genre, kit=kit, bpm=bpm)
+        placement = place(meta, layout, name_length=name_length, slot=slot)
+        outbox = tmp_path / "out"
+        target = outbox.joinpath(*placement.folder.parts, placement.stem + ".wav")
+        assert target.parent.resolve().is_relative_to(outbox.resolve())
+        assert len(placement.folder.parts) == {"flat": 0, "kit": 2}.get(layout, 1)
+        for part in placement.folder.parts:
+            assert_safe(part, 64)
+        assert_safe(placement.stem, name_length)
+        if layout == "kit":
+            assert placement.folder.parts[1] == f"bank_{slot[0]}"
+            assert placement.stem.startswith(f"pad_{slot[1]:02d}_")
+
+
+# Folder names a file system takes, in any script, with the case variants FAT32 folds together.
+_folder_text = st.text(
+    alphabet=st.characters(categories=["Lu", "Ll", "Lt", "Nd", "Zs"]), min_size=1, max_size=12
+).filter(lambda t: t.strip() not in ("", ".", ".."))
+
+
+class TestFolderCase:
+    """Planned through the real planner: one folder per FAT32 name, one pad book per kit."""
+
+    @given(
+        bases=st.lists(_folder_text, min_size=1, max_size=4),
+        layout=st.sampled_from(["genre", "kit"]),
+    )
+    def test_one_folder_per_case_folded_name(
+        self, tmp_path: Path, bases: list[str], layout: str
+    ) -> None:
+        run = tmp_path / uuid.uuid4().hex
+        inbox, outbox = run / "in", run / "out"
+        variants = [v for b in bases for v in dict.fromkeys((b, b.upper(), b.lower(), b.title()))]
+        requests = []
+        config = build_config(
+            {
+                "inbox": str(inbox),
+                "outbox": str(outbox),
+                "layout": layout,
+                "journal": str(run / "j"),
+            }
+        )
+        for i, folder in enumerate(variants):
+            source = inbox / folder / f"s{i}.wav"
+            source.parent.mkdir(parents=True, exist_ok=True)
+            source.write_bytes(b"")
+            requests.append(Request(source, inbox, config))
+        with Journal(run / "j") as journal:
+            plans = [p for p in Planner(journal).plan_many(requests) if isinstance(p, Plan)]
+        tops = {p.folder.parts[0] for p in plans}
+        assert len({fold(t) for t in tops}) == len(tops), tops
+        for p in plans:
+            assert p.final.parent == outbox.joinpath(*p.folder.parts)
+        slots = [(fold(p.folder.parts[0]), p.slot) for p in plans if p.slot is not None]
+        assert len(set(slots)) == len(slots), slots
