@@ -9,8 +9,10 @@ validates.
 from __future__ import annotations
 
 import os
+import re
+import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -55,23 +57,43 @@ def default_config_path() -> Path:
 def _path(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a folder or file path (text)")
+    if _CONTROL.search(value):
+        raise ValueError(f"must be a path without control characters; got {_shown(value)}")
     # Absolute, so the journal's paths stay meaningful whatever folder a later command runs in.
-    return Path(os.path.expandvars(os.path.expanduser(value.strip()))).absolute()
+    path = Path(os.path.expandvars(os.path.expanduser(value.strip()))).absolute()
+    if _CONTROL.search(str(path)):  # from an environment variable
+        raise ValueError(f"must be a path without control characters; got {_shown(str(path))}")
+    return path
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``value`` for a one-line message: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _choice(*allowed: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         text = str(value).lower() if isinstance(value, str) else None
         if text not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}; got {value!r}")
+            raise ValueError(f"must be one of {', '.join(allowed)}; got {_shown(value)}")
         return text
 
     return check
 
 
+_WORDS = {"yes": True, "on": True, "no": False, "off": False}
+
+
 def _bool(value: Any) -> bool:
+    # yes/no/on/off: YAML 1.1 habits, which the strict loader reads as plain text.
+    if isinstance(value, str) and value.lower() in _WORDS:
+        return _WORDS[value.lower()]
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false; got {value!r}")
+        raise ValueError(f"must be true or false; got {_shown(value)}")
     return value
 
 
@@ -80,7 +102,7 @@ def _number(low: float, high: float, *, integer: bool = False) -> Callable[[Any]
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok or not low <= value <= high:
             kind = "a whole number" if integer else "a number"
-            raise ValueError(f"must be {kind} from {low:g} to {high:g}; got {value!r}")
+            raise ValueError(f"must be {kind} from {low:g} to {high:g}; got {_shown(value)}")
         return value  # type: ignore[no-any-return]
 
     return check
@@ -225,6 +247,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "info", _choice("debug", "info", "warning", "error"), "Log level."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+#: What sp404d writes beside its journal ``J``: ``J`` itself, the daemon's live state
+#: (``J.state.json``, written through ``J.state.json.tmp``), the write-ahead notes
+#: (``J.intents``) and lock files (``J.run.lock``: one daemon per journal). None of them is
+#: ever taken as input, should the journal sit in an inbox or a folder given to ``convert``;
+#: a scan (:func:`sp404d.discover.walk`) also leaves out any other ``J.*`` beside an
+#: existing journal.
+JOURNAL_SIDE_FILES = ("", ".state.json", ".state.json.tmp", ".intents", ".lock", ".run.lock")
 _PER_INBOX = {s.name for s in SETTINGS if s.per_inbox}
 
 
@@ -288,12 +318,42 @@ class Config:
                 return inbox.settings
         return self
 
+    def journal_files(self) -> tuple[Path, ...]:
+        """The journal and the files sp404d keeps beside it (:data:`JOURNAL_SIDE_FILES`)."""
+        return tuple(self.journal.with_name(self.journal.name + s) for s in JOURNAL_SIDE_FILES)
+
+    def not_inputs(self) -> tuple[Path, ...]:
+        """Folders and files never taken as input, wherever they sit: the outbox, every
+        archive, the journal and its side files.
+
+        Each as configured, resolved, and as spelled below every inbox that holds it (an inbox
+        reached through a symlink), so a plain prefix test on an event's path finds it.
+        """
+        archives = [s.archive for s in (self, *(i.settings for i in self.inboxes()))]
+        own = [self.outbox, *(a for a in archives if a is not None), *self.journal_files()]
+        inboxes = [(inbox, _real(inbox)) for inbox in self.inbox_paths]
+        found: dict[Path, None] = {}
+        for path in own:
+            real = _real(path)
+            found[path] = found[real] = None
+            for inbox, inbox_real in inboxes:
+                if real.is_relative_to(inbox_real):
+                    found[inbox / real.relative_to(inbox_real)] = None
+        return tuple(found)
+
+
+def _key_text(key: object) -> str:
+    """A key as a message shows it: as written, or quoted if it is not plain text."""
+    if isinstance(key, str) and key and key.isprintable() and key.strip() == key:
+        return key
+    return _shown(key)
+
 
 def _check(name: str, value: Any) -> Any:
     setting = _BY_NAME.get(name)
     if setting is None:
         allowed = ", ".join(["inbox", "inboxes", *sorted(_BY_NAME)])
-        raise ConfigError(name, f"unknown setting; allowed: {allowed}")
+        raise ConfigError(_key_text(name), f"unknown setting; allowed: {allowed}")
     if value is None and setting.default is None:
         return None
     try:
@@ -332,12 +392,120 @@ def _inboxes(raw: Mapping[str, Any]) -> tuple[tuple[Path, ...], tuple[Mapping[st
                 continue
             if key not in _PER_INBOX:
                 raise ConfigError(
-                    f"inboxes[{i}].{key}",
+                    f"inboxes[{i}].{_key_text(key)}",
                     f"cannot be set per inbox; allowed: {', '.join(sorted(_PER_INBOX))}",
                 )
-            over[key] = _check(key, value)
+            try:
+                over[key] = _check(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"inboxes[{i}].{key}", exc.message) from None
         overrides.append(over)
     return tuple(paths), tuple(overrides)
+
+
+def _real(path: Path) -> Path:
+    """``path`` with symlinks and ``..`` resolved, as far as it exists."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return Path(os.path.normpath(path))
+
+
+def within(child: Path, parent: Path) -> str | None:
+    """How ``child`` sits in ``parent`` ("the same folder as", "inside"), or None if it does not.
+
+    Compared resolved (symlinks, ``..``) and, where the folders exist, by identity on disk,
+    which also sees another spelling on a case-insensitive filesystem or a bind mount.
+    """
+    real_child, real_parent = _real(child), _real(parent)
+    if real_child == real_parent:
+        return "the same folder as"
+    if real_child.is_relative_to(real_parent):
+        return "inside"
+    try:
+        target = os.stat(real_parent)
+    except (OSError, ValueError):
+        return None
+    for depth, folder in enumerate([real_child, *real_child.parents]):
+        try:
+            st = os.stat(folder)
+        except (OSError, ValueError):
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return "the same folder as" if depth == 0 else "inside"
+    return None
+
+
+def _must_be_folder(key: str, path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return  # not there (yet): created at start, or a card not mounted
+    if stat.S_ISREG(mode):
+        raise ConfigError(key, f"{path} is a file, not a folder")
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(key, f"{path} is not a folder")
+
+
+def _check_folders(
+    outbox: Path, inboxes: Sequence[tuple[str, Path]], archives: Sequence[tuple[str, Path]]
+) -> None:
+    """Refuse folders that would feed sp404d its own files, or hide an inbox from it.
+
+    An outbox inside an inbox (its outputs converted again on every rescan), an inbox inside
+    the outbox (never read), one folder listed twice or inside another (files taken twice), an
+    archive holding an inbox (the archive is never read, so neither would the inbox be) or
+    inside the outbox (sources on the card beside the outputs). An archive inside an inbox is
+    fine: it is left out of the input.
+    """
+    _must_be_folder("outbox", outbox)
+    for key, path in [*inboxes, *archives]:
+        _must_be_folder(key.removesuffix(" (the default)"), path)
+    for key, inbox in inboxes:
+        name = key.removesuffix(" (the default)")
+        if how := within(outbox, inbox):
+            raise ConfigError(
+                "outbox",
+                f"{outbox} is {how} {key} ({inbox}): its outputs would be converted again; "
+                "give an outbox outside every inbox",
+            )
+        if within(inbox, outbox):
+            raise ConfigError(
+                name,
+                f"{inbox} is inside outbox ({outbox}): nothing in it would ever be taken; "
+                "keep inboxes and the outbox apart",
+            )
+    for j, (key, inbox) in enumerate(inboxes):
+        for other, earlier in inboxes[:j]:
+            if (how := within(inbox, earlier)) == "the same folder as":
+                raise ConfigError(key, f"{inbox} is the same folder as {other}; list it once")
+            if how:
+                raise ConfigError(
+                    key,
+                    f"{inbox} is inside {other} ({earlier}): its files would be taken twice; "
+                    "list only one of them",
+                )
+            if within(earlier, inbox):
+                raise ConfigError(
+                    other,
+                    f"{earlier} is inside {key} ({inbox}): its files would be taken twice; "
+                    "list only one of them",
+                )
+    for key, archive in archives:
+        for name, inbox in inboxes:
+            if how := within(inbox, archive):
+                what = f"holds {name}" if how == "inside" else f"is the same folder as {name}"
+                raise ConfigError(
+                    key,
+                    f"{archive} {what} ({inbox}): the archive is never read, so that inbox "
+                    "would not be either; give an archive outside every inbox, or inside one",
+                )
+        if how := within(archive, outbox):
+            raise ConfigError(
+                key,
+                f"{archive} is {how} outbox ({outbox}): the sources would land beside the "
+                "outputs, on the card; give an archive outside the outbox",
+            )
 
 
 def build_config(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
@@ -356,27 +524,55 @@ def build_config(raw: Mapping[str, Any], *, source: Path | None = None) -> Confi
         values["journal"] = default_state_dir() / "journal.jsonl"
     if values.get("on_done") == "move" and values.get("archive") is None:
         raise ConfigError("archive", "on_done is move, so archive must name a folder")
+    if "inboxes" in raw:
+        inboxes = [(f"inboxes[{i}].path", path) for i, path in enumerate(paths)]
+    else:
+        inboxes = [("inbox" if "inbox" in raw else "inbox (the default)", paths[0])]
+    archives = [("archive", values.get("archive"))] + [
+        (f"inboxes[{i}].archive", over.get("archive")) for i, over in enumerate(overrides)
+    ]
+    _check_folders(values["outbox"], inboxes, [(k, a) for k, a in archives if a is not None])
     known = {f.name for f in fields(Config)}
     return Config(source=source, **{k: v for k, v in values.items() if k in known})
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a YAML config file safely; a missing or malformed file is a ConfigError."""
+    """Parse a YAML config file safely; a missing or malformed file is a ConfigError.
+
+    Through the same strict loader as sidecars (:mod:`sp404d.safeyaml`): UTF-8 only, no
+    anchors, aliases or tags, a key given twice refused instead of the last one winning, and
+    every problem one line with the file and the line (``config: FILE line 3: ...``).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(str(path), "is a folder; give the config file")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+            raise ConfigError(str(path), "is not a regular file; give the config file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError("config", f"cannot read {path}: {exc.strerror or exc}") from None
-    import yaml  # only when there is a config file to read
+        raise ConfigError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), f"too big for a config file (over {MAX_CONFIG_BYTES} bytes)")
+    from sp404d import safeyaml  # only when there is a config file to read
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError("config", f"{path} is not valid YAML: {exc}") from None
-    if data is None:
+        parsed = safeyaml.parse(data)
+    except safeyaml.InvalidYamlError as exc:
+        where = f"{path} line {exc.line}" if exc.line is not None else str(path)
+        raise ConfigError(where, exc.detail) from None
+    if parsed is None:
         return {}
-    if not isinstance(data, dict):
-        raise ConfigError("config", f"{path} must be a mapping of settings")
-    return data
+    if not isinstance(parsed, dict):
+        kind = "a list" if isinstance(parsed, list) else _shown(parsed)
+        raise ConfigError(
+            str(path), f"must be a mapping of settings (lines like 'layout: kit'), got {kind}"
+        )
+    return parsed
 
 
 def load_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:

@@ -107,8 +107,7 @@ class Daemon:
         """Take ``config``, with what every event would otherwise work out from it again."""
         self.config = config
         self._by_inbox = {inbox.path: inbox.settings for inbox in config.inboxes()}
-        archives = [s.archive for s in self._by_inbox.values() if s.archive is not None]
-        self.not_inputs = [config.outbox, *archives]  # folders never taken as input
+        self.not_inputs = list(config.not_inputs())  # folders and files never taken as input
         # Kit pads follow name order among files planned together, so a kit inbox plans a drop
         # once it has stopped arriving; other layouts start converting while it still arrives.
         self._whole_drops = any(s.layout == "kit" for s in self._by_inbox.values())

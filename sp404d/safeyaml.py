@@ -17,11 +17,25 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 
 class InvalidYamlError(ValueError):
-    """Not the YAML a metadata file may hold; the message is a one-line reason."""
+    """Not the YAML a metadata file may hold; the message is a one-line reason.
+
+    ``line`` (from 1) is where the problem is, when known, and ``detail`` the reason without
+    the position, for callers that put the line in front (``config: FILE line 3: ...``).
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.line = line
+        self.detail = detail or message
 
 
 class _RefusedError(yaml.YAMLError):
     """A YAML feature metadata files may not use; the message follows "sidecar X: "."""
+
+    def __init__(self, message: str, mark: object = None) -> None:
+        super().__init__(message)
+        line = getattr(mark, "line", None)  # a Mark of the pure-Python or the C parser
+        self.line = line + 1 if isinstance(line, int) else None
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -76,13 +90,14 @@ class _StrictLoader(yaml.SafeLoader):
         # types-PyYAML leaves peek_event unannotated; it returns the next parser Event.
         event: object = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, AliasEvent):
-            raise _RefusedError(f"YAML aliases (*{event.anchor}) are not allowed")
+            raise _RefusedError(f"YAML aliases (*{event.anchor}) are not allowed", event.start_mark)
         if isinstance(event, NodeEvent) and event.anchor is not None:
-            raise _RefusedError(f"YAML anchors (&{event.anchor}) are not allowed")
+            raise _RefusedError(f"YAML anchors (&{event.anchor}) are not allowed", event.start_mark)
         self._depth += 1
         try:
             if self._depth > _MAX_DEPTH:
-                raise _RefusedError("lists or mappings are nested too deeply")
+                mark = event.start_mark if isinstance(event, NodeEvent) else None
+                raise _RefusedError("lists or mappings are nested too deeply", mark)
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -91,7 +106,8 @@ class _StrictLoader(yaml.SafeLoader):
         if node.tag not in _PLAIN_TAGS:
             raise _RefusedError(
                 f"YAML tag {_show_tag(node.tag)} is not allowed "
-                "(only plain text, numbers, true/false, lists and mappings)"
+                "(only plain text, numbers, true/false, lists and mappings)",
+                node.start_mark,
             )
         if isinstance(node, MappingNode):
             seen: set[str] = set()
@@ -99,9 +115,22 @@ class _StrictLoader(yaml.SafeLoader):
                 if isinstance(key_node, ScalarNode):
                     name = str(key_node.value).strip().lower()
                     if name in seen:
-                        raise _RefusedError(f"{name} is given twice")
+                        raise _RefusedError(f"{name} is given twice", key_node.start_mark)
                     seen.add(name)
         return node
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _tab_problem(text: str, mark: yaml.Mark) -> str:
+    """PyYAML's "found character '\\t' that cannot start any token", said plainly."""
+    lines = text.splitlines()
+    before = lines[mark.line][: mark.column] if mark.line < len(lines) else ""
+    if not before.strip():
+        return "a tab is used for indentation; YAML needs spaces"
+    return "a tab where YAML allows only spaces"
 
 
 def parse(data: bytes) -> object:
@@ -111,26 +140,39 @@ def parse(data: bytes) -> object:
     except UnicodeDecodeError as exc:
         raise InvalidYamlError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
-            "save it as UTF-8"
+            "save it as UTF-8",
+            line=data.count(b"\n", 0, exc.start) + 1,
+            detail=f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
         ) from None
     loader: _StrictLoader | None = None
     try:
         loader = _StrictLoader(text)  # checks for unprintable characters already
         return loader.get_single_data()
     except _RefusedError as exc:
-        raise InvalidYamlError(str(exc)) from None
+        raise InvalidYamlError(str(exc), line=exc.line) from None
     except yaml.reader.ReaderError as exc:
+        what = f"not a text file (control character #x{exc.character:04x}"
         raise InvalidYamlError(
-            f"not a text file (control character #x{exc.character:04x} at position {exc.position})"
+            f"{what} at position {exc.position})",
+            line=_line_of(text, exc.position),
+            detail=f"{what})",
         ) from None
     except yaml.MarkedYAMLError as exc:
-        where = ""
-        if exc.problem_mark is not None:
-            where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
-        problem = exc.problem or exc.context or "unreadable"
+        mark = exc.problem_mark
+        problem = " ".join((exc.problem or exc.context or "unreadable").split())
         if exc.context and problem.startswith("but "):  # "expected a single document ... but"
-            problem = f"{exc.context} {problem}"
-        raise InvalidYamlError(f"not valid YAML: {problem}{where}") from None
+            problem = " ".join(f"{exc.context} {problem}".split())
+        if mark is not None and "'\\t'" in problem:
+            detail = _tab_problem(text, mark)
+        else:
+            detail = f"not valid YAML: {problem}"
+        if mark is None:
+            raise InvalidYamlError(detail) from None
+        raise InvalidYamlError(
+            f"{detail} (line {mark.line + 1}, column {mark.column + 1})",
+            line=mark.line + 1,
+            detail=detail if detail.startswith("a tab") else f"{detail} (column {mark.column + 1})",
+        ) from None
     except ValueError:  # PyYAML's int(): more digits than Python converts
         raise InvalidYamlError("a number has too many digits") from None
     except (yaml.YAMLError, RecursionError) as exc:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from sp404d.config import SETTINGS, build_config, example_yaml, load_config
 from sp404d.errors import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SP404D, run_env
 
 
 class TestBuildConfig:
@@ -31,7 +35,7 @@ class TestBuildConfig:
             pytest.param({"format": "mp3"}, "format", "wav, aiff", id="format"),
             pytest.param({"name_length": 3}, "name_length", "8 to 64", id="range"),
             pytest.param(
-                {"outbox_removable": "yes"}, "outbox_removable", "true or false", id="bool"
+                {"outbox_removable": "maybe"}, "outbox_removable", "true or false", id="bool"
             ),
             pytest.param({"outbx": "/x"}, "outbx", "unknown setting", id="unknown"),
             pytest.param({"on_done": "move"}, "archive", "archive must name a folder", id="move"),
@@ -75,8 +79,138 @@ class TestBuildConfig:
         """A YAML syntax error is reported, not raised as a traceback."""
         cfg = tmp_path / "c.yaml"
         cfg.write_text("layout: [unclosed\n")
-        with pytest.raises(ConfigError, match="not valid YAML"):
+        with pytest.raises(ConfigError, match="not valid YAML") as err:
             load_config(cfg)
+        assert err.value.key == f"{cfg} line 2" and "\n" not in str(err.value)
+
+
+class TestMalformedFiles:
+    """Every malformed config file is one line naming the file (and the line, where known)."""
+
+    @pytest.mark.parametrize(
+        ("data", "expected"),
+        [
+            pytest.param(
+                b"outbox: /x\nlayout: caf\xe9\n",
+                "FILE line 2: not UTF-8 text (byte 0xe9); save it as UTF-8",
+                id="not-utf8",
+            ),
+            pytest.param(
+                b"inbox: /x\nlayout:\n\tkit\n",
+                "FILE line 3: a tab is used for indentation; YAML needs spaces",
+                id="tab-indent",
+            ),
+            pytest.param(
+                b"inboxes:\n  - path: /a\n\t  layout: kit\n",
+                "FILE line 3: a tab is used for indentation; YAML needs spaces",
+                id="tab-in-a-list",
+            ),
+            pytest.param(
+                b"- inbox\n- outbox\n",
+                "FILE: must be a mapping of settings (lines like 'layout: kit'), got a list",
+                id="a-list",
+            ),
+            pytest.param(
+                b"just words\n",
+                "FILE: must be a mapping of settings (lines like 'layout: kit'), got 'just words'",
+                id="a-string",
+            ),
+            pytest.param(
+                b"layout: kit\nlayout: flat\n", "FILE line 2: layout is given twice", id="twice"
+            ),
+            pytest.param(
+                b"a: &x 1\nb: *x\n", "FILE line 1: YAML anchors (&x) are not allowed", id="anchor"
+            ),
+            pytest.param(
+                b"layout: [kit\n",
+                "FILE line 2: not valid YAML: expected ',' or ']', but got '<stream end>'"
+                " (column 1)",
+                id="unclosed",
+            ),
+            pytest.param(
+                b"layout: \x07\n",
+                "FILE line 1: not a text file (control character #x0007)",
+                id="bel",
+            ),
+        ],
+    )
+    def test_one_line_naming_the_file_and_line(
+        self, tmp_path: Path, data: bytes, expected: str
+    ) -> None:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_bytes(data)
+        with pytest.raises(ConfigError) as err:
+            load_config(cfg)
+        assert str(err.value) == "config: " + expected.replace("FILE", str(cfg))
+
+    def test_not_utf8_exits_2_from_the_command_line(self, tmp_path: Path) -> None:
+        """The same through ``sp404d convert``: exit 2, the one line, no traceback."""
+        cfg = tmp_path / "c.yaml"
+        cfg.write_bytes(b"layout: caf\xe9\n")
+        (tmp_path / "in").mkdir()
+        proc = _sp404d(tmp_path, "convert", str(tmp_path / "in"), "--config", str(cfg))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == (
+            f"sp404d: config: {cfg} line 1: not UTF-8 text (byte 0xe9); save it as UTF-8\n"
+        )
+
+    def test_yaml_11_words_for_true_and_false_still_work(self, tmp_path: Path) -> None:
+        """The strict loader reads ``yes`` as text; boolean settings take it as true."""
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("polling: yes\nerror_files: off\n")
+        config = load_config(cfg)
+        assert config.polling is True and config.error_files is False
+
+    def test_config_that_is_a_folder_or_missing(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="is a folder; give the config file"):
+            load_config(tmp_path)
+        with pytest.raises(ConfigError, match="cannot read it: No such file"):
+            load_config(tmp_path / "nope.yaml")
+
+
+class TestFoldersThatAreFiles:
+    @pytest.mark.parametrize(
+        ("key", "raw"),
+        [
+            pytest.param("inbox", {"inbox": "F"}, id="inbox"),
+            pytest.param("inboxes[1].path", {"inboxes": ["/x/a", {"path": "F"}]}, id="inboxes"),
+            pytest.param("outbox", {"outbox": "F"}, id="outbox"),
+            pytest.param("archive", {"on_done": "move", "archive": "F"}, id="archive"),
+        ],
+    )
+    def test_a_file_where_a_folder_belongs(
+        self, tmp_path: Path, key: str, raw: dict[str, Any]
+    ) -> None:
+        """Refused when the config is read, not as a traceback when the daemon mkdirs it."""
+        f = tmp_path / "a file"
+        f.write_text("x")
+        raw = json.loads(json.dumps(raw).replace('"F"', json.dumps(str(f))))
+        raw.setdefault("outbox", str(tmp_path / "out"))
+        with pytest.raises(ConfigError) as err:
+            build_config(raw)
+        assert err.value.key == key and err.value.message == f"{f} is a file, not a folder"
+
+    @pytest.mark.parametrize("key", ["inbox", "outbox"])
+    def test_daemon_start_exits_2_naming_the_key(self, tmp_path: Path, key: str) -> None:
+        """``sp404d run`` with the inbox (or outbox) a file: exit 2, no FileExistsError."""
+        f = tmp_path / "a file"
+        f.write_text("x")
+        settings = {"inbox": str(tmp_path / "in"), "outbox": str(tmp_path / "out"), key: str(f)}
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({**settings, "journal": str(tmp_path / "j.jsonl")}))
+        proc = _sp404d(tmp_path, "run", "--config", str(cfg))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == f"sp404d: config: {key}: {f} is a file, not a folder\n"
+
+
+def _sp404d(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SP404D, *args],
+        env=run_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 class TestExample:
