@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -117,28 +118,71 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- convert / check ---------------------------------------------------------------------
 
 
-def _requests(config: Config, paths: Sequence[Path]) -> list[Any]:
+def _requests(
+    config: Config, paths: Sequence[Path], passed: list[tuple[Path, str]] | None = None
+) -> list[Any]:
+    """A request per file to convert; ``passed`` collects what the folders held but is not
+    taken (see :func:`sp404d.discover.walk`). Refuses inputs that overlap the outbox."""
+    import stat
+
+    from sp404d.config import within
     from sp404d.discover import walk
     from sp404d.metadata import is_metadata_file
     from sp404d.planner import Request
 
+    own = set(config.not_inputs())
     requests = []
     for raw in paths:
         path = raw.expanduser()
-        if path.is_dir():
+        try:
+            mode: int | None = path.stat().st_mode
+        except (OSError, ValueError):
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode) and (how := within(config.outbox, path)):
+            raise Sp404dError(
+                f"the outbox {config.outbox} is {how} the input {raw}: a second run would "
+                "take its outputs as inputs; give an outbox outside the inputs"
+            )
+        if mode is not None and within(path, config.outbox):
+            raise Sp404dError(
+                f"the input {raw} is inside the outbox {config.outbox}: sp404d would convert "
+                "its own outputs; give files from outside the outbox"
+            )
+        if mode is not None and stat.S_ISDIR(mode):
             root = path.resolve()
-            exclude = [config.outbox] + ([config.archive] if config.archive else [])
             requests += [
                 Request(p, root, config)
-                for p in walk(root, exclude=exclude, extra_ignore=config.ignore)
+                for p in walk(root, exclude=tuple(own), extra_ignore=config.ignore, passed=passed)
             ]
-        elif path.is_file():
-            if not is_metadata_file(path):
-                resolved = path.resolve()
+        elif mode is not None and stat.S_ISREG(mode):
+            resolved = path.resolve()
+            if not is_metadata_file(path) and resolved not in own:
                 requests.append(Request(resolved, resolved.parent, config))
+        elif mode is not None:
+            raise Sp404dError(f"not a regular file: {raw}")
+        elif path.is_symlink():
+            raise Sp404dError(f"broken link: {raw} (points to {os.readlink(path)})")
         else:
             raise Sp404dError(f"no such file or folder: {raw}")
     return requests
+
+
+_PLURAL = {
+    "hidden name": "hidden names",
+    "not a regular file": "not regular files",
+    "broken link": "broken links",
+    "linked folder, not followed": "linked folders, not followed",
+}
+
+
+def _passed_over(passed: Sequence[tuple[Path, str]]) -> str:
+    """``2 passed over: 1 hidden name, 1 not a regular file``."""
+    counts: dict[str, int] = {}
+    for _, reason in passed:
+        counts[reason] = counts.get(reason, 0) + 1
+    order = [r for r in _PLURAL if r in counts] + sorted(set(counts) - set(_PLURAL))
+    parts = ", ".join(f"{counts[r]} {r if counts[r] == 1 else _PLURAL.get(r, r)}" for r in order)
+    return f"{len(passed)} passed over: {parts}"
 
 
 def _print_settings(config: Config, out: TextIO) -> None:
@@ -189,7 +233,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     config = _config(args)
     logs.configure(config.log_format, "info" if args.verbose else "warning")
     _print_settings(config, sys.stderr)
-    requests = _requests(config, args.paths)
+    passed: list[tuple[Path, str]] = []
+    requests = _requests(config, args.paths, passed)
     check_outbox(config.outbox, removable=config.outbox_removable)
     clean_stale_temps(config.outbox, wait_young=True)
     progress = Progress(len(requests), sys.stderr)
@@ -211,6 +256,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
     print(f"{tally.total} files in {elapsed:.1f} s: {parts}")
+    if passed:
+        print(_passed_over(passed) + ("" if args.verbose else " (-v lists them)"))
+        if args.verbose:
+            for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
+                print(f"  {path}: {reason}")
     if not tally.ok:
         print(f"see why: sp404d status --journal '{config.journal}'")
     return EXIT_OK if tally.ok else EXIT_JOBS
@@ -221,12 +271,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from sp404d.job import Plan, check_duration
     from sp404d.journal import Journal
     from sp404d.metadata import Metadata
+    from sp404d.pathtext import printable
     from sp404d.planner import Planner
     from sp404d.probe import probe
 
     config = _config(args)
     _print_settings(config, sys.stderr)
-    requests = _requests(config, args.paths)
+    passed: list[tuple[Path, str]] = []
+    requests = _requests(config, args.paths, passed)
     bad = 0
     meta: Metadata | None
     with Journal(config.journal, readonly=True) as journal:
@@ -254,6 +306,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 for name, value in meta.as_dict().items():
                     if name != "origins" and value not in (None, [], ()):
                         print(f"    {name}: {value}  [{meta.origins.get(name, '?')}]")
+    for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
+        print(printable(f"{path}\n  passed over: {reason}"))
+    if passed:
+        print(_passed_over(passed))
     return EXIT_OK if not bad else EXIT_JOBS
 
 

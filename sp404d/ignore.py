@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-__all__ = ["DEFAULT_IGNORE", "IgnoreRule", "ignore_reason", "is_ignored"]
+__all__ = ["DEFAULT_IGNORE", "HIDDEN_REASON", "IgnoreRule", "ignore_reason", "is_ignored"]
 
 
 @functools.lru_cache(maxsize=512)
@@ -60,6 +60,11 @@ class IgnoreRule:
         """True when ``name`` (one component, no separators) matches, ignoring case."""
         return _compile(self.pattern).match(name) is not None
 
+
+#: The reason of the catch-all rule: a name hidden by its leading dot and by nothing more
+#: specific. ``convert`` tells about such files (a musician may have expected ``.kick.wav``
+#: converted); the junk the other rules name is not news.
+HIDDEN_REASON = "hidden file or folder"
 
 #: Checked in order; the first rule that matches gives the reason. The catch-all for hidden
 #: names is last, so the specific rules above it name the tool.
@@ -110,7 +115,7 @@ DEFAULT_IGNORE: tuple[IgnoreRule, ...] = (
     # rsync: writes .NAME.XXXXXX (six random characters), then renames.
     IgnoreRule(".*.??????", "rsync temp file"),
     # Everything hidden, whatever made it (see the module docstring).
-    IgnoreRule(".*", "hidden file or folder"),
+    IgnoreRule(".*", HIDDEN_REASON),
 )
 
 

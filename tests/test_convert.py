@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -317,6 +318,40 @@ class TestLayouts:
         assert "MyKit/bank_A/pad_03_b_snare.wav" in outs
         assert "MyKit/bank_B/pad_03_c_clap.wav" in outs
 
+    def test_genre_folders_differing_only_in_case_are_one_folder(self, env: Env) -> None:
+        """Lofi/, lofi/, LOFI/: one folder on FAT32, so one folder, spelled as first planned."""
+        for i, genre in enumerate(["Lofi", "lofi", "LOFI"]):
+            write_audio(env.inbox / genre / "kick.wav", 44100, freq=300 + 100 * i)
+        env.convert("--layout", "genre", check=0)
+        assert env.outputs() == ["Lofi/kick.wav", "Lofi/kick_2.wav", "Lofi/kick_3.wav"]
+
+    def test_the_spelling_on_the_card_wins(self, env: Env) -> None:
+        """A folder already in the outbox keeps its spelling for every later file."""
+        (env.outbox / "LoFi").mkdir(parents=True)
+        write_audio(env.inbox / "lofi" / "kick.wav", 44100)
+        write_audio(env.inbox / "LOFI" / "snare.wav", 44100, freq=500)
+        env.convert("--layout", "genre", check=0)
+        assert env.outputs() == ["LoFi/kick.wav", "LoFi/snare.wav"]
+
+    def test_kits_differing_only_in_case_share_one_folder_and_its_pads(self, env: Env) -> None:
+        """Boombap and boombap: one kit, one pad book, never two samples on pad A01."""
+        write_audio(env.inbox / "Boombap" / "a kick.wav", 44100, freq=300)
+        write_audio(env.inbox / "boombap" / "b snare.wav", 44100, freq=400)
+        write_audio(env.inbox / "BOOMBAP" / "c hat.wav", 44100, freq=500)
+        env.convert("--layout", "kit", check=0)
+        assert env.outputs() == [
+            "Boombap/bank_A/pad_01_a_kick.wav",
+            "Boombap/bank_A/pad_02_b_snare.wav",
+            "Boombap/bank_A/pad_03_c_hat.wav",
+        ]
+        write_audio(env.inbox / "boombap" / "01 clap.wav", 44100, freq=600)
+        write_audio(env.inbox / "BoomBap" / "d rim.wav", 44100, freq=700)
+        env.convert("--layout", "kit", check=1)
+        assert "Boombap/bank_A/pad_04_d_rim.wav" in env.outputs()
+        assert env.by_source()["01 clap.wav"]["reason"] == (
+            "pad A01 of kit 'Boombap' is already taken by pad_01_a_kick.wav"
+        )
+
     def test_kit_pad_conflict_is_rejected_with_reason(self, env: Env) -> None:
         """A second file claiming a taken pad is refused, naming the pad and the holder."""
         kit = env.inbox / "K"
@@ -456,6 +491,72 @@ def _write_m4a(path: Path) -> None:
             c.mux(packet)
 
 
+class TestPassedOver:
+    """What a folder holds but convert does not take is counted, and listed with -v."""
+
+    def _folder(self, env: Env) -> None:
+        write_audio(env.inbox / "kick.wav", 44100)
+        write_audio(env.inbox / ".x.wav", 44100)  # hidden: maybe meant to be converted
+        os.mkfifo(env.inbox / "pipe.wav")
+        (env.inbox / "gone.wav").symlink_to(env.inbox / "nowhere.wav")
+        (env.inbox / "linked").symlink_to(env.home.parent, target_is_directory=True)
+        # Not news: a sidecar, a folder file, OS and sync junk, notes and pictures.
+        (env.inbox / "kick.wav.yaml").write_text("title: Kick\n")
+        (env.inbox / "sp404.yaml").write_text("genre: house\n")
+        for junk in (".DS_Store", "Thumbs.db", "x.wav.part", ".syncthing.y.wav.tmp", "read.txt"):
+            (env.inbox / junk).write_bytes(b"junk")
+        (env.inbox / "cover.jpg").write_bytes(b"\xff\xd8")
+
+    def test_convert_says_how_many_and_why(self, env: Env) -> None:
+        self._folder(env)
+        proc = env.convert(check=0)
+        lines = proc.stdout.splitlines()
+        assert lines[0].startswith("1 files in") and lines[0].endswith(": 1 done")
+        assert lines[1:] == [
+            "4 passed over: 1 hidden name, 1 not a regular file, 1 broken link, "
+            "1 linked folder, not followed (-v lists them)"
+        ]
+
+    def test_verbose_lists_them(self, env: Env) -> None:
+        self._folder(env)
+        proc = env.convert("-v", check=0)
+        listed = proc.stdout.splitlines()[2:]
+        assert listed == [
+            f"  {env.inbox / '.x.wav'}: hidden name",
+            f"  {env.inbox / 'gone.wav'}: broken link",
+            f"  {env.inbox / 'linked'}: linked folder, not followed",
+            f"  {env.inbox / 'pipe.wav'}: not a regular file",
+        ]
+
+    def test_plurals_and_a_hidden_folder_counts_once(self, env: Env) -> None:
+        write_audio(env.inbox / ".old" / "a.wav", 44100)
+        write_audio(env.inbox / ".old" / "b.wav", 44100)
+        write_audio(env.inbox / "sub" / ".y.wav", 44100)
+        proc = env.convert(check=0)
+        assert proc.stdout.splitlines()[1] == "2 passed over: 2 hidden names (-v lists them)"
+
+    def test_nothing_passed_over_says_nothing(self, env: Env) -> None:
+        write_audio(env.inbox / "kick.wav", 44100)
+        (env.inbox / "kick.wav.yaml").write_text("title: Kick\n")
+        (env.inbox / ".DS_Store").write_bytes(b"junk")
+        proc = env.convert(check=0)
+        assert len(proc.stdout.splitlines()) == 1
+
+    def test_check_reports_the_same(self, env: Env) -> None:
+        self._folder(env)
+        proc = env.run(
+            "check", str(env.inbox), "--outbox", str(env.outbox), "--journal", str(env.journal)
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out = proc.stdout
+        assert f"{env.inbox / '.x.wav'}\n  passed over: hidden name" in out
+        assert f"{env.inbox / 'pipe.wav'}\n  passed over: not a regular file" in out
+        assert out.splitlines()[-1] == (
+            "4 passed over: 1 hidden name, 1 not a regular file, 1 broken link, "
+            "1 linked folder, not followed"
+        )
+
+
 class TestUsage:
     def test_bad_config_value_exits_2_naming_the_key(self, env: Env, tmp_path: Path) -> None:
         """A bad value stops with a message naming the key and what is allowed."""
@@ -482,6 +583,21 @@ class TestUsage:
         """A path that does not exist is a usage error, not a traceback."""
         proc = env.convert(paths=(str(env.inbox / "nope"),), check=2)
         assert "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
+
+    @pytest.mark.parametrize("kind", ["fifo", "socket"])
+    def test_an_argument_that_is_not_a_regular_file_exits_2(
+        self, env: Env, tmp_path: Path, kind: str
+    ) -> None:
+        """A FIFO (or socket) given by name: said so, not 'no such file or folder'."""
+        special = env.inbox / "pipe.wav"
+        if kind == "fifo":
+            os.mkfifo(special)
+        else:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(special))
+            sock.close()
+        proc = env.convert(paths=(str(special),), check=2)
+        assert proc.stderr.strip().splitlines()[-1] == f"sp404d: not a regular file: {special}"
 
     def test_check_writes_nothing(self, env: Env) -> None:
         """check shows the plan and metadata origins, and writes no file and no journal."""
