@@ -47,6 +47,7 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> dict[s
         "input": outcome.info.as_dict() if outcome.info is not None else None,
         "render": render or None,
         "gain_db": render.get("gain_db") if render else None,
+        "warning": render.get("warning") if render else None,  # done, but worth knowing
         "elapsed_s": round(outcome.elapsed_s, 4),
         "started_at": started_at,
         "finished_at": now_iso(),

@@ -13,7 +13,7 @@ from typing import Any
 from sp404d.journal import Journal
 from sp404d.pathtext import printable
 
-JOB_FIELDS = ("source", "status", "output", "reason", "finished_at")
+JOB_FIELDS = ("source", "status", "output", "reason", "warning", "finished_at")
 
 
 def state_path(journal: Path) -> Path:
@@ -77,4 +77,6 @@ def render_status(data: dict[str, Any]) -> str:
             job.get("reason") if job.get("status") in ("rejected", "failed") else job.get("output")
         )
         lines.append(f"  {when}  {job['status']:<8}  {name}  {detail or ''}".rstrip())
+        if job.get("warning"):
+            lines.append(f"      warning: {job['warning']}")
     return printable("\n".join(lines) + "\n")  # names that are not UTF-8: see pathtext

@@ -288,6 +288,15 @@ class TestTruncated:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         (rec,) = Journal(journal, readonly=True).all()
         assert rec["status"] == "done" and rec["render"]["truncated"]["promised_s"] == 10.0
+        assert rec["warning"] and rec["warning"].startswith("truncated:")
+        status = subprocess.run(
+            [*SP404D, "status", "--journal", str(journal)],
+            env=run_env(tmp_path / "home"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert f"warning: {rec['warning']}" in status.stdout  # what was kept is said
 
     def test_a_cut_ogg_says_truncated_not_empty(self, run: Run) -> None:
         """A tone compresses so well that its first third holds no whole audio page."""
