@@ -7,6 +7,7 @@ configuration error (the message names the setting and what is allowed).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -83,6 +84,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # Never a UnicodeEncodeError on a name that is not UTF-8, under any locale.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -224,6 +229,25 @@ class Progress:
             self.out.flush()
 
 
+def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]) -> list[Any]:
+    """Drop the files of inboxes a running daemon watches: it converts them (or has)."""
+    from sp404d.instance import watched_by_daemons
+
+    folders = [*config.inbox_paths, *(p.expanduser().resolve() for p in paths)]
+    daemons = watched_by_daemons(folders)
+    if not daemons:
+        return requests
+    mine = [r for r in requests if not any(r.source.is_relative_to(i) for i in daemons)]
+    if len(mine) < len(requests):
+        watching = ", ".join(f"{inbox} (pid {pid})" for inbox, pid in daemons.items())
+        print(
+            f"{len(requests) - len(mine)} files left to the running daemon, which watches "
+            f"{watching}: see sp404d status",
+            file=sys.stderr,
+        )
+    return mine
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from sp404d import logs
     from sp404d.journal import Journal
@@ -235,6 +259,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     _print_settings(config, sys.stderr)
     passed: list[tuple[Path, str]] = []
     requests = _requests(config, args.paths, passed)
+    requests = _leave_to_daemons(config, args.paths, requests)
     check_outbox(config.outbox, removable=config.outbox_removable)
     clean_stale_temps(config.outbox, wait_young=True)
     progress = Progress(len(requests), sys.stderr)
@@ -301,11 +326,12 @@ def cmd_check(args: argparse.Namespace) -> int:
                     line = f"unchanged: already at {outcome.output}"
                 else:
                     line, bad = f"refused: {outcome.reason}", bad + 1
-            print(f"{source}\n  {line}")
+            print(printable(f"{source}\n  {line}"))
             if meta is not None:
                 for name, value in meta.as_dict().items():
                     if name != "origins" and value not in (None, [], ()):
-                        print(f"    {name}: {value}  [{meta.origins.get(name, '?')}]")
+                        origin = meta.origins.get(name, "?")
+                        print(printable(f"    {name}: {value}  [{origin}]"))
     for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
         print(printable(f"{path}\n  passed over: {reason}"))
     if passed:

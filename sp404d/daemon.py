@@ -281,7 +281,8 @@ class Daemon:
         if change.kind == "dir":
             if self.watcher.cover(path):
                 self._watch_limit_seen()
-            for found in walk(path, extra_ignore=self._settings(inbox).ignore):
+            ignore = self._settings(inbox).ignore
+            for found in walk(path, exclude=self.not_inputs, extra_ignore=ignore):
                 self.settler.saw(found, inbox, closed=False, now=now, wall=wall)
             return
         if change.kind == "deleted":
