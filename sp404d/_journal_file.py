@@ -2,6 +2,11 @@
 
 Everything about bytes on disk lives here (see :mod:`sp404d.journal` for the format and the
 guarantees); ``journal`` keeps the public :class:`~sp404d.journal.Journal` and TinyDB glue.
+
+What a writer finds wrong with the file it is told through ``notice(level, event, **fields)``
+(the journal logs it): damaged lines, kept aside in ``JOURNAL.damaged`` before they are dropped;
+a torn last line; a file that vanished, was replaced or was cut short while this process held
+its records, rebuilt from them; an fsync that failed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from tinydb.table import Document
 from sp404d.errors import ConfigError
 
 Record = dict[str, Any]
+#: ``notice(level, event, **fields)``: how the storage reports what it found and did.
+Notice = Callable[..., None]
 
 _TABLE: Final = "_default"
 _FORMAT: Final = "sp404d-journal"
@@ -71,11 +78,12 @@ class _Records:
             if isinstance(value, str):
                 index[value] = key
 
-    def add_items(self, items: list[Any]) -> int:
-        """Add decoded ``[doc_id, status, record]`` lines; return how many were not records."""
+    def add_items(self, items: list[Any]) -> list[int]:
+        """Add decoded ``[doc_id, status, record]`` lines; return the indexes of the others."""
         indexed = self._counts is not None or bool(self._latest)
-        table, last_id, bad = self.table, self.last_id, 0
-        for item in items:
+        table, last_id = self.table, self.last_id
+        bad: list[int] = []
+        for i, item in enumerate(items):
             if _is_record_item(item):
                 doc_id, doc = item[0], item[2]
                 if indexed:
@@ -84,7 +92,7 @@ class _Records:
                     table[str(doc_id)] = doc
                     last_id = max(last_id, doc_id)
             else:
-                bad += 1
+                bad.append(i)
         self.last_id = max(self.last_id, last_id)
         return bad
 
@@ -109,6 +117,15 @@ class _Records:
         return doc
 
 
+def damaged_path(journal: Path) -> Path:
+    """Where a writer keeps the damaged lines it finds, one JSON object a line, appended."""
+    return journal.with_name(journal.name + ".damaged")
+
+
+def _no_notice(level: str, event: str, **fields: Any) -> None:
+    pass
+
+
 def _status_of(doc: Mapping[str, Any]) -> str:
     status = doc.get("status")
     return status if isinstance(status, str) else "unknown"
@@ -129,7 +146,14 @@ class _JournalStorage(Storage):
     ``write()``, which TinyDB calls for anything but inserts, rewrites the file atomically.
     """
 
-    def __init__(self, path: Path, *, readonly: bool, sync_interval: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool,
+        sync_interval: float,
+        notice: Notice = _no_notice,
+    ) -> None:
         super().__init__()
         if sync_interval < 0:
             raise ValueError(f"sync_interval must be >= 0, not {sync_interval}")
@@ -144,10 +168,21 @@ class _JournalStorage(Storage):
         self._pending: bytearray | None = None
         self._pending_counts: tuple[dict[str, int], int, int] | None = None
         self._skipped = 0
+        self._notice = notice
         self._sync_interval = sync_interval
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._offset = 0  # bytes of the file taken in; always just after a newline
+        self._lines = 0  # complete lines before ``_offset`` (a writer's, for damage reports)
+        # A writer's findings, handled before the lock is let go: damaged lines to keep aside
+        # as (kind, line number, offset, bytes); the records held when the file we had was
+        # found gone, replaced or cut short (records, its identity, how); a rewrite still owed.
+        self._damage: list[tuple[str, int, int, bytes]] = []
+        self._orphan: tuple[_Records, tuple[int, int] | None, str] | None = None
+        self._rebuild: str | None = None
+        self._header_replaces: Any = None  # the "replaces" of the header: who rewrote it
+        self._found_empty = False  # opened an existing file of 0 bytes
+        self._sync_failing = False
         self._depth = 0  # nesting of ``locked()``
         self._dirty = False  # appended since the last fsync
         self._last_sync = -float("inf")
@@ -193,6 +228,14 @@ class _JournalStorage(Storage):
         with self.mutex:
             try:
                 self.sync()
+            except OSError as exc:  # said once already (journal_sync_failed); closing goes on
+                if not self._sync_failing:
+                    self._notice(
+                        "warning",
+                        "journal_sync_failed",
+                        journal=str(self.path),
+                        reason=_reason(exc),
+                    )
             finally:
                 self._close_fd()
                 self._closed = True
@@ -266,11 +309,27 @@ class _JournalStorage(Storage):
         return ids
 
     def sync(self) -> None:
-        """fsync now if anything was appended since the last one."""
+        """fsync now if anything was appended since the last one.
+
+        An append never raises for its fsync (its line is written, only its durability is
+        late). After an fsync failed, what was written since the last good one may be lost from
+        the disk even if a later fsync succeeds, so the whole file is then written anew (temp
+        file, fsync, rename) from the records in memory, by this call or the next append. Raises
+        the ``OSError`` while the records are not all durable.
+        """
         with self.mutex:
+            if self._rebuild is not None and not self.readonly:
+                with self.locked():  # the rewrite, fsynced, makes every record durable
+                    pass
+                self._sync_error = None
+                return
             error, self._sync_error = self._sync_error, None
             if self._dirty and self._fd is not None:
-                self._sync_now()
+                try:
+                    self._sync_now()
+                except OSError as exc:
+                    self._sync_failed(exc)
+                    raise
             if error is not None:
                 raise error
 
@@ -294,6 +353,21 @@ class _JournalStorage(Storage):
                 self._open_reader()
             else:
                 self._catch_up(locked=False)
+
+    def check(self) -> bool:
+        """A writer's cheap look (one stat) for a journal deleted, replaced or cut short behind
+        its back; if so, take the lock, which rebuilds it. True when it was."""
+        with self.mutex:
+            self._check_writable()
+            try:
+                st = os.stat(self.path)
+                same = (st.st_dev, st.st_ino) == self._ident and st.st_size >= self._offset
+            except FileNotFoundError:
+                same = False
+            if same and self._fd is not None and self._rebuild is None:
+                return False
+            with self.locked():
+                return True
 
     def reload(self) -> None:
         """Forget the records in memory and read the file again (after a failed update)."""
@@ -321,12 +395,16 @@ class _JournalStorage(Storage):
 
     def _open_writer(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         try:
-            fd = os.open(self.path, flags, 0o666)
+            try:
+                fd, existed = os.open(self.path, flags), True
+            except FileNotFoundError:
+                fd, existed = os.open(self.path, flags | os.O_CREAT, 0o666), False
         except IsADirectoryError:
             raise ConfigError("journal", f"{self.path} is a folder; give a file path") from None
         self._adopt(fd)
+        self._found_empty = existed and os.fstat(fd).st_size == 0
 
     def _open_reader(self) -> None:
         try:
@@ -351,25 +429,60 @@ class _JournalStorage(Storage):
 
     def _acquire(self) -> None:
         while True:
+            if self._fd is None:  # lost with the file, and opening its successor failed
+                self._check_open()
+                self._open_writer()
             fd = self._require_fd()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 st = os.stat(self.path)
                 current = (st.st_dev, st.st_ino) == self._ident
+                how = "replaced"
             except FileNotFoundError:
-                current = False
+                current, how = False, "missing"
             if current:
                 break
             # Another process replaced the file (a full rewrite) or it was deleted: our
-            # descriptor holds a file nobody reads any more. Follow the path, read it anew.
+            # descriptor holds a file nobody reads any more. Follow the path, read it anew;
+            # what we held is checked against it once it is read (``_after_locked_read``).
+            if self._orphan is None:
+                self._orphan = (self._records, self._ident, how)
             self._close_fd()
             self._open_writer()
         try:
-            self._catch_up(locked=True)
+            try:
+                self._catch_up(locked=True)
+            except ConfigError:
+                if self._orphan is None:
+                    raise
+                # What replaced our journal is no journal: keep it, untouched, and start anew.
+                self._set_aside_foreign()
+                self._catch_up(locked=True)
         except BaseException:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             raise
+
+    def _set_aside_foreign(self) -> None:
+        """Rename a file that replaced the journal but is not one to ``JOURNAL.replaced[.N]``,
+        and open a new journal in its place."""
+        aside = self.path.with_name(self.path.name + ".replaced")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.replaced.{n}")
+        os.rename(self.path, aside)
+        _fsync_dir(self.path.parent)
+        self._notice(
+            "warning",
+            "journal_replaced",
+            journal=str(self.path),
+            how="replaced by a file that is not a journal",
+            kept_in=str(aside),
+        )
+        self._close_fd()
+        self._open_writer()
+        fcntl.flock(self._require_fd(), fcntl.LOCK_EX)
 
     def _remove_stale_temps(self) -> None:
         """Delete temp files of rewrites that died before their rename.
@@ -385,16 +498,37 @@ class _JournalStorage(Storage):
     # -- reading -------------------------------------------------------------------------------
 
     def _catch_up(self, *, locked: bool) -> None:
-        """Take in the complete lines past ``_offset``; if ``locked``, cut off a torn tail."""
+        """Take in the complete lines past ``_offset``; if ``locked``, cut off a torn tail.
+
+        A writer (``locked``) then settles what it found: damage kept aside, a journal that was
+        lost or replaced under it rebuilt from the records it held.
+        """
+        self._read_new(locked=locked)
+        if locked and not self.readonly:
+            self._after_locked_read()
+
+    def _read_new(self, *, locked: bool) -> None:
         fd = self._require_fd()
         size = os.fstat(fd).st_size
         if size < self._offset:
-            self._reset()  # shrunk: rewritten in place by something else, start again
+            # Shrunk: cut short or rewritten in place by something else; start again. sp404d
+            # itself never shortens a journal below a line another writer has read.
+            self._forget("cut short", locked=locked)
         if self._offset == 0:
             if size == 0:
                 if locked:
+                    if self._found_empty and self._orphan is None:
+                        self._notice(
+                            "warning",
+                            "journal_empty",
+                            journal=str(self.path),
+                            note="the journal file was empty (0 bytes): the records it held, "
+                            "if any, are lost; a new journal starts here",
+                        )
+                    self._found_empty = False
                     self._start_file()
                 return
+            self._found_empty = False
             start = self._read_start(size, locked=locked)
             if start is None:
                 return
@@ -402,21 +536,30 @@ class _JournalStorage(Storage):
         if size <= self._offset:
             return
         # From the newline before the new lines: it becomes the "[" of one JSON array.
-        region = _pread_region(fd, self._offset - 1, size)
+        base = self._offset - 1
+        region = _pread_region(fd, base, size)
         if region[:1] != b"\n":  # changed in place by something else: start again
-            self._reset()
-            self._catch_up(locked=locked)
+            self._forget("changed in place", locked=locked)
+            self._read_new(locked=locked)
             return
         end = region.rfind(b"\n") + 1
-        torn = end < len(region)
+        torn = bytes(region[end:])
         del region[end:]
         if end > 1:
             self._offset += end - 1
-            self._take(region)
-        if locked and torn:
+            self._take(region, base)
+        if locked and torn and not self.readonly:
             # Writers only write under this lock, so an unfinished last line is a crashed
-            # writer's: cut it off, or our append would glue a record onto it.
-            os.ftruncate(fd, self._offset)
+            # writer's: cut it off (once it is kept aside), or our append would glue a record
+            # onto it.
+            self._damage.append(("torn", self._lines + 1, self._offset, torn))
+
+    def _forget(self, how: str, *, locked: bool) -> None:
+        """Start reading the file again from its first byte; a writer keeps what it held, to
+        check against what the file holds now."""
+        if locked and not self.readonly and self._orphan is None:
+            self._orphan = (self._records, self._ident, how)
+        self._reset()
 
     def _read_start(self, size: int, *, locked: bool) -> int | None:
         """Check the header; return where the records start, or ``None`` when none can."""
@@ -436,9 +579,13 @@ class _JournalStorage(Storage):
             header = json.loads(head[:newline])
         except ValueError:
             header = None
+        self._lines = 1
         if not isinstance(header, dict):
             self._skipped += 1  # a damaged header; the records may well be fine
+            if locked and not self.readonly:
+                self._damage.append(("damaged header", 1, 0, bytes(head[:newline])))
             return newline + 1
+        self._header_replaces = header.get("replaces")
         version = header.get("version")
         if isinstance(version, int) and version > _VERSION:
             raise ConfigError(
@@ -460,7 +607,8 @@ class _JournalStorage(Storage):
         self._offset = len(data)
         self.generation += 1
 
-    def _take(self, region: bytearray) -> None:
+    def _take(self, region: bytearray, base: int) -> None:
+        """Take in complete lines: ``region`` is the newline at ``base`` and the lines after."""
         if self.readonly and (self._pending is not None or not self._records.table):
             # Nothing decoded yet: keep the bytes; status needs no more than a scan of them.
             if self._pending is None:
@@ -469,14 +617,28 @@ class _JournalStorage(Storage):
                 self._pending += memoryview(region)[1:]
             self._pending_counts = None
         else:
-            self._decode(region)
+            self._decode(region, None if self.readonly else base)
         self.generation += 1
 
-    def _decode(self, region: bytearray) -> None:
+    def _decode(self, region: bytearray, base: int | None = None) -> None:
+        """Decode lines into records; ``base`` (a writer's): the file offset of ``region``, so
+        that damaged lines can be kept aside with their line numbers and offsets."""
         with _gc_paused():
-            items, bad = _decode_region(region)
-            bad += self._records.add_items(items)
-        self._skipped += bad
+            items = _decode_region(region)
+            bad = self._records.add_items(items)
+        self._skipped += len(bad)
+        first_line = self._lines + 1
+        self._lines += len(items)
+        if not bad or base is None:
+            return
+        lines = bytes(region[1:-1]).split(b"\n")
+        offsets = [0] * len(lines)
+        at = base + 1
+        for i, line in enumerate(lines):
+            offsets[i] = at
+            at += len(line) + 1
+        for i in bad:
+            self._damage.append(("damaged", first_line + i, offsets[i], lines[i]))
 
     def _scan_pending(self) -> tuple[dict[str, int], int, int]:
         """(counts by status, records, bad lines) of the undecoded lines, from one regex scan."""
@@ -497,7 +659,7 @@ class _JournalStorage(Storage):
         """Give an empty (or torn-at-birth) file its header, durably, folder entry included."""
         fd = self._require_fd()
         os.ftruncate(fd, 0)
-        self._offset = 0
+        self._offset = self._lines = 0
         self._append_bytes(_HEADER)
         _fdatasync(fd)
         _fsync_dir(self.path.parent)
@@ -514,6 +676,7 @@ class _JournalStorage(Storage):
                     os.ftruncate(fd, self._offset)
             raise
         self._offset += len(payload)
+        self._lines += payload.count(b"\n")
 
     def _rewrite(self, table: Mapping[Any, Mapping[str, Any]]) -> None:
         """Replace the file with ``table``: temp file, fsync, rename, fsync the folder."""
@@ -524,7 +687,13 @@ class _JournalStorage(Storage):
             doc_id = int(key)
             lines.append(_record_line(doc_id, doc))
             records.add(doc_id, dict(doc))
-        header = {"format": _FORMAT, "version": _VERSION, "last_id": records.last_id}
+        header: dict[str, Any] = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "last_id": records.last_id,
+        }
+        if self._ident is not None:  # so that other writers know the file they had was ours
+            header["replaces"] = list(self._ident)
         payload = (_dumps(header) + "\n" + "".join(lines)).encode()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
@@ -548,8 +717,142 @@ class _JournalStorage(Storage):
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
         self._records, self._pending, self._pending_counts = records, None, None
         self._offset, self._dirty = len(payload), False
+        self._lines = len(lines) + 1
         self.generation += 1
         _fsync_dir(self.path.parent)
+
+    # -- what a writer found ---------------------------------------------------------------------
+
+    def _after_locked_read(self) -> None:
+        """Keep damage aside, check the records we held against a file that changed under us,
+        and rewrite the file if that is owed (the rewrite's ``OSError`` leaves it owed)."""
+        if self._damage:
+            self._keep_aside()
+        if self._orphan is not None:
+            self._adopt_orphan()
+        if self._rebuild is not None:
+            why = self._rebuild
+            self._rewrite(self._records.table)
+            self._rebuild, self._sync_error = None, None
+            if self._sync_failing:
+                self._sync_failing = False
+                self._notice("info", "journal_synced", journal=str(self.path))
+            self._notice(
+                "info",
+                "journal_rebuilt",
+                journal=str(self.path),
+                why=why,
+                records=len(self._records.table),
+            )
+
+    def _keep_aside(self) -> None:
+        """Append the damaged lines to ``JOURNAL.damaged`` (fsynced), then drop them: a torn
+        tail is cut off, damaged lines go with a rewrite. What cannot be kept stays put, except
+        a torn tail: it is cut off regardless (an append must not glue onto it; it is the
+        unfinished line of a writer that died, whose record it never reported written)."""
+        found, self._damage = self._damage, []
+        aside = damaged_path(self.path)
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        payload = "".join(
+            _dumps(
+                {
+                    "found_at": at,
+                    "journal": str(self.path),
+                    "kind": kind,
+                    "line": line,
+                    "offset": offset,
+                    # The exact bytes: text.encode("utf-8", "surrogateescape").
+                    "text": raw.decode("utf-8", "surrogateescape"),
+                }
+            )
+            + "\n"
+            for kind, line, offset, raw in found
+        ).encode()
+        error: str | None = None
+        try:
+            _append_durably(aside, payload)
+        except OSError as exc:
+            error = _reason(exc)
+        torn = [f for f in found if f[0] == "torn"]
+        damaged = [f for f in found if f[0] != "torn"]
+        where: dict[str, Any] = {"kept_in": str(aside)} if error is None else {"not_kept": error}
+        if torn:
+            os.ftruncate(self._require_fd(), self._offset)
+            self._notice(
+                "info",
+                "journal_torn_tail",
+                journal=str(self.path),
+                bytes=len(torn[0][3]),
+                line=torn[0][1],
+                **where,
+                note="the last line was cut off, as a crash (kill -9, power cut) leaves it; "
+                "its job had not been reported written and is redone",
+            )
+        if damaged:
+            if error is None:
+                self._rebuild = self._rebuild or "damaged lines dropped (kept aside)"
+            self._notice(
+                "warning",
+                "journal_damaged",
+                journal=str(self.path),
+                lines=len(damaged),
+                line_numbers=[f[1] for f in damaged[:20]],
+                **where,
+                note="these lines are not records; every other record loads",
+            )
+
+    def _adopt_orphan(self) -> None:
+        """The file we had was deleted, replaced or cut short: add back what we held.
+
+        A rewrite by another sp404d names the file it replaced (``replaces``): if that is the
+        one we had, its content is the truth (it holds every record we held, updated or removed
+        through TinyDB on purpose). Anything else is checked record by record: the records we
+        held and it lacks are written back with their ids (or new ones, if it reused an id),
+        and whatever it holds that we did not is kept too.
+        """
+        assert self._orphan is not None
+        known, ident, how = self._orphan
+        self._orphan = None
+        if how == "replaced" and ident is not None and self._header_replaces == list(ident):
+            return
+        current = self._records
+        merged = _Records()
+        missing = 0
+        for key, doc in known.table.items():
+            merged.add(int(key), doc)
+            if current.table.get(key) != doc:
+                missing += 1
+        next_id = max(known.last_id, current.last_id)
+        theirs = 0
+        for key, doc in current.table.items():
+            mine = known.table.get(key)
+            if mine == doc:
+                continue
+            theirs += 1
+            if mine is None:
+                merged.add(int(key), doc)
+            else:  # the same id for another record: a new id for it
+                next_id += 1
+                merged.add(next_id, doc)
+        merged.last_id = max(merged.last_id, next_id)
+        event = "journal_missing" if how == "missing" else "journal_replaced"
+        fields: dict[str, Any] = {"journal": str(self.path), "records_held": len(known.table)}
+        if how != "missing":
+            fields.update(how=how, records_in_file=len(current.table))
+        if not missing:  # nothing we knew is lost: what is there now stands
+            self._notice("info", event, **fields, restored=0)
+            return
+        self._records = merged
+        self.generation += 1
+        self._rebuild = f"{how}: {missing} records restored from memory"
+        self._notice(
+            "warning",
+            event,
+            **fields,
+            restored=missing,
+            kept_from_file=theirs,
+            action="rebuilding it from the records this process holds",
+        )
 
     # -- durability ----------------------------------------------------------------------------
 
@@ -557,7 +860,10 @@ class _JournalStorage(Storage):
         self._dirty = True
         since = time.monotonic() - self._last_sync
         if since >= self._sync_interval:
-            self._sync_now()
+            try:
+                self._sync_now()
+            except OSError as exc:  # the line is written; only its fsync is late
+                self._sync_failed(exc)
         elif self._timer is None and not self._closing:
             self._timer = threading.Timer(self._sync_interval - since, self._timer_fired)
             self._timer.name = f"sp404d-journal-sync {self.path.name}"
@@ -571,18 +877,38 @@ class _JournalStorage(Storage):
                 try:
                     self._sync_now()
                 except OSError as exc:  # nobody to raise to here: the next sync() raises it
-                    self._sync_error = exc
+                    self._sync_failed(exc)
+
+    def _sync_failed(self, exc: OSError) -> None:
+        """Keep a failed fsync for the next ``sync()`` to raise, owe a full rewrite (see
+        :meth:`sync`), and say so once."""
+        self._sync_error = exc
+        self._rebuild = self._rebuild or "an fsync failed: every record written anew"
+        if not self._sync_failing:
+            self._sync_failing = True
+            self._notice(
+                "warning",
+                "journal_sync_failed",
+                journal=str(self.path),
+                reason=_reason(exc),
+                note="records are written but may not be on the disk; the journal is written "
+                "anew once it can be, and sources are not moved or deleted before",
+            )
 
     def _sync_now(self) -> None:
         _fdatasync(self._require_fd())
         self._dirty = False
         self._last_sync = time.monotonic()
+        if self._sync_failing:
+            self._sync_failing = False
+            self._notice("info", "journal_synced", journal=str(self.path))
 
     # -- small helpers -------------------------------------------------------------------------
 
     def _reset(self) -> None:
         self._records, self._pending, self._pending_counts = _Records(), None, None
-        self._offset = 0
+        self._offset = self._lines = 0
+        self._header_replaces = None
         self.generation += 1
 
     def _close_fd(self) -> None:
@@ -593,6 +919,14 @@ class _JournalStorage(Storage):
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError(f"journal {self.path} is closed")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def check_writable(self) -> None:
+        """Raise unless this journal is open for writing (``PermissionError``: read-only)."""
+        self._check_writable()
 
     def _check_writable(self) -> None:
         self._check_open()
@@ -606,8 +940,9 @@ class _JournalStorage(Storage):
         return self._fd
 
 
-def _decode_region(region: bytearray) -> tuple[list[Any], int]:
-    """Decode the lines of ``region`` (newline, lines, newline); return (items, bad lines).
+def _decode_region(region: bytearray) -> list[Any]:
+    """Decode the lines of ``region`` (newline, lines, newline): one item a line, ``None`` for
+    a line that is not JSON (the caller counts it with the items that are not records).
 
     One ``json.loads`` over the lines turned into one JSON array is several times faster than
     one call per line; doing it in place (the newlines become the commas and brackets) spares
@@ -619,10 +954,9 @@ def _decode_region(region: bytearray) -> tuple[list[Any], int]:
     array[0], array[-1] = ord("["), ord("]")
     items = _loads_list(array, expected)
     if items is not None:
-        return items, 0
+        return items
     lines = bytes(region[1:-1]).split(b"\n")
     decoded: list[Any] = []
-    bad = 0
     for first in range(0, len(lines), _CHUNK_LINES):
         chunk = lines[first : first + _CHUNK_LINES]
         chunk_items = _loads_list(b"[" + b",".join(chunk) + b"]", len(chunk))
@@ -630,12 +964,10 @@ def _decode_region(region: bytearray) -> tuple[list[Any], int]:
             chunk_items = []
             for line in chunk:
                 one = _loads_list(b"[" + line + b"]", 1)
-                if one is None:
-                    bad += 1  # blank lines too: the fast scan of a read-only journal agrees
-                else:
-                    chunk_items.extend(one)
+                # Blank lines too are bad: the fast scan of a read-only journal agrees.
+                chunk_items.append(None if one is None else one[0])
         decoded.extend(chunk_items)
-    return decoded, bad
+    return decoded
 
 
 def _loads_list(array: bytes | bytearray, expected: int) -> list[Any] | None:
@@ -712,6 +1044,35 @@ def _pread_region(fd: int, start: int, stop: int) -> bytearray:
             break
         got += n
     return buffer
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _append_durably(path: Path, payload: bytes) -> None:
+    """Append ``payload`` to ``path`` (created if need be) and fsync it, and a new entry."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        new = False
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        new = True
+    try:
+        size = os.fstat(fd).st_size
+        view, written = memoryview(payload), 0
+        try:
+            while written < len(payload):
+                written += os.write(fd, view[written:])
+        except BaseException:
+            with suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -30,12 +30,27 @@ Here TinyDB keeps its API and documents, and this module owns how they reach the
   well under a second at 100,000 records. (They trust a line that has the shape of a record; a
   line damaged inside its braces is counted there, and skipped once records are decoded.)
 
+- **Damage is reported, never silently lost**: a writer that finds damaged lines copies them
+  to ``JOURNAL.damaged`` (one JSON object a line: kind, line number, offset, the exact text),
+  then drops them from the journal with a rewrite, and logs ``journal_damaged`` once with the
+  count; a torn last line is kept there too and logged at info (``journal_torn_tail``: a crash
+  leaves one). A journal deleted, replaced or cut short while a writer holds its records is
+  noticed on its next append or :meth:`Journal.check` and rebuilt from those records
+  (``journal_missing`` / ``journal_replaced``); a file that is not a journal is renamed to
+  ``JOURNAL.replaced`` first.
+- **Owed records**: :meth:`Journal.append_or_owe` never fails for the file's sake. When the
+  journal cannot be appended to (disk full, read-only, gone) the record waits in memory, in
+  order, and is written, oldest first, by the next append or :meth:`Journal.write_owed` that
+  the file takes; lookups (``latest_by_*``) see it meanwhile. An fsync that fails does not make
+  an append fail (its line is written); ``sync()`` raises it, and it is logged once.
+
 ``Journal`` methods may be called from several threads; TinyDB's own API on ``Journal.db``
 should stay in one thread, as TinyDB advises.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -44,9 +59,14 @@ from typing import Any, cast
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from sp404d._journal_file import _TABLE, _JournalStorage
+from sp404d._journal_file import _TABLE, _JournalStorage, _reason, damaged_path
+from sp404d.errors import ConfigError
+from sp404d.logs import get_logger
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "damaged_path"]
+
+#: Called once an owed record is written: ``late`` is False when it was written at once.
+Written = Callable[[bool], None]
 
 
 class Journal:
@@ -64,25 +84,135 @@ class Journal:
 
     def __init__(self, path: Path, *, readonly: bool = False, sync_interval: float = 0.2) -> None:
         self.path = Path(path)
+        self._owed: deque[tuple[dict[str, Any], Written | None]] = deque()
+        self._owed_reason: str | None = None
         self.db: TinyDB = _JournalDB(
-            self.path, readonly=readonly, sync_interval=sync_interval, storage=_JournalStorage
+            self.path,
+            readonly=readonly,
+            sync_interval=sync_interval,
+            notice=self._notice,
+            storage=_JournalStorage,
         )
         self._storage = cast(_JournalStorage, self.db.storage)
+
+    @staticmethod
+    def _notice(level: str, event: str, **fields: Any) -> None:
+        getattr(get_logger(), level)(event, **fields)
 
     def append(self, record: Mapping[str, Any]) -> int:
         """Add one record (a JSON-serialisable mapping); return its doc id.
 
-        When this returns the record is in the OS's hands: a kill -9 cannot lose it.
+        When this returns the record is in the OS's hands: a kill -9 cannot lose it. Owed
+        records are written first; if the file cannot take them, this raises the ``OSError``
+        (or ``ConfigError``) and appends nothing, so the order holds.
         """
-        doc_id: int = self.db.insert(record)
-        return doc_id
+        with self._storage.mutex:
+            if self._owed and not self.write_owed():
+                raise OSError(f"journal {self.path} cannot be written: {self._owed_reason}")
+            doc_id: int = self.db.insert(record)
+            return doc_id
+
+    def append_or_owe(self, record: Mapping[str, Any], then: Written | None = None) -> bool:
+        """Append a record, or, when the file cannot take it, keep it owed; True if written now.
+
+        An owed record waits in memory behind those owed before it, and is written by the next
+        append or :meth:`write_owed` the file takes. ``then(late)`` is called once the record is
+        written (``late``: it was owed first). A closed or read-only journal still raises.
+        """
+        with self._storage.mutex:
+            self._storage.check_writable()
+            if not self._owed or self.write_owed():
+                try:
+                    self._storage.append([record])
+                except (OSError, ConfigError) as exc:
+                    self._owed_reason = _why(exc)
+                else:
+                    if then is not None:
+                        then(False)
+                    return True
+            self._owed.append((dict(record), then))
+            return False
+
+    def write_owed(self) -> bool:
+        """Write the owed records, oldest first, as far as the file takes them (one write for
+        all, or one each if all at once do not fit). True when none is left owed. Never raises
+        for the file's sake."""
+        with self._storage.mutex:
+            written: list[Written | None] = []
+            if self._owed:
+                try:
+                    self._storage.append([rec for rec, _ in self._owed])
+                    written = [then for _, then in self._owed]
+                    self._owed.clear()
+                except (OSError, ConfigError) as exc:
+                    self._owed_reason = _why(exc)
+                    while len(self._owed) > 1 or (written and self._owed):  # as many as fit
+                        try:
+                            self._storage.append([self._owed[0][0]])
+                        except (OSError, ConfigError) as one:
+                            self._owed_reason = _why(one)
+                            break
+                        written.append(self._owed.popleft()[1])
+            for then in written:
+                if then is not None:
+                    then(True)
+            return not self._owed
+
+    @property
+    def owed(self) -> int:
+        """How many records wait to be written."""
+        return len(self._owed)
+
+    @property
+    def owed_reason(self) -> str | None:
+        """Why the owed records could not be written (the last error), while some are owed."""
+        return self._owed_reason if self._owed else None
+
+    def owes(self, source: str) -> bool:
+        """Whether a record of ``source`` waits to be written."""
+        with self._storage.mutex:
+            return any(rec.get("source") == source for rec, _ in self._owed)
+
+    def drop_owed(self) -> list[dict[str, Any]]:
+        """Give up on the owed records (the last try failed): return them, oldest first."""
+        with self._storage.mutex:
+            lost = [rec for rec, _ in self._owed]
+            self._owed.clear()
+            return lost
+
+    def check(self) -> bool:
+        """A writer's cheap look (one stat) for its file deleted, replaced or cut short behind
+        its back; such a file is rebuilt from the records held here. True when it was (or a
+        rebuild is still owed). Never raises for the file's sake."""
+        try:
+            return self._storage.check()
+        except (OSError, ConfigError) as exc:
+            if self._owed:
+                self._owed_reason = _why(exc)
+            return True
 
     def sync(self) -> None:
         """Force what was appended so far onto the disk (fsync) now."""
         self._storage.sync()
 
     def close(self) -> None:
-        """Sync and close; later calls raise ``ValueError``. Closing twice is harmless."""
+        """Write owed records if the file takes them, sync and close; later calls raise
+        ``ValueError``. Closing twice is harmless. Records still owed are logged as lost
+        (``journal_records_lost``); a caller that reports them itself takes them first with
+        :meth:`drop_owed`."""
+        with self._storage.mutex:
+            if not self._storage.readonly and not self._storage.closed:
+                self.check()  # a file deleted or replaced since: what we hold goes back in it
+            if self._owed and not self._storage.closed and not self.write_owed():
+                lost = self.drop_owed()
+                self._notice(
+                    "error",
+                    "journal_records_lost",
+                    journal=str(self.path),
+                    reason=self._owed_reason,
+                    records=len(lost),
+                    sources=[rec.get("source") for rec in lost],
+                )
         self.db.close()
 
     def __enter__(self) -> Journal:
@@ -109,7 +239,8 @@ class Journal:
         return self._storage.total()
 
     def all(self) -> list[dict[str, Any]]:
-        """Every record, in append order (each a ``tinydb.table.Document`` with ``doc_id``)."""
+        """Every record written, in append order (each a ``tinydb.table.Document`` with
+        ``doc_id``); records still owed are not among them."""
         with self._storage.mutex:
             return [Document(doc, int(key)) for key, doc in self._storage.records.table.items()]
 
@@ -120,14 +251,19 @@ class Journal:
         return self._storage.newest(limit)
 
     def latest_by_key(self, key: str) -> dict[str, Any] | None:
-        """The last record appended for a job ``key``, or ``None``."""
-        with self._storage.mutex:
-            return self._storage.records.latest("key", key)
+        """The last record appended (or owed) for a job ``key``, or ``None``."""
+        return self._latest("key", key)
 
     def latest_by_source(self, source: str) -> dict[str, Any] | None:
-        """The last record appended for a ``source`` path, or ``None``."""
+        """The last record appended (or owed) for a ``source`` path, or ``None``."""
+        return self._latest("source", source)
+
+    def _latest(self, field: str, value: str) -> dict[str, Any] | None:
         with self._storage.mutex:
-            return self._storage.records.latest("source", source)
+            for rec, _ in reversed(self._owed):  # owed: newer than any written one
+                if rec.get(field) == value:
+                    return dict(rec)
+            return self._storage.records.latest(field, value)
 
     def counts(self) -> dict[str, int]:
         """How many records have each ``status`` (records without one count as ``"unknown"``)."""
@@ -187,6 +323,12 @@ class _JournalDB(TinyDB):
     def drop_table(self, name: str) -> None:
         with cast(_JournalStorage, self.storage).locked():
             super().drop_table(name)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ConfigError):
+        return exc.message
+    return _reason(exc) if isinstance(exc, OSError) else str(exc)
 
 
 # -- decoding ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 from tinydb import Query, TinyDB
 
 from sp404d.errors import ConfigError
@@ -583,3 +584,226 @@ class TestDurability:
         """sync_interval must be zero (fsync each append) or more."""
         with pytest.raises(ValueError, match="sync_interval"):
             Journal(tmp_path / "journal.jsonl", sync_interval=-1)
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+def kept_aside(path: Path) -> list[dict[str, Any]]:
+    """The entries of JOURNAL.damaged, each with the exact bytes of its line."""
+    aside = path.with_name(path.name + ".damaged")
+    entries = [json.loads(line) for line in aside.read_bytes().splitlines()]
+    for entry in entries:
+        entry["bytes"] = entry["text"].encode("utf-8", "surrogateescape")
+    return entries
+
+
+def journal_of(path: Path, count: int) -> list[bytes]:
+    """A journal of ``count`` records; return its lines (header first, no trailing empty)."""
+    with Journal(path) as journal:
+        for i in range(count):
+            journal.append(record(i))
+    return path.read_bytes().splitlines(keepends=True)
+
+
+class TestDamageIsReported:
+    """What a writer finds wrong on open is kept aside, logged once, and shown by status."""
+
+    def test_garbage_line_in_the_middle(self, tmp_path: Path) -> None:
+        """Kept aside with its line number and offset, logged as a warning with the count,
+        dropped from the journal; every good record loads; a second open says nothing."""
+        from sp404d.status import render_status, status_data
+
+        path = tmp_path / "journal.jsonl"
+        lines = journal_of(path, 6)
+        garbage = b'[3,"done",{"source":"/in/kit/002_h\xff\x00t.wav"\n'
+        lines[3] = garbage
+        lines.insert(5, b"not json at all\n")
+        damaged = b"".join(lines)
+        path.write_bytes(damaged)
+        with Journal(path, readonly=True) as reader:  # status before any writer opened it
+            assert "journal: 2 damaged lines skipped in the file" in render_status(
+                status_data(reader, 5)
+            )
+        with capture_logs() as logs, Journal(path) as journal:
+            assert [doc["key"] for doc in journal.all()] == [
+                "key-0", "key-1", "key-3", "key-4", "key-5",
+            ]  # fmt: skip
+            assert journal.skipped_lines == 2
+            assert journal.append(record(6)) == 7
+        (warning,) = events(logs, "journal_damaged")
+        assert warning["log_level"] == "warning"
+        assert warning["lines"] == 2
+        assert warning["kept_in"] == str(tmp_path / "journal.jsonl.damaged")
+        entries = kept_aside(path)
+        assert [(e["kind"], e["line"]) for e in entries] == [("damaged", 4), ("damaged", 6)]
+        for entry in entries:  # the exact bytes, where they were
+            start = entry["offset"]
+            assert damaged[start : start + len(entry["bytes"]) + 1] == entry["bytes"] + b"\n"
+        assert entries[0]["bytes"] == garbage[:-1]
+        assert b"\xff" not in path.read_bytes() and b"not json" not in path.read_bytes()
+        with capture_logs() as again, Journal(path) as journal:
+            assert journal.skipped_lines == 0 and len(journal) == 6
+        assert not events(again, "journal_damaged")
+        assert len(kept_aside(path)) == 2  # not copied twice
+        with Journal(path, readonly=True) as reader:
+            text = render_status(status_data(reader, 5))
+        assert f"journal: 2 damaged lines kept aside in {path}.damaged" in text
+
+    def test_truncated_last_line(self, tmp_path: Path) -> None:
+        """A torn last line (a kill -9) is kept aside too, logged at info level, and cut off."""
+        path = tmp_path / "journal.jsonl"
+        lines = journal_of(path, 3)
+        torn = b'[4,"done",{"source":"/in/ha'
+        path.write_bytes(b"".join(lines) + torn)
+        with capture_logs() as logs, Journal(path) as journal:
+            assert journal.all() == [record(i) for i in range(3)]
+            assert journal.skipped_lines == 0
+        (info,) = events(logs, "journal_torn_tail")
+        assert info["log_level"] == "info"
+        assert info["kept_in"] == str(tmp_path / "journal.jsonl.damaged")
+        assert not events(logs, "journal_damaged")
+        (entry,) = kept_aside(path)
+        assert (entry["kind"], entry["line"], entry["bytes"]) == ("torn", 5, torn)
+        assert entry["offset"] == len(b"".join(lines))
+        assert path.read_bytes() == b"".join(lines)
+
+    def test_zero_byte_journal(self, tmp_path: Path) -> None:
+        """An existing journal of 0 bytes: whatever it held is gone, and the log says so."""
+        path = tmp_path / "journal.jsonl"
+        path.write_bytes(b"")
+        with capture_logs() as logs, Journal(path) as journal:
+            assert len(journal) == 0
+            journal.append(record(0))
+        (warning,) = events(logs, "journal_empty")
+        assert warning["log_level"] == "warning"
+        with capture_logs() as fresh, Journal(tmp_path / "new.jsonl"):
+            pass  # a journal created now is not damage
+        assert fresh == []
+
+    def test_header_only_journal_is_sound(self, tmp_path: Path) -> None:
+        """A header and no records is an empty journal, not damage: no log, nothing kept
+        aside, and status says the journal is sound."""
+        from sp404d.status import render_status, status_data
+
+        path = tmp_path / "journal.jsonl"
+        path.write_bytes(HEADER)
+        with capture_logs() as logs, Journal(path) as journal:
+            assert len(journal) == 0 and journal.skipped_lines == 0
+            assert journal.append(record(0)) == 1
+        assert logs == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.jsonl"]
+        with Journal(path, readonly=True) as reader:
+            data = status_data(reader, 5)
+        assert data["journal_health"] == {
+            "skipped_lines": 0,
+            "damaged_kept": 0,
+            "torn_kept": 0,
+            "kept_in": None,
+            "file_system": None,
+        }
+        assert "journal:" not in render_status(data)
+
+    def test_damaged_header(self, tmp_path: Path) -> None:
+        """A header that is not JSON is kept aside and replaced; the records all load."""
+        path = tmp_path / "journal.jsonl"
+        lines = journal_of(path, 2)
+        lines[0] = b'{"format":"sp404d-journal",\x00"version":1}\n'
+        path.write_bytes(b"".join(lines))
+        with capture_logs() as logs, Journal(path) as journal:
+            assert journal.all() == [record(0), record(1)]
+        assert events(logs, "journal_damaged")[0]["lines"] == 1
+        assert [e["kind"] for e in kept_aside(path)] == ["damaged header"]
+        assert path.read_bytes().startswith(b'{"format":"sp404d-journal","version":1,')
+
+
+class TestLostUnderAWriter:
+    """A journal deleted, replaced or cut short while a writer holds its records."""
+
+    def test_deleted_journal_is_rebuilt_on_the_next_append(self, tmp_path: Path) -> None:
+        path = tmp_path / "state" / "journal.jsonl"
+        with capture_logs() as logs, Journal(path) as journal:
+            for i in range(3):
+                journal.append(record(i))
+            path.unlink()
+            assert journal.append(record(3)) == 4
+        (warning,) = events(logs, "journal_missing")
+        assert (warning["log_level"], warning["restored"]) == ("warning", 3)
+        with Journal(path, readonly=True) as reader:
+            assert reader.all() == [record(i) for i in range(4)]
+
+    def test_check_notices_a_folder_deleted(self, tmp_path: Path) -> None:
+        """One stat, no append needed: the file (and its folder) come back with the records."""
+        path = tmp_path / "state" / "journal.jsonl"
+        with capture_logs() as logs, Journal(path) as journal:
+            journal.append(record(0))
+            assert journal.check() is False
+            for p in path.parent.iterdir():
+                p.unlink()
+            path.parent.rmdir()
+            assert journal.check() is True
+            with Journal(path, readonly=True) as reader:
+                assert reader.all() == [record(0)]
+        assert events(logs, "journal_missing")
+
+    def test_stale_copy_put_in_its_place(self, tmp_path: Path) -> None:
+        """A file with fewer records replaces the journal (a restored backup, a sync client):
+        the records it lacks are written back, its own are kept."""
+        path = tmp_path / "journal.jsonl"
+        with capture_logs() as logs, Journal(path) as journal:
+            journal.append(record(0))
+            backup = path.read_bytes()
+            journal.append(record(1))
+            journal.append(record(2))
+            stale = tmp_path / "stale"
+            stale.write_bytes(backup + b'[2,"done",{"source":"/elsewhere","status":"done"}]\n')
+            os.replace(stale, path)
+            assert journal.append(record(3)) == 5
+        (warning,) = events(logs, "journal_replaced")
+        assert (warning["restored"], warning["kept_from_file"]) == (2, 1)
+        with Journal(path, readonly=True) as reader:
+            docs = reader.all()
+        assert [d.get("key") for d in docs] == ["key-0", "key-1", "key-2", None, "key-3"]
+        assert sorted(d.doc_id for d in docs) == [1, 2, 3, 4, 5]  # type: ignore[attr-defined]
+
+    def test_cut_short_in_place(self, tmp_path: Path) -> None:
+        """Truncated in place (``: > journal.jsonl``): rebuilt from memory."""
+        path = tmp_path / "journal.jsonl"
+        with capture_logs() as logs, Journal(path) as journal:
+            journal.append(record(0))
+            journal.append(record(1))
+            path.write_bytes(b"")
+            assert journal.check() is True
+        assert events(logs, "journal_replaced")[0]["how"] == "cut short"
+        with Journal(path, readonly=True) as reader:
+            assert reader.all() == [record(0), record(1)]
+
+    def test_something_else_in_its_place_is_kept_aside(self, tmp_path: Path) -> None:
+        """A file that is no journal replaces it: renamed to JOURNAL.replaced, untouched."""
+        path = tmp_path / "journal.jsonl"
+        with capture_logs() as logs, Journal(path) as journal:
+            journal.append(record(0))
+            path.unlink()
+            path.write_bytes(b"shopping list\nmilk")
+            journal.append(record(1))
+        assert (tmp_path / "journal.jsonl.replaced").read_bytes() == b"shopping list\nmilk"
+        assert events(logs, "journal_replaced")
+        with Journal(path, readonly=True) as reader:
+            assert reader.all() == [record(0), record(1)]
+
+    def test_a_rewrite_by_another_writer_is_followed_silently(self, tmp_path: Path) -> None:
+        """TinyDB's update/remove in another writer replace the file on purpose, and its header
+        names the file it replaced: no warning, and a removed record does not come back."""
+        path = tmp_path / "journal.jsonl"
+        with capture_logs() as logs, Journal(path) as first, Journal(path) as second:
+            first.append(record(0))
+            first.append(record(1))
+            second.append(record(2))
+            st = path.stat()
+            second.db.remove(doc_ids=[2])
+            header = json.loads(lines_of(path)[0])
+            assert header["replaces"] == [st.st_dev, st.st_ino]
+            assert first.append(record(3)) == 4
+            assert [d["key"] for d in first.all()] == ["key-0", "key-2", "key-3"]
+        assert not [e for e in logs if e["event"].startswith("journal_")]
