@@ -270,6 +270,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             if requests:
                 runner.warm()  # fork the workers before the journal's sync thread exists
             tally = runner.run_batch(requests)
+            lost = runner.finish_owed()  # the journal's last chance to take what it owes
         except BaseException:
             runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
             raise
@@ -288,6 +289,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 print(f"  {path}: {reason}")
     if not tally.ok:
         print(f"see why: sp404d status --journal '{config.journal}'")
+    if lost:
+        print(
+            f"sp404d: the journal {config.journal} could not be written: {lost} records lost "
+            "(the log lists their outputs, all complete; run convert again once it can be)",
+            file=sys.stderr,
+        )
+        return EXIT_JOBS
     return EXIT_OK if tally.ok else EXIT_JOBS
 
 

@@ -509,6 +509,8 @@ class Daemon:
         """What follows a job's record, contained to that job: its record is written already,
         and a surprise here (a name the OS chokes on, a bug) must not cost the records of the
         jobs that travelled with it."""
+        if self.runner.owes(source, then=lambda: self._aftercare(rec, source, inbox)):
+            return  # its record waits for the journal, and so does the source
         try:
             self._aftercare_of(rec, source, inbox)
         except Exception as exc:
@@ -600,6 +602,8 @@ class Daemon:
     def _health(self, now: float) -> None:
         """Restart a dead observer; notice inboxes that vanish and come back."""
         self.next_health = now + HEALTH_EVERY_S
+        if self.runner.flush_owed():  # the journal: gone or replaced? owed records written?
+            self.state_dirty = True
         if self.runner.workers_lost:  # killed workers left temp files (cleared once unlocked)
             self.runner.workers_lost = False
             self.temps_left = True
@@ -693,7 +697,7 @@ class Daemon:
                 self.log.warning("stop_now", in_flight=self._in_flight())
                 break  # a second signal: do not wait
         queued = len(self.planned) + len(self.waiting) + len(self.settler)
-        left = self._in_flight() + not_started + queued
+        left = self._in_flight() + not_started + queued + self.runner.finish_owed()
         self.runner.close(wait=not self.running)
         self.journal.close()
         if (read_state(self.config.journal) or {}).get("pid") == os.getpid():
@@ -730,6 +734,7 @@ class Daemon:
             "inboxes": [str(p) for p in self.config.inbox_paths],
             "mode": self.watcher.mode,
             "watch_limit": self.watcher.note,
+            "journal_problem": self.runner.journal_problem(),
         }
         path = state_path(self.config.journal)
         tmp = path.with_name(path.name + ".tmp")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sp404d.journal import Journal
+from sp404d.journal import Journal, damaged_path
 from sp404d.pathtext import printable
 
 JOB_FIELDS = ("source", "status", "output", "reason", "warning", "finished_at")
@@ -48,7 +48,63 @@ def status_data(journal: Journal, limit: int | None) -> dict[str, Any]:
         "total": len(journal),
         "jobs": jobs,
         "daemon": read_state(journal.path),
+        "journal_health": journal_health(journal),
     }
+
+
+def journal_health(journal: Journal) -> dict[str, Any]:
+    """What is wrong with the journal, as a reader can see it: damaged lines still in the file
+    (the next writer keeps them aside), lines kept aside in ``JOURNAL.damaged`` (damaged, or a
+    last line cut off by a crash), and a file system that is full or read-only."""
+    aside = damaged_path(journal.path)
+    try:
+        kept = aside.read_bytes()
+    except OSError:
+        kept = b""
+    torn = kept.count(b'"kind":"torn"')
+    file_system = None
+    try:
+        fs = os.statvfs(journal.path.parent)
+        if fs.f_flag & os.ST_RDONLY:
+            file_system = "read-only"
+        elif fs.f_bavail == 0:
+            file_system = "full"
+    except OSError:
+        pass
+    return {
+        "skipped_lines": journal.skipped_lines,
+        "damaged_kept": kept.count(b"\n") - torn,
+        "torn_kept": torn,
+        "kept_in": str(aside) if kept else None,
+        "file_system": file_system,
+    }
+
+
+def _journal_lines(health: dict[str, Any] | None, daemon: dict[str, Any] | None) -> list[str]:
+    lines: list[str] = []
+    problem = (daemon or {}).get("journal_problem")
+    if problem:
+        lines.append(
+            f"journal: cannot be written ({problem.get('reason')}): "
+            f"{problem.get('records_owed')} records wait in the daemon, written once it can"
+        )
+    if not health:
+        return lines
+    if health.get("file_system"):
+        lines.append(f"journal: its file system is {health['file_system']}")
+    damaged, torn = health.get("damaged_kept", 0), health.get("torn_kept", 0)
+    if damaged or torn:
+        what = [f"{damaged} damaged line{'s' * (damaged != 1)}"] if damaged else []
+        if torn:
+            what.append(f"{torn} last line{'s' * (torn != 1)} cut off by a crash")
+        lines.append(f"journal: {' and '.join(what)} kept aside in {health.get('kept_in')}")
+    skipped = health.get("skipped_lines", 0)
+    if skipped:
+        lines.append(
+            f"journal: {skipped} damaged line{'s' * (skipped != 1)} skipped in the file "
+            "(the next sp404d that writes it keeps them aside)"
+        )
+    return lines
 
 
 def render_status(data: dict[str, Any]) -> str:
@@ -57,6 +113,7 @@ def render_status(data: dict[str, Any]) -> str:
     if counts:
         lines.append("  " + "  ".join(f"{s} {n}" for s, n in sorted(counts.items())))
     daemon = data.get("daemon")
+    lines += _journal_lines(data.get("journal_health"), daemon)
     if daemon:
         lines.append(
             f"daemon: running (pid {daemon.get('pid')}), queue {daemon.get('queue', 0)}, "
