@@ -6,6 +6,7 @@ junk) and waits, with deadlines, for what should follow.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -413,7 +414,8 @@ class TestLifecycle:
         workers = _grandchildren(d.proc.pid)
         assert workers, "no worker processes found"
         for pid in workers:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # a helper process that ended
+                os.kill(pid, signal.SIGKILL)
         write_audio(d.inbox / "two.wav", 44100, freq=500)
         d.wait_done(2)
         assert d.proc.poll() is None
