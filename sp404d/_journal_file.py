@@ -1,28 +1,33 @@
-"""The journal's file: its line format, and the TinyDB storage that reads and appends it.
+"""The journal's file: the TinyDB storage that reads, indexes and appends it.
 
-Everything about bytes on disk lives here (see :mod:`sp404d.journal` for the format and the
-guarantees); ``journal`` keeps the public :class:`~sp404d.journal.Journal` and TinyDB glue.
+Everything about the file on disk lives here, with the line format in
+:mod:`sp404d._journal_lines`, the index in :mod:`sp404d._journal_index` and what a writer does
+about damage in :mod:`sp404d._journal_repair` (see :mod:`sp404d.journal` for the guarantees);
+``journal`` keeps the public :class:`~sp404d.journal.Journal` and the TinyDB glue.
+
+A process keeps the index of the lines it has read, not their records: a lookup reads its one
+line again (``pread``), ``newest`` reads the end of the file, and the whole table is decoded
+only when TinyDB's own API (or :meth:`table`) asks for it.
 
 What a writer finds wrong with the file it is told through ``notice(level, event, **fields)``
 (the journal logs it): damaged lines, kept aside in ``JOURNAL.damaged`` before they are dropped;
-a torn last line; a file that vanished, was replaced or was cut short while this process held
-its records, rebuilt from them; an fsync that failed.
+a torn last line; a file that vanished, was replaced or was cut short under this process,
+rebuilt from the old file (still open here) or, when cut short in place, from the records this
+process appended itself; an fsync that failed.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
-import gc
 import json
 import os
-import re
 import stat
 import threading
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final
@@ -30,120 +35,75 @@ from typing import Any, Final
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from sp404d import _journal_index as snapshot
+from sp404d._journal_index import Index, index_path, matches
+from sp404d._journal_lines import (
+    FORMAT,
+    HEADER,
+    HEADER_PREFIX,
+    TABLE,
+    VERSION,
+    Record,
+    decode_region,
+    dumps,
+    is_record_item,
+    line_starts,
+    pread_region,
+    read_line,
+    record_line,
+    records_backwards,
+    status_of,
+    stock_tinydb_table,
+)
+from sp404d._journal_repair import (
+    Damage,
+    as_table,
+    damaged_path,
+    fsync_dir,
+    keep_aside,
+    merge,
+    reason,
+)
 from sp404d.errors import ConfigError
 
-Record = dict[str, Any]
 #: ``notice(level, event, **fields)``: how the storage reports what it found and did.
 Notice = Callable[..., None]
 
-_TABLE: Final = "_default"
-_FORMAT: Final = "sp404d-journal"
-_VERSION: Final = 1
-#: Every journal starts with these bytes; a file that does not is never truncated or appended to.
-_HEADER_PREFIX: Final = b'{"format":"sp404d-journal"'
-#: The header a writer gives a new file (a full rewrite adds ``last_id``).
-_HEADER: Final = b'{"format":"sp404d-journal","version":1}\n'
-#: A line with the shape of a record; group 1 is its status column, still JSON-escaped.
-_RECORD_LINE: Final = re.compile(rb'^\[\d+,"((?:[^"\\\n]|\\.)*)",\{.*\}\]$', re.MULTILINE)
-#: When the one-shot decode meets a bad line, lines are retried in chunks of this many.
-_CHUNK_LINES: Final = 1024
+#: A writer keeps the index's snapshot beside a journal of at least this many records...
+SNAPSHOT_MIN: Final = 1000
+#: ...and writes it anew once this many records are not in it.
+SNAPSHOT_EVERY: Final = 500
+#: The records this process appended are remembered up to this many bytes, to rebuild a
+#: journal cut short in place under it (the old bytes are gone then).
+SESSION_BYTES: Final = 4 << 20
 
-_dumps: Final = json.JSONEncoder(separators=(",", ":")).encode
 # fdatasync skips metadata that does not matter for reading the data back; macOS lacks it.
 _fdatasync: Final[Callable[[int], None]] = getattr(os, "fdatasync", os.fsync)
-
-
-class _Records:
-    """The decoded records, in append order, and the indexes built from them.
-
-    ``table`` is exactly what TinyDB's ``Table`` reads from a storage (``str(doc_id)`` ->
-    record). Each index is built on first use, in one pass, then kept current by :meth:`add`.
-    """
-
-    def __init__(self) -> None:
-        self.table: dict[str, Record] = {}
-        self.last_id = 0
-        self._counts: dict[str, int] | None = None
-        self._latest: dict[str, dict[str, str]] = {}  # field -> value -> key of the last record
-
-    def add(self, doc_id: int, doc: Record) -> None:
-        key = str(doc_id)
-        self.table[key] = doc
-        self.last_id = max(self.last_id, doc_id)
-        if self._counts is not None:
-            status = _status_of(doc)
-            self._counts[status] = self._counts.get(status, 0) + 1
-        for field, index in self._latest.items():
-            value = doc.get(field)
-            if isinstance(value, str):
-                index[value] = key
-
-    def add_items(self, items: list[Any]) -> list[int]:
-        """Add decoded ``[doc_id, status, record]`` lines; return the indexes of the others."""
-        indexed = self._counts is not None or bool(self._latest)
-        table, last_id = self.table, self.last_id
-        bad: list[int] = []
-        for i, item in enumerate(items):
-            if _is_record_item(item):
-                doc_id, doc = item[0], item[2]
-                if indexed:
-                    self.add(doc_id, doc)
-                else:  # the bulk of a load: nothing to keep current yet
-                    table[str(doc_id)] = doc
-                    last_id = max(last_id, doc_id)
-            else:
-                bad.append(i)
-        self.last_id = max(self.last_id, last_id)
-        return bad
-
-    def counts(self) -> dict[str, int]:
-        if self._counts is None:
-            self._counts = dict(Counter(_status_of(doc) for doc in self.table.values()))
-        return dict(self._counts)
-
-    def latest(self, field: str, value: str) -> Record | None:
-        index = self._latest.get(field)
-        if index is None:
-            index = {
-                found: key
-                for key, doc in self.table.items()
-                if isinstance(found := doc.get(field), str)
-            }
-            self._latest[field] = index
-        key = index.get(value)
-        if key is None:
-            return None
-        doc: Record = Document(self.table[key], int(key))
-        return doc
-
-
-def damaged_path(journal: Path) -> Path:
-    """Where a writer keeps the damaged lines it finds, one JSON object a line, appended."""
-    return journal.with_name(journal.name + ".damaged")
 
 
 def _no_notice(level: str, event: str, **fields: Any) -> None:
     pass
 
 
-def _status_of(doc: Mapping[str, Any]) -> str:
-    status = doc.get("status")
-    return status if isinstance(status, str) else "unknown"
+@dataclass(frozen=True)
+class _Orphan:
+    """The file a writer had when it found it deleted, replaced or cut short: its descriptor
+    (still readable unless it was cut short in place), identity, and what we had read of it."""
 
-
-def _is_record_item(item: Any) -> bool:
-    return type(item) is list and len(item) == 3 and type(item[0]) is int and type(item[2]) is dict
-
-
-def _record_line(doc_id: int, doc: Mapping[str, Any]) -> str:
-    return f"[{doc_id},{_dumps(_status_of(doc))},{_dumps(doc)}]\n"
+    fd: int | None
+    ident: tuple[int, int] | None
+    how: str
+    start: int
+    end: int
+    total: int
 
 
 class _JournalStorage(Storage):
-    """A TinyDB storage on the JSON-lines file: the file's owner and the records' cache.
+    """A TinyDB storage on the JSON-lines file: the file's owner and its index.
 
-    ``read()`` hands TinyDB the cached table (no copy, no disk); ``append`` adds lines;
-    ``write()``, which TinyDB calls for anything but inserts, rewrites the file atomically.
+    ``read()`` hands TinyDB the decoded table (decoded once, then kept current); ``append``
+    adds lines; ``write()``, which TinyDB calls for anything but inserts, rewrites the file
+    atomically.
     """
 
     def __init__(
@@ -163,22 +123,25 @@ class _JournalStorage(Storage):
         self.generation = 0
         #: Guards everything below against this process's other threads (flock cannot).
         self.mutex = threading.RLock()
-        self._records = _Records()
-        # Read-only: complete lines not decoded yet, from the newline before the first one.
-        self._pending: bytearray | None = None
-        self._pending_counts: tuple[dict[str, int], int, int] | None = None
-        self._skipped = 0
+        self._index = Index()
+        self._table: dict[str, Record] | None = None  # decoded, once TinyDB's API asked
+        self._foreign: dict[str, Record] | None = None  # a reader's stock TinyDB database
+        self._session: deque[tuple[int, str]] = deque()  # (doc_id, JSON) this process wrote
+        self._session_bytes = 0
+        self._skipped = 0  # lines passed over while reading (and in a snapshot loaded)
         self._notice = notice
         self._sync_interval = sync_interval
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self._start = 0  # where the records start: just after the header line
         self._offset = 0  # bytes of the file taken in; always just after a newline
-        self._lines = 0  # complete lines before ``_offset`` (a writer's, for damage reports)
-        # A writer's findings, handled before the lock is let go: damaged lines to keep aside
-        # as (kind, line number, offset, bytes); the records held when the file we had was
-        # found gone, replaced or cut short (records, its identity, how); a rewrite still owed.
-        self._damage: list[tuple[str, int, int, bytes]] = []
-        self._orphan: tuple[_Records, tuple[int, int] | None, str] | None = None
+        self._lines = 0  # complete lines before ``_offset`` (for damage reports)
+        self._saved = 0  # records in the index when its snapshot was written or loaded
+        self._header_last_id = 0
+        # A writer's findings, handled before the lock is let go: damaged lines to keep aside;
+        # the file we had when it was found gone, replaced or cut short; a rewrite owed.
+        self._damage: list[Damage] = []
+        self._orphan: _Orphan | None = None
         self._rebuild: str | None = None
         self._header_replaces: Any = None  # the "replaces" of the header: who rewrote it
         self._found_empty = False  # opened an existing file of 0 bytes
@@ -199,8 +162,7 @@ class _JournalStorage(Storage):
                     self._remove_stale_temps()
         except OSError as exc:
             self._close_fd()
-            reason = exc.strerror or str(exc)
-            raise ConfigError("journal", f"cannot open {path}: {reason}") from exc
+            raise ConfigError("journal", f"cannot open {path}: {reason(exc)}") from exc
         except BaseException:
             self._close_fd()
             raise
@@ -208,15 +170,15 @@ class _JournalStorage(Storage):
     # -- TinyDB's Storage interface ------------------------------------------------------------
 
     def read(self) -> dict[str, dict[str, Any]] | None:
-        table = self.records.table
-        return {_TABLE: table} if table else None
+        table = self.table()
+        return {TABLE: table} if table else None
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        others = sorted(name for name, table in data.items() if name != _TABLE and table)
+        others = sorted(name for name, table in data.items() if name != TABLE and table)
         if others:
             raise ValueError(f"the journal keeps only TinyDB's default table, not {others}")
         with self.locked():
-            self._rewrite(data.get(_TABLE, {}))
+            self._rewrite(data.get(TABLE, {}), keep_table=True)
 
     def close(self) -> None:
         with self.mutex:
@@ -227,14 +189,12 @@ class _JournalStorage(Storage):
             timer.join(timeout=5)
         with self.mutex:
             try:
+                self._save_snapshot_if(1)
                 self.sync()
             except OSError as exc:  # said once already (journal_sync_failed); closing goes on
                 if not self._sync_failing:
                     self._notice(
-                        "warning",
-                        "journal_sync_failed",
-                        journal=str(self.path),
-                        reason=_reason(exc),
+                        "warning", "journal_sync_failed", journal=str(self.path), reason=reason(exc)
                     )
             finally:
                 self._close_fd()
@@ -242,39 +202,64 @@ class _JournalStorage(Storage):
 
     # -- what Journal and the table call -------------------------------------------------------
 
-    @property
-    def records(self) -> _Records:
-        """The decoded records (a read-only journal decodes its lines on first use)."""
+    def table(self) -> dict[str, Record]:
+        """Every record, ``str(doc_id)`` -> record, in file order: decoded on first use."""
         with self.mutex:
-            pending, self._pending, self._pending_counts = self._pending, None, None
-            if pending is not None:
-                self._decode(pending)
-            return self._records
+            if self._foreign is not None:
+                return self._foreign
+            if self._table is None:
+                self._table = self._decode_all()
+            return self._table
 
     def counts(self) -> dict[str, int]:
         with self.mutex:
-            if self._pending is None:
-                return self._records.counts()
-            return dict(self._scan_pending()[0])
+            return dict(self._index.counts)
 
     def total(self) -> int:
         with self.mutex:
-            if self._pending is None:
-                return len(self._records.table)
-            return self._scan_pending()[1]
+            return self._index.total
 
     def skipped_lines(self) -> int:
         with self.mutex:
-            if self._pending is None:
-                return self._skipped
-            return self._skipped + self._scan_pending()[2]
+            return self._skipped
 
     def newest(self, limit: int | None) -> list[Record]:
+        return [] if limit == 0 else list(islice(self.iter_newest(), limit))
+
+    def iter_newest(self) -> Iterator[Record]:
+        """Every record, newest first, read from the end of the file a block at a time."""
         with self.mutex:
-            if self._pending is None or limit is None or limit > _CHUNK_LINES:
-                items = reversed(self.records.table.items())
-                return [Document(doc, int(key)) for key, doc in islice(items, limit)]
-            return _newest_lines(self._pending, limit)
+            if self._foreign is not None:
+                docs = [Document(doc, int(k)) for k, doc in reversed(self._foreign.items())]
+                fd, start, end = None, 0, 0
+            else:
+                docs = []
+                fd = None if self._fd is None else os.dup(self._fd)
+                start, end = self._start, self._offset
+        yield from docs
+        if fd is None:
+            return
+        try:
+            for doc_id, doc in records_backwards(fd, start, end):
+                yield Document(doc, doc_id)
+        finally:
+            os.close(fd)
+
+    def latest(self, name: str, value: str) -> Record | None:
+        """The latest record for ``value`` in the index's map ``name`` (see ``_journal_index``)."""
+        with self.mutex:
+            if self._foreign is not None:
+                for key, doc in reversed(self._foreign.items()):
+                    if matches(name, value, doc):
+                        return Document(doc, int(key))
+                return None
+            offset = self._index.find(name, value)
+            if offset is None or self._fd is None:
+                return None
+            item = read_line(self._fd, offset)
+        if not is_record_item(item) or not matches(name, value, item[2]):
+            return None  # two values that share a fingerprint: a miss, never a wrong record
+        return Document(item[2], item[0])
 
     def append(self, documents: Sequence[Mapping[Any, Any]]) -> list[int]:
         """Append documents as lines with one write; return their doc ids."""
@@ -284,26 +269,33 @@ class _JournalStorage(Storage):
             if not isinstance(document, Mapping):
                 raise ValueError("Document is not a Mapping")
             explicit = int(document.doc_id) if isinstance(document, Document) else None
-            encoded.append((explicit, _dumps(_status_of(document)), _dumps(dict(document))))
+            encoded.append((explicit, dumps(status_of(document)), dumps(dict(document))))
         if not encoded:
             return []
         with self.locked():
-            records = self.records
-            next_id, ids = records.last_id, []
+            next_id, ids = self._index.last_id, []
             for explicit, _, _ in encoded:
                 if explicit is None:
                     next_id += 1
                     ids.append(next_id)
-                elif str(explicit) in records.table or explicit in ids:
+                elif explicit in ids or str(explicit) in self.table():  # TinyDB's API only
                     raise ValueError(f"Document with ID {explicit} already exists")
                 else:
                     ids.append(explicit)
                     next_id = max(next_id, explicit)
-            lines = zip(ids, encoded, strict=True)
-            self._append_bytes("".join(f"[{i},{s},{body}]\n" for i, (_, s, body) in lines).encode())
-            for doc_id, (_, _, body) in zip(ids, encoded, strict=True):
-                # Keep what a reload would read, not the caller's mutable (maybe tuple-ish) object.
-                records.add(doc_id, json.loads(body))
+            lines = [
+                f"[{i},{s},{body}]\n".encode() for i, (_, s, body) in zip(ids, encoded, strict=True)
+            ]
+            at = self._offset
+            self._append_bytes(b"".join(lines))
+            for doc_id, line, document, (_, _, body) in zip(
+                ids, lines, documents, encoded, strict=True
+            ):
+                self._index.add(at, doc_id, document)
+                if self._table is not None:  # what a reload would read, not the caller's object
+                    self._table[str(doc_id)] = json.loads(body)
+                self._remember(doc_id, body)
+                at += len(line)
             self.generation += 1
             self._after_append()
         return ids
@@ -314,8 +306,8 @@ class _JournalStorage(Storage):
         An append never raises for its fsync (its line is written, only its durability is
         late). After an fsync failed, what was written since the last good one may be lost from
         the disk even if a later fsync succeeds, so the whole file is then written anew (temp
-        file, fsync, rename) from the records in memory, by this call or the next append. Raises
-        the ``OSError`` while the records are not all durable.
+        file, fsync, rename) by this call or the next append. Raises the ``OSError`` while the
+        records are not all durable.
         """
         with self.mutex:
             if self._rebuild is not None and not self.readonly:
@@ -351,7 +343,7 @@ class _JournalStorage(Storage):
             if (st.st_dev, st.st_ino) != self._ident:
                 self._close_fd()
                 self._open_reader()
-            else:
+            elif st.st_size != self._offset:
                 self._catch_up(locked=False)
 
     def check(self) -> bool:
@@ -370,7 +362,7 @@ class _JournalStorage(Storage):
                 return True
 
     def reload(self) -> None:
-        """Forget the records in memory and read the file again (after a failed update)."""
+        """Forget what is in memory and read the file again (after a failed update)."""
         with self.mutex:
             self._reset()
             if self._fd is not None:
@@ -443,11 +435,16 @@ class _JournalStorage(Storage):
             if current:
                 break
             # Another process replaced the file (a full rewrite) or it was deleted: our
-            # descriptor holds a file nobody reads any more. Follow the path, read it anew;
-            # what we held is checked against it once it is read (``_after_locked_read``).
+            # descriptor holds a file nobody reads any more. Keep it to read what we had,
+            # follow the path, read it anew (``_after_locked_read`` compares the two).
             if self._orphan is None:
-                self._orphan = (self._records, self._ident, how)
-            self._close_fd()
+                self._orphan = _Orphan(
+                    fd, self._ident, how, self._start, self._offset, self._index.total
+                )
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._fd, self._ident = None, None
+            else:
+                self._close_fd()
             self._open_writer()
         try:
             try:
@@ -472,7 +469,7 @@ class _JournalStorage(Storage):
             n += 1
             aside = self.path.with_name(f"{self.path.name}.replaced.{n}")
         os.rename(self.path, aside)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self._notice(
             "warning",
             "journal_replaced",
@@ -485,7 +482,7 @@ class _JournalStorage(Storage):
         fcntl.flock(self._require_fd(), fcntl.LOCK_EX)
 
     def _remove_stale_temps(self) -> None:
-        """Delete temp files of rewrites that died before their rename.
+        """Delete temp files of rewrites (and index snapshots) that died before their rename.
 
         Safe under the lock: a rewrite in progress holds it until its rename is done.
         """
@@ -501,7 +498,7 @@ class _JournalStorage(Storage):
         """Take in the complete lines past ``_offset``; if ``locked``, cut off a torn tail.
 
         A writer (``locked``) then settles what it found: damage kept aside, a journal that was
-        lost or replaced under it rebuilt from the records it held.
+        lost or replaced under it rebuilt from what it had.
         """
         self._read_new(locked=locked)
         if locked and not self.readonly:
@@ -532,12 +529,13 @@ class _JournalStorage(Storage):
             start = self._read_start(size, locked=locked)
             if start is None:
                 return
-            self._offset = start
+            self._start = self._offset = start
+            self._use_snapshot(size)
         if size <= self._offset:
             return
         # From the newline before the new lines: it becomes the "[" of one JSON array.
         base = self._offset - 1
-        region = _pread_region(fd, base, size)
+        region = pread_region(fd, base, size)
         if region[:1] != b"\n":  # changed in place by something else: start again
             self._forget("changed in place", locked=locked)
             self._read_new(locked=locked)
@@ -555,10 +553,12 @@ class _JournalStorage(Storage):
             self._damage.append(("torn", self._lines + 1, self._offset, torn))
 
     def _forget(self, how: str, *, locked: bool) -> None:
-        """Start reading the file again from its first byte; a writer keeps what it held, to
+        """Start reading the file again from its first byte; a writer keeps what it had, to
         check against what the file holds now."""
         if locked and not self.readonly and self._orphan is None:
-            self._orphan = (self._records, self._ident, how)
+            self._orphan = _Orphan(
+                None, self._ident, how, self._start, self._offset, self._index.total
+            )
         self._reset()
 
     def _read_start(self, size: int, *, locked: bool) -> int | None:
@@ -566,8 +566,8 @@ class _JournalStorage(Storage):
         fd = self._require_fd()
         head = os.pread(fd, min(size, 1 << 16), 0)
         newline = head.find(b"\n")
-        if not head.startswith(_HEADER_PREFIX) and not _HEADER.startswith(head):
-            self._read_foreign(_pread_region(fd, 0, size), locked=locked)
+        if not head.startswith(HEADER_PREFIX) and not HEADER.startswith(head):
+            self._read_foreign(pread_region(fd, 0, size), locked=locked)
             return None
         if newline < 0:
             if size > len(head):
@@ -587,71 +587,62 @@ class _JournalStorage(Storage):
             return newline + 1
         self._header_replaces = header.get("replaces")
         version = header.get("version")
-        if isinstance(version, int) and version > _VERSION:
+        if isinstance(version, int) and version > VERSION:
             raise ConfigError(
                 "journal", f"{self.path} was written by a newer sp404d (format {version})"
             )
         last_id = header.get("last_id")
         if isinstance(last_id, int):
-            self._records.last_id = max(self._records.last_id, last_id)
+            self._header_last_id = last_id
+            self._index.last_id = max(self._index.last_id, last_id)
         return newline + 1
+
+    def _use_snapshot(self, size: int) -> None:
+        """Start from the index's snapshot, if it describes this file's bytes so far."""
+        loaded = snapshot.load(index_path(self.path), self._require_fd(), size, self._start)
+        if loaded is None:
+            return
+        index, where = loaded
+        index.last_id = max(index.last_id, self._header_last_id)
+        self._index, self._saved = index, index.total
+        self._offset, self._lines = where.end, where.lines
+        self._skipped += index.skipped
 
     def _read_foreign(self, data: bytearray, *, locked: bool) -> None:
         """Take in a database written by stock TinyDB; a writer converts the file at once."""
-        table = _stock_tinydb_table(bytes(data), self.path)
+        table = stock_tinydb_table(bytes(data), self.path)
         if locked:
-            self._rewrite(table)
+            self._rewrite(table, keep_table=False)
             return
+        self._foreign = table
         for key, doc in table.items():
-            self._records.add(int(key), doc)
+            self._index.add(0, int(key), doc)
         self._offset = len(data)
         self.generation += 1
 
     def _take(self, region: bytearray, base: int) -> None:
         """Take in complete lines: ``region`` is the newline at ``base`` and the lines after."""
-        if self.readonly and (self._pending is not None or not self._records.table):
-            # Nothing decoded yet: keep the bytes; status needs no more than a scan of them.
-            if self._pending is None:
-                self._pending = region
-            else:
-                self._pending += memoryview(region)[1:]
-            self._pending_counts = None
-        else:
-            self._decode(region, None if self.readonly else base)
-        self.generation += 1
-
-    def _decode(self, region: bytearray, base: int | None = None) -> None:
-        """Decode lines into records; ``base`` (a writer's): the file offset of ``region``, so
-        that damaged lines can be kept aside with their line numbers and offsets."""
-        with _gc_paused():
-            items = _decode_region(region)
-            bad = self._records.add_items(items)
-        self._skipped += len(bad)
+        items = decode_region(region)
+        starts = line_starts(region, base)
+        self._index.add_many(starts, items)
+        if self._table is not None:
+            self._table.update(as_table(items))
         first_line = self._lines + 1
         self._lines += len(items)
-        if not bad or base is None:
+        self.generation += 1
+        bad = [i for i, item in enumerate(items) if not is_record_item(item)]
+        self._skipped += len(bad)
+        if not bad or self.readonly:
             return
-        lines = bytes(region[1:-1]).split(b"\n")
-        offsets = [0] * len(lines)
-        at = base + 1
-        for i, line in enumerate(lines):
-            offsets[i] = at
-            at += len(line) + 1
+        ends = [*(s - 1 for s in starts[1:]), base + len(region) - 1]
         for i in bad:
-            self._damage.append(("damaged", first_line + i, offsets[i], lines[i]))
+            raw = bytes(region[starts[i] - base : ends[i] - base])
+            self._damage.append(("damaged", first_line + i, starts[i], raw))
 
-    def _scan_pending(self) -> tuple[dict[str, int], int, int]:
-        """(counts by status, records, bad lines) of the undecoded lines, from one regex scan."""
-        if self._pending_counts is None:
-            pending = self._pending if self._pending is not None else bytearray(b"\n")
-            statuses = Counter(_RECORD_LINE.findall(pending))
-            counts: dict[str, int] = {}
-            for raw, n in statuses.items():
-                status = json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
-                counts[status] = counts.get(status, 0) + n
-            total = sum(statuses.values())
-            self._pending_counts = counts, total, pending.count(b"\n") - 1 - total
-        return self._pending_counts
+    def _decode_all(self) -> dict[str, Record]:
+        if self._fd is None or self._offset <= self._start:
+            return {}
+        return as_table(decode_region(pread_region(self._fd, self._start - 1, self._offset)))
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -660,9 +651,10 @@ class _JournalStorage(Storage):
         fd = self._require_fd()
         os.ftruncate(fd, 0)
         self._offset = self._lines = 0
-        self._append_bytes(_HEADER)
+        self._append_bytes(HEADER)
+        self._start = self._offset
         _fdatasync(fd)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def _append_bytes(self, payload: bytes) -> None:
         fd = self._require_fd()
@@ -678,23 +670,33 @@ class _JournalStorage(Storage):
         self._offset += len(payload)
         self._lines += payload.count(b"\n")
 
-    def _rewrite(self, table: Mapping[Any, Mapping[str, Any]]) -> None:
-        """Replace the file with ``table``: temp file, fsync, rename, fsync the folder."""
-        records = _Records()
-        records.last_id = self._records.last_id
-        lines: list[str] = []
+    def _remember(self, doc_id: int, body: str) -> None:
+        self._session.append((doc_id, body))
+        self._session_bytes += len(body)
+        while self._session_bytes > SESSION_BYTES and self._session:
+            self._session_bytes -= len(self._session.popleft()[1])
+
+    def _rewrite(self, table: Mapping[Any, Mapping[str, Any]], *, keep_table: bool) -> None:
+        """Replace the file with ``table``: temp file, fsync, rename, fsync the folder; index
+        it as it is written, and snapshot that index. ``keep_table``: keep the records decoded
+        (TinyDB's API is in use), else only the index."""
+        index = Index()
+        lines: list[bytes] = []
+        docs: dict[str, Record] = {}
         for key, doc in table.items():
-            doc_id = int(key)
-            lines.append(_record_line(doc_id, doc))
-            records.add(doc_id, dict(doc))
-        header: dict[str, Any] = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "last_id": records.last_id,
-        }
+            lines.append(record_line(int(key), doc).encode())
+            docs[str(int(key))] = dict(doc)
+        last_id = max([self._index.last_id, *(int(k) for k in docs)])
+        header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "last_id": last_id}
         if self._ident is not None:  # so that other writers know the file they had was ours
             header["replaces"] = list(self._ident)
-        payload = (_dumps(header) + "\n" + "".join(lines)).encode()
+        head = (dumps(header) + "\n").encode()
+        at = len(head)
+        for line, (key, doc) in zip(lines, docs.items(), strict=True):
+            index.add(at, int(key), doc)
+            at += len(line)
+        index.last_id = last_id
+        payload = head + b"".join(lines)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         try:
@@ -715,24 +717,59 @@ class _JournalStorage(Storage):
         st = os.fstat(fd)
         self._close_fd()  # also drops the old file's lock: its waiters will follow the path
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
-        self._records, self._pending, self._pending_counts = records, None, None
-        self._offset, self._dirty = len(payload), False
+        self._index, self._foreign = index, None
+        self._table = docs if keep_table else None
+        self._start, self._offset, self._dirty = len(head), len(payload), False
         self._lines = len(lines) + 1
+        self._header_last_id, self._header_replaces = last_id, header.get("replaces")
         self.generation += 1
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
+        self._saved = 0  # the snapshot on disk describes the file just replaced
+        if index.total >= SNAPSHOT_MIN:
+            self._save_snapshot()
+        else:
+            with suppress(OSError):
+                os.unlink(index_path(self.path))
+
+    def _save_snapshot_if(self, lag: int, *, locked: bool = False) -> None:
+        """Snapshot the index when at least ``lag`` of its records are not in the last one (and
+        the journal is big enough for reading it to be worth sparing). ``locked``: the caller
+        holds the file lock already."""
+        if (
+            self.readonly
+            or self._closed
+            or self._fd is None
+            or self._index.total < SNAPSHOT_MIN
+            or self._index.total - self._saved < lag
+        ):
+            return
+        if locked or self._depth:
+            self._save_snapshot()
+            return
+        with suppress(OSError, ConfigError), self.locked():  # a cache: never worth failing for
+            self._save_snapshot()
+
+    def _save_snapshot(self) -> None:
+        if self._fd is None or self._foreign is not None:
+            return
+        where = snapshot.covered(self._fd, self._offset, self._lines, self._start)
+        snapshot.save(index_path(self.path), self._index, where)
+        self._saved = self._index.total
 
     # -- what a writer found ---------------------------------------------------------------------
 
     def _after_locked_read(self) -> None:
-        """Keep damage aside, check the records we held against a file that changed under us,
-        and rewrite the file if that is owed (the rewrite's ``OSError`` leaves it owed)."""
+        """Keep damage aside, check what we had against a file that changed under us, rewrite
+        the file if that is owed (the rewrite's ``OSError`` leaves it owed), and keep the
+        index's snapshot current."""
+        decoded = self._table is not None
         if self._damage:
             self._keep_aside()
         if self._orphan is not None:
             self._adopt_orphan()
         if self._rebuild is not None:
             why = self._rebuild
-            self._rewrite(self._records.table)
+            self._rewrite(self.table(), keep_table=decoded)
             self._rebuild, self._sync_error = None, None
             if self._sync_failing:
                 self._sync_failing = False
@@ -742,8 +779,10 @@ class _JournalStorage(Storage):
                 "journal_rebuilt",
                 journal=str(self.path),
                 why=why,
-                records=len(self._records.table),
+                records=self._index.total,
             )
+            return
+        self._save_snapshot_if(SNAPSHOT_EVERY, locked=True)
 
     def _keep_aside(self) -> None:
         """Append the damaged lines to ``JOURNAL.damaged`` (fsynced), then drop them: a torn
@@ -751,28 +790,8 @@ class _JournalStorage(Storage):
         a torn tail: it is cut off regardless (an append must not glue onto it; it is the
         unfinished line of a writer that died, whose record it never reported written)."""
         found, self._damage = self._damage, []
+        error = keep_aside(self.path, found)
         aside = damaged_path(self.path)
-        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        payload = "".join(
-            _dumps(
-                {
-                    "found_at": at,
-                    "journal": str(self.path),
-                    "kind": kind,
-                    "line": line,
-                    "offset": offset,
-                    # The exact bytes: text.encode("utf-8", "surrogateescape").
-                    "text": raw.decode("utf-8", "surrogateescape"),
-                }
-            )
-            + "\n"
-            for kind, line, offset, raw in found
-        ).encode()
-        error: str | None = None
-        try:
-            _append_durably(aside, payload)
-        except OSError as exc:
-            error = _reason(exc)
         torn = [f for f in found if f[0] == "torn"]
         damaged = [f for f in found if f[0] != "torn"]
         where: dict[str, Any] = {"kept_in": str(aside)} if error is None else {"not_kept": error}
@@ -802,57 +821,59 @@ class _JournalStorage(Storage):
             )
 
     def _adopt_orphan(self) -> None:
-        """The file we had was deleted, replaced or cut short: add back what we held.
+        """The file we had was deleted, replaced or cut short: add back what it held.
 
         A rewrite by another sp404d names the file it replaced (``replaces``): if that is the
-        one we had, its content is the truth (it holds every record we held, updated or removed
-        through TinyDB on purpose). Anything else is checked record by record: the records we
-        held and it lacks are written back with their ids (or new ones, if it reused an id),
-        and whatever it holds that we did not is kept too.
+        one we had, its content is the truth (it holds every record we had, updated or removed
+        through TinyDB on purpose). Anything else is merged record by record
+        (:func:`~sp404d._journal_repair.merge`).
         """
         assert self._orphan is not None
-        known, ident, how = self._orphan
-        self._orphan = None
-        if how == "replaced" and ident is not None and self._header_replaces == list(ident):
-            return
-        current = self._records
-        merged = _Records()
-        missing = 0
-        for key, doc in known.table.items():
-            merged.add(int(key), doc)
-            if current.table.get(key) != doc:
-                missing += 1
-        next_id = max(known.last_id, current.last_id)
-        theirs = 0
-        for key, doc in current.table.items():
-            mine = known.table.get(key)
-            if mine == doc:
-                continue
-            theirs += 1
-            if mine is None:
-                merged.add(int(key), doc)
-            else:  # the same id for another record: a new id for it
-                next_id += 1
-                merged.add(next_id, doc)
-        merged.last_id = max(merged.last_id, next_id)
-        event = "journal_missing" if how == "missing" else "journal_replaced"
-        fields: dict[str, Any] = {"journal": str(self.path), "records_held": len(known.table)}
-        if how != "missing":
-            fields.update(how=how, records_in_file=len(current.table))
-        if not missing:  # nothing we knew is lost: what is there now stands
+        orphan, self._orphan = self._orphan, None
+        try:
+            followed = orphan.how == "replaced" and orphan.ident is not None
+            if followed and self._header_replaces == list(orphan.ident or ()):
+                return
+            known, lost = self._orphan_records(orphan)
+        finally:
+            if orphan.fd is not None:
+                os.close(orphan.fd)
+        decoded = self._table is not None
+        merged = merge(known, self.table(), max(self._index.last_id, orphan_last(known)))
+        event = "journal_missing" if orphan.how == "missing" else "journal_replaced"
+        fields: dict[str, Any] = {"journal": str(self.path), "records_held": orphan.total}
+        if orphan.how != "missing":
+            fields.update(how=orphan.how, records_in_file=self._index.total)
+        if lost:
+            fields["lost"] = lost  # cut short in place: older records than this process wrote
+        if not merged.missing:  # nothing we knew is lost: what is there now stands
+            self._table = self._table if decoded else None
             self._notice("info", event, **fields, restored=0)
             return
-        self._records = merged
+        self._table = merged.table
+        self._index.last_id = max(self._index.last_id, merged.last_id)
         self.generation += 1
-        self._rebuild = f"{how}: {missing} records restored from memory"
+        self._rebuild = f"{orphan.how}: {merged.missing} records restored"
         self._notice(
             "warning",
             event,
             **fields,
-            restored=missing,
-            kept_from_file=theirs,
-            action="rebuilding it from the records this process holds",
+            restored=merged.missing,
+            kept_from_file=merged.theirs,
+            action="rebuilding it from the records this process had",
         )
+
+    def _orphan_records(self, orphan: _Orphan) -> tuple[dict[str, Record], int]:
+        """The records of the file we had, and how many of them are gone for good: read from
+        its descriptor (a deleted or replaced file lives on while it is open), or, when it was
+        cut short in place, the records this process appended itself."""
+        if orphan.fd is not None and orphan.end > orphan.start:
+            with suppress(OSError):
+                region = pread_region(orphan.fd, orphan.start - 1, orphan.end)
+                if region[:1] == b"\n" and region[-1:] == b"\n":
+                    return as_table(decode_region(region)), 0
+        mine = {str(doc_id): json.loads(body) for doc_id, body in self._session}
+        return mine, max(0, orphan.total - len(mine))
 
     # -- durability ----------------------------------------------------------------------------
 
@@ -890,7 +911,7 @@ class _JournalStorage(Storage):
                 "warning",
                 "journal_sync_failed",
                 journal=str(self.path),
-                reason=_reason(exc),
+                reason=reason(exc),
                 note="records are written but may not be on the disk; the journal is written "
                 "anew once it can be, and sources are not moved or deleted before",
             )
@@ -906,9 +927,9 @@ class _JournalStorage(Storage):
     # -- small helpers -------------------------------------------------------------------------
 
     def _reset(self) -> None:
-        self._records, self._pending, self._pending_counts = _Records(), None, None
-        self._offset = self._lines = 0
-        self._header_replaces = None
+        self._index, self._table, self._foreign = Index(), None, None
+        self._start = self._offset = self._lines = self._saved = 0
+        self._header_replaces, self._header_last_id = None, 0
         self.generation += 1
 
     def _close_fd(self) -> None:
@@ -940,148 +961,5 @@ class _JournalStorage(Storage):
         return self._fd
 
 
-def _decode_region(region: bytearray) -> list[Any]:
-    """Decode the lines of ``region`` (newline, lines, newline): one item a line, ``None`` for
-    a line that is not JSON (the caller counts it with the items that are not records).
-
-    One ``json.loads`` over the lines turned into one JSON array is several times faster than
-    one call per line; doing it in place (the newlines become the commas and brackets) spares
-    copies of a file that may be 100 MB. A bad line spoils the array, so then chunks of lines
-    are tried, and single lines only inside a chunk that fails.
-    """
-    expected = region.count(b"\n") - 1
-    array = region.replace(b"\n", b",")
-    array[0], array[-1] = ord("["), ord("]")
-    items = _loads_list(array, expected)
-    if items is not None:
-        return items
-    lines = bytes(region[1:-1]).split(b"\n")
-    decoded: list[Any] = []
-    for first in range(0, len(lines), _CHUNK_LINES):
-        chunk = lines[first : first + _CHUNK_LINES]
-        chunk_items = _loads_list(b"[" + b",".join(chunk) + b"]", len(chunk))
-        if chunk_items is None:
-            chunk_items = []
-            for line in chunk:
-                one = _loads_list(b"[" + line + b"]", 1)
-                # Blank lines too are bad: the fast scan of a read-only journal agrees.
-                chunk_items.append(None if one is None else one[0])
-        decoded.extend(chunk_items)
-    return decoded
-
-
-def _loads_list(array: bytes | bytearray, expected: int) -> list[Any] | None:
-    """Decode a JSON array; ``None`` unless it holds exactly ``expected`` values.
-
-    The count catches a damaged line that still decodes, like ``1,2``.
-    """
-    try:
-        items = json.loads(array)
-    except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, absurd nesting
-        return None
-    if isinstance(items, list) and len(items) == expected:
-        return items
-    return None
-
-
-def _newest_lines(region: bytearray, limit: int) -> list[Record]:
-    """The last ``limit`` records of undecoded lines, newest first, decoding only those."""
-    found: list[Record] = []
-    end = len(region) - 1  # the newline that ends the last line
-    while len(found) < limit and end > 0:
-        start = region.rfind(b"\n", 0, end) + 1
-        item = _loads_list(b"[" + region[start:end] + b"]", 1)
-        if item is not None and _is_record_item(item[0]):
-            found.append(Document(item[0][2], item[0][0]))
-        end = start - 1
-    return found
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while decoding: it would otherwise rescan the young records again and
-    again as they pile up (a third of the load time at 100,000 records)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _stock_tinydb_table(data: bytes, path: Path) -> dict[str, Record]:
-    """The default table of a file written by TinyDB's ``JSONStorage``, checked."""
-    not_journal = ConfigError(
-        "journal", f"{path} is neither an sp404d journal nor a TinyDB database; not touching it"
-    )
-    try:
-        tables = json.loads(data)
-    except (ValueError, RecursionError):
-        raise not_journal from None
-    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
-        raise not_journal
-    others = sorted(name for name, table in tables.items() if name != _TABLE and table)
-    if others:
-        raise ConfigError("journal", f"{path} has TinyDB tables the journal cannot keep: {others}")
-    table: dict[str, Any] = tables.get(_TABLE, {})
-    if not all(key.isdigit() and isinstance(doc, dict) for key, doc in table.items()):
-        raise not_journal
-    return table
-
-
-# -- file system helpers -----------------------------------------------------------------------
-
-
-def _pread_region(fd: int, start: int, stop: int) -> bytearray:
-    """Bytes ``start:stop`` of the file, straight into a buffer we may edit in place."""
-    buffer = bytearray(stop - start)
-    got = 0
-    while got < len(buffer):
-        n = os.preadv(fd, [memoryview(buffer)[got:]], start + got)
-        if n == 0:  # the file shrank since we looked
-            del buffer[got:]
-            break
-        got += n
-    return buffer
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-def _append_durably(path: Path, payload: bytes) -> None:
-    """Append ``payload`` to ``path`` (created if need be) and fsync it, and a new entry."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        new = False
-    except FileNotFoundError:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        new = True
-    try:
-        size = os.fstat(fd).st_size
-        view, written = memoryview(payload), 0
-        try:
-            while written < len(payload):
-                written += os.write(fd, view[written:])
-        except BaseException:
-            with suppress(OSError):
-                os.ftruncate(fd, size)
-            raise
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if new:
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a new or renamed directory entry durable."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # file systems that cannot
-            raise
-    finally:
-        os.close(fd)
+def orphan_last(known: Mapping[str, Record]) -> int:
+    return max((int(k) for k in known), default=0)

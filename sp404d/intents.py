@@ -7,9 +7,12 @@ the note. At the next start, a note never resolved whose output exists tells whi
 file belongs to: the job is redone onto that very name instead of beside it (a duplicate, or in
 a kit a second pad for the same sample).
 
-The file is only ever appended to and, when it holds nothing worth keeping, truncated in place
-under an exclusive lock: never replaced, so another process (a daemon beside a one-shot
-``convert``) keeps appending to the same file.
+The file is only ever appended to, never replaced, so another process (a daemon beside a
+one-shot ``convert``) keeps appending to the same file. Every process that has it open holds a
+shared ``flock`` on it, from before its first note until it closes it; the file is compacted (cut
+down to its unresolved notes, in place) only by a process that gets the lock exclusively, that
+is, while no other process has notes under way. Compaction keeps every unresolved note, even
+one whose output does not exist yet, so a note of a job in flight is never dropped.
 
 Writing a note never raises: when the file cannot take it (its disk full, read-only, gone) the
 note waits in memory and goes out, in order, with the next one the file takes. A job's resolving
@@ -24,9 +27,11 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+#: The file is compacted once it is this big (at open, and by :meth:`Intents.check`).
 COMPACT_BYTES = 256 * 1024
 
 
@@ -44,40 +49,65 @@ class Intents:
         self._torn = False  # a write stopped part-way: end that line before the next
         self._open_notes: dict[tuple[str, str], None] = {}  # added here, not resolved yet
 
-    def unresolved(self, recorded_outputs: set[str]) -> dict[str, Path]:
-        """Outputs on disk that an earlier run wrote but never journaled, by source."""
+    def unresolved(self, recorded: Callable[[str], bool]) -> dict[str, Path]:
+        """Outputs on disk that an earlier run wrote but never journaled (``recorded(output)``
+        is false), by source."""
+        with contextlib.suppress(OSError):
+            self._open()
+        if self._fd is None:
+            return {}
         try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
+            pending = _pending(_read_all(self._fd))
         except OSError:
             return {}
-        pending: dict[tuple[str, str], bool] = {}
-        for line in text.splitlines():
-            try:
-                note: Any = json.loads(line)
-                key = (str(note["source"]), str(note["output"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line
-            if note.get("resolved"):
-                pending.pop(key, None)
-            else:
-                pending[key] = True
-        found = {
+        return {
             source: Path(output)
             for source, output in pending
-            if output not in recorded_outputs and Path(output).is_file()
+            if (source, output) not in self._open_notes
+            and Path(output).is_file()
+            and not recorded(output)
         }
-        if not found and len(text) > COMPACT_BYTES:
-            self._truncate()
-        return found
 
-    def _truncate(self) -> None:
-        with contextlib.suppress(OSError):
-            fd = os.open(self.path, os.O_WRONLY)
+    def _open(self) -> None:
+        """Open the file (shared lock held from now on); compact it if it is big and no
+        other process has it open."""
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self.compact()
+
+    def compact(self) -> bool:
+        """Cut the file down to its unresolved notes if it is over :data:`COMPACT_BYTES` and no
+        other process holds it; True when it was. Never raises."""
+        fd = self._fd
+        if fd is None:
+            return False
+        try:
+            if os.fstat(fd).st_size <= COMPACT_BYTES:
+                return False
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # a failed conversion drops the shared lock
+                return False
+            try:
+                keep = _pending(_read_all(fd))
                 os.ftruncate(fd, 0)
+                lines = [json.dumps({"source": s, "output": o}) + "\n" for s, o in keep]
+                _write_all(fd, "".join(lines).encode())
+                self._torn = False
             finally:
-                os.close(fd)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:
+            return False
+        return True
 
     def _write(self, note: dict[str, Any]) -> None:
         self._queue.append(json.dumps(note) + "\n")
@@ -90,9 +120,8 @@ class Intents:
         payload = (("\n" if self._torn else "") + "".join(self._queue)).encode()
         written = 0
         try:
-            if self._fd is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._open()
+            assert self._fd is not None
             while written < len(payload):
                 written += os.write(self._fd, payload[written:])
         except OSError:
@@ -105,7 +134,7 @@ class Intents:
 
     def check(self) -> None:
         """Notice the file deleted or replaced (one stat): reopen it, and note again the jobs
-        still under way, so their outputs are not left without a note."""
+        still under way, so their outputs are not left without a note. Compact a big file."""
         if self._fd is None:
             self.flush()
             return
@@ -117,6 +146,7 @@ class Intents:
             same = False
         if same:
             self.flush()
+            self.compact()
             return
         with contextlib.suppress(OSError):
             os.close(self._fd)
@@ -138,5 +168,39 @@ class Intents:
     def close(self) -> None:
         self.flush()
         if self._fd is not None:
-            os.close(self._fd)
+            os.close(self._fd)  # and with it the shared lock
             self._fd = None
+
+
+def _pending(text: bytes) -> list[tuple[str, str]]:
+    """The notes not resolved, in order (a torn or damaged line is passed over)."""
+    pending: dict[tuple[str, str], None] = {}
+    for line in text.splitlines():
+        try:
+            note: Any = json.loads(line)
+            key = (str(note["source"]), str(note["output"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if note.get("resolved"):
+            pending.pop(key, None)
+        else:
+            pending[key] = None
+    return list(pending)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks, at = [], 0
+    while at < size:
+        chunk = os.pread(fd, size - at, at)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        at += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    written = 0
+    while written < len(payload):
+        written += os.write(fd, payload[written:])

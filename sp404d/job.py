@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sp404d import dsp
+from sp404d.converted import converted
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, fsync_dir, same_bytes, write_reason
@@ -31,6 +32,7 @@ class Rules:
     """The settings a worker needs, small and picklable."""
 
     outbox: Path
+    journal: Path | None = None  # asked for earlier jobs of the same content (converted.py)
     outbox_removable: bool = False
     format: str = "wav"
     quality: str = "hq"
@@ -69,7 +71,6 @@ class Plan:
     rules: Rules
     adopt: tuple[Path, ...] = ()  # existing files that may already be this job's output
     replaces: Path | None = None  # this source's own earlier output, superseded by this job
-    known: tuple[tuple[str, str], ...] = ()  # (job key, output) of done jobs of the same size
     slot: tuple[str, int] | None = None
     inputs: str | None = None  # planner.input_id: metadata and settings, as one digest
 
@@ -238,9 +239,10 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
             raise  # vanished: said so by the caller
         raise FailedError(f"cannot read the file: {exc.strerror or 'read error'}") from None
     facts["key"] = key = job_key(sha, plan)
-    for known_key, known_output in plan.known:
-        if known_key == key and Path(known_output).is_file():
-            return ended("skipped", "already converted", output=Path(known_output))
+    if plan.rules.journal is not None:
+        earlier = converted(plan.rules.journal, key)
+        if earlier is not None:
+            return ended("skipped", "already converted", output=earlier)
     facts["info"] = info = probe(plan.source)
     min_frames = check_duration(info, plan.rules)
     folder = ensure_folder(plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable)

@@ -23,19 +23,21 @@ Here TinyDB keeps its API and documents, and this module owns how they reach the
   done by the first append after a quiet spell and by a timer after a burst, so an isolated
   record is on disk at once, a burst costs a few fsyncs instead of one per record, and a power
   cut loses at most the last ``sync_interval`` seconds. ``sync_interval=0`` fsyncs every append.
-- **Loading**: a writer decodes every record once, with one ``json.loads`` over the whole file;
-  TinyDB then queries memory only. A read-only journal keeps the lines undecoded until
-  something needs the records: ``counts()`` and ``len()`` read the status column of each line
-  with one regular expression and ``newest(n)`` decodes n lines, so ``sp404d status`` stays
-  well under a second at 100,000 records. (They trust a line that has the shape of a record; a
-  line damaged inside its braces is counted there, and skipped once records are decoded.)
+- **Loading**: a process keeps the journal's index, not its records (about 70 bytes a job;
+  :mod:`sp404d._journal_index`): counts by status, and where the latest record of each source,
+  job key and output is. A lookup reads that one line again; ``newest(n)`` reads the end of
+  the file; TinyDB's own API decodes the whole table on first use. The index is kept beside
+  the journal as a snapshot (``JOURNAL.index``, a cache checked against the journal's bytes),
+  so an opener reads only the lines written since: ``sp404d status`` or a ``convert`` cost the
+  same with 100,000 records as with a hundred.
 
 - **Damage is reported, never silently lost**: a writer that finds damaged lines copies them
   to ``JOURNAL.damaged`` (one JSON object a line: kind, line number, offset, the exact text),
   then drops them from the journal with a rewrite, and logs ``journal_damaged`` once with the
   count; a torn last line is kept there too and logged at info (``journal_torn_tail``: a crash
-  leaves one). A journal deleted, replaced or cut short while a writer holds its records is
-  noticed on its next append or :meth:`Journal.check` and rebuilt from those records
+  leaves one). A journal deleted, replaced or cut short under a writer is noticed on its next append
+  or :meth:`Journal.check` and rebuilt from the file it had open (or, cut short in place, from
+  the records it appended itself)
   (``journal_missing`` / ``journal_replaced``); a file that is not a journal is renamed to
   ``JOURNAL.replaced`` first.
 - **Owed records**: :meth:`Journal.append_or_owe` never fails for the file's sake. When the
@@ -51,7 +53,7 @@ should stay in one thread, as TinyDB advises.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -59,7 +61,10 @@ from typing import Any, cast
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from sp404d._journal_file import _TABLE, _JournalStorage, _reason, damaged_path
+from sp404d._journal_file import _JournalStorage
+from sp404d._journal_index import matches
+from sp404d._journal_lines import TABLE
+from sp404d._journal_repair import damaged_path, reason
 from sp404d.errors import ConfigError
 from sp404d.logs import get_logger
 
@@ -240,15 +245,22 @@ class Journal:
 
     def all(self) -> list[dict[str, Any]]:
         """Every record written, in append order (each a ``tinydb.table.Document`` with
-        ``doc_id``); records still owed are not among them."""
+        ``doc_id``); records still owed are not among them. Decodes the whole journal (and
+        keeps it): for tools and tests, not for a path that runs per job."""
         with self._storage.mutex:
-            return [Document(doc, int(key)) for key, doc in self._storage.records.table.items()]
+            return [Document(doc, int(key)) for key, doc in self._storage.table().items()]
 
     def newest(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The ``limit`` most recently appended records, newest first (all when ``None``)."""
+        """The ``limit`` most recently appended records, newest first (all when ``None``),
+        read from the end of the file."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, not {limit}")
         return self._storage.newest(limit)
+
+    def iter_newest(self) -> Iterator[dict[str, Any]]:
+        """Every record written, newest first, read a block at a time: memory stays flat
+        however long the journal is."""
+        return self._storage.iter_newest()
 
     def latest_by_key(self, key: str) -> dict[str, Any] | None:
         """The last record appended (or owed) for a job ``key``, or ``None``."""
@@ -258,12 +270,20 @@ class Journal:
         """The last record appended (or owed) for a ``source`` path, or ``None``."""
         return self._latest("source", source)
 
-    def _latest(self, field: str, value: str) -> dict[str, Any] | None:
+    def latest_done_by_source(self, source: str) -> dict[str, Any] | None:
+        """The last ``done`` record with an output for a ``source`` path, or ``None``."""
+        return self._latest("done", source)
+
+    def latest_by_output(self, output: str) -> dict[str, Any] | None:
+        """The last record appended (or owed) that names ``output``, or ``None``."""
+        return self._latest("output", output)
+
+    def _latest(self, name: str, value: str) -> dict[str, Any] | None:
         with self._storage.mutex:
             for rec, _ in reversed(self._owed):  # owed: newer than any written one
-                if rec.get(field) == value:
+                if matches(name, value, rec):
                     return dict(rec)
-            return self._storage.records.latest(field, value)
+            return self._storage.latest(name, value)
 
     def counts(self) -> dict[str, int]:
         """How many records have each ``status`` (records without one count as ``"unknown"``)."""
@@ -288,7 +308,7 @@ class _JournalTable(Table):
         return self.insert_multiple([document])[0]
 
     def insert_multiple(self, documents: Iterable[Mapping[Any, Any]]) -> list[int]:
-        if self.name != _TABLE:
+        if self.name != TABLE:
             raise ValueError(f"the journal keeps only TinyDB's default table, not {self.name!r}")
         return self._journal.append(list(documents))
 
@@ -314,7 +334,7 @@ class _JournalDB(TinyDB):
     """TinyDB with the journal's table class; dropping tables holds the file lock too."""
 
     table_class = _JournalTable
-    default_table_name = _TABLE
+    default_table_name = TABLE
 
     def drop_tables(self) -> None:
         with cast(_JournalStorage, self.storage).locked():
@@ -328,7 +348,4 @@ class _JournalDB(TinyDB):
 def _why(exc: Exception) -> str:
     if isinstance(exc, ConfigError):
         return exc.message
-    return _reason(exc) if isinstance(exc, OSError) else str(exc)
-
-
-# -- decoding ----------------------------------------------------------------------------------
+    return reason(exc) if isinstance(exc, OSError) else str(exc)

@@ -49,6 +49,7 @@ class Early:
 def rules_for(config: Config) -> Rules:
     return Rules(
         outbox=config.outbox,
+        journal=config.journal,
         outbox_removable=config.outbox_removable,
         format=config.format,
         quality=config.quality,
@@ -91,9 +92,7 @@ class Planner:
         self._taken: dict[Path, FolderNames] = {}
         self._pads: dict[Path, PadBook] = {}
         self._spellings: dict[Path, dict[str, str]] = {}  # outbox -> fold(folder) -> folder
-        self._by_size: dict[int, list[tuple[str, str]]] = {}
-        self._own: dict[str, str] = {}
-        self._loaded = False
+        self._recovered: dict[str, str] | None = None  # source -> output no record claims
         self.need_output = True  # the daemon sets False: see settled()
 
     def forget(self) -> None:
@@ -102,45 +101,31 @@ class Planner:
         self._pads.clear()
         self._spellings.clear()
 
-    # --- indexes -------------------------------------------------------------------------
-
-    def _load(self) -> None:
-        """Index the journal once, on first need: own outputs, done jobs by size, recoveries."""
-        if self._loaded:
-            return
-        self._loaded = True
-        outputs: set[str] = set()
-        for rec in self.journal.all():
-            self._index(rec)
-            if rec.get("output"):
-                outputs.add(str(rec["output"]))
-        if self._intents is not None:
-            # Unjournaled outputs were written after their source's last record: they win.
-            for source, output in self._intents.unresolved(outputs).items():
-                self._own[source] = str(output)
-
-    def _known(self, size: int) -> tuple[tuple[str, str], ...]:
-        self._load()
-        return tuple(self._by_size.get(size, ()))
-
-    def _index(self, rec: dict[str, object]) -> None:
-        if rec.get("status") != "done" or not rec.get("output"):
-            return
-        # Only a done job wrote its output; a skipped one may point at another source's.
-        self._own[str(rec["source"])] = str(rec["output"])
-        size = rec.get("size")
-        if rec.get("key") and isinstance(size, int):
-            self._by_size.setdefault(size, []).append((str(rec["key"]), str(rec["output"])))
+    def _recovered_outputs(self) -> dict[str, str]:
+        """Outputs a crash left without their record, by source (read once, on first need)."""
+        if self._recovered is None:
+            self._recovered = {}
+            if self._intents is not None:
+                recorded = self.journal.latest_by_output
+                found = self._intents.unresolved(lambda out: recorded(out) is not None)
+                self._recovered = {source: str(output) for source, output in found.items()}
+        return self._recovered
 
     def recorded(self, rec: dict[str, object]) -> None:
-        """Keep the indexes current with a record just appended."""
-        if self._loaded:
-            self._index(rec)
+        """A record was just appended: a recovered output of its source is settled by it."""
+        if self._recovered and rec.get("status") == "done" and rec.get("output"):
+            self._recovered.pop(str(rec.get("source")), None)
 
     def _own_output(self, source: Path) -> Path | None:
-        """The output this source's own last done job wrote, if it is still there."""
-        self._load()
-        out = self._own.get(str(source))
+        """The output this source's own last done job wrote, if it is still there.
+
+        Unjournaled outputs (a crash between rename and record) were written after their
+        source's last record: they win.
+        """
+        out = self._recovered_outputs().get(str(source))
+        if out is None:
+            rec = self.journal.latest_done_by_source(str(source))
+            out = str(rec["output"]) if rec else None
         return Path(out) if out and Path(out).is_file() else None
 
     def _names(self, folder: Path) -> FolderNames:
@@ -288,7 +273,6 @@ class Planner:
             rules=rules,
             adopt=adopt,
             replaces=previous,
-            known=self._known(st.st_size),
             slot=slot,
             inputs=inputs,
         )

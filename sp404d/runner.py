@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sp404d.converted import prepare
 from sp404d.intents import Intents
 from sp404d.job import Outcome, Plan, execute_many
 from sp404d.journal import Journal
@@ -240,8 +240,10 @@ class Runner:
             self.journal.sync()
 
     def warm(self) -> None:
-        """Start every worker now, so the first file does not wait for process start-up."""
-        for fut in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
+        """Start every worker now, with the journal open, so the first file waits for
+        neither."""
+        journal = self.journal.path
+        for fut in [self.pool.submit(prepare, journal) for _ in range(self.workers)]:
             fut.result()
 
     def kill(self) -> None:
