@@ -123,6 +123,22 @@ class TestConvert:
         assert "1 skipped" in proc.stdout
         assert env.outputs() == ["kick.wav"]
 
+    def test_same_content_is_known_by_its_key_whatever_its_path(self, env: Env) -> None:
+        """Files of one size but different content all convert; a copy of a converted file
+        in another folder, bound for the same place, is skipped as already converted (the
+        worker asks the journal once it has hashed the file)."""
+        for i in range(3):
+            write_audio(env.inbox / "a" / f"hit{i}.wav", 44100, freq=200 + 100 * i)
+        env.convert(paths=(str(env.inbox / "a"),), check=0)
+        assert env.outputs() == ["hit0.wav", "hit1.wav", "hit2.wav"]
+        (env.inbox / "b").mkdir()
+        (env.inbox / "b" / "hit1.wav").write_bytes((env.inbox / "a" / "hit1.wav").read_bytes())
+        proc = env.convert(paths=(str(env.inbox / "b"),), check=0)
+        assert "1 skipped" in proc.stdout
+        (job,) = [j for j in env.status()["jobs"] if j["source"].endswith("b/hit1.wav")]
+        assert (job["status"], job["output"]) == ("skipped", str(env.outbox / "hit1.wav"))
+        assert env.outputs() == ["hit0.wav", "hit1.wav", "hit2.wav"]
+
     def test_changed_source_replaces_its_own_output(self, env: Env) -> None:
         """A source whose content changes is converted again onto its own earlier output."""
         src = write_audio(env.inbox / "kick.wav", 44100)

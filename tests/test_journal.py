@@ -807,3 +807,166 @@ class TestLostUnderAWriter:
             assert first.append(record(3)) == 4
             assert [d["key"] for d in first.all()] == ["key-0", "key-2", "key-3"]
         assert not [e for e in logs if e["event"].startswith("journal_")]
+
+
+def big_journal(path: Path, count: int) -> None:
+    """A journal of ``count`` records (sources, keys and outputs all distinct), in bulk."""
+    with Journal(path) as journal:
+        journal.db.insert_multiple(record(i, "done" if i % 4 else "rejected") for i in range(count))
+
+
+def answers(journal: Journal, count: int) -> list[Any]:
+    """What the index answers for a sample of the records, and the counts."""
+    found: list[Any] = [journal.counts(), len(journal), [d["key"] for d in journal.newest(3)]]
+    for i in range(0, count, max(1, count // 50)):
+        found += [
+            journal.latest_by_source(f"/in/kit/{i:03d}_hit.wav"),
+            journal.latest_by_key(f"key-{i}"),
+            journal.latest_done_by_source(f"/in/kit/{i:03d}_hit.wav"),
+            journal.latest_by_output(f"/sd/IMPORT/{i:03d}.wav"),
+        ]
+    return found
+
+
+def first_half(path: Path) -> bytes:
+    """About the first half of a journal's lines."""
+    data = path.read_bytes()
+    return data[: len(data) // 2].rsplit(b"\n", 1)[0] + b"\n"
+
+
+class TestIndexSnapshot:
+    """The index kept beside a big journal: used when it matches the journal's bytes, ignored
+    (and the lines read instead) when it does not; either way the same answers."""
+
+    COUNT = 1500
+
+    def test_written_beside_a_big_journal_and_used(self, tmp_path: Path) -> None:
+        """A writer snapshots the index of a journal of 1,000 records or more; an opener
+        starts from it and reads only the lines after it."""
+        path = tmp_path / "journal.jsonl"
+        big_journal(path, self.COUNT)
+        snapshot = path.with_name("journal.jsonl.index")
+        assert snapshot.is_file()
+        with Journal(path, readonly=True) as reader:
+            expected = answers(reader, self.COUNT)
+        assert expected[3] == record(0, "rejected")
+        assert expected[5] is None  # a rejected job has no done record
+        assert expected[8] == record(30)
+        with Journal(path) as writer:
+            assert answers(writer, self.COUNT) == expected
+            writer.append(record(0, "done", attempt=2))
+        with Journal(path, readonly=True) as reader:
+            assert reader.latest_by_source("/in/kit/000_hit.wav") == record(0, attempt=2)
+            assert reader.latest_done_by_source("/in/kit/000_hit.wav") == record(0, attempt=2)
+            assert len(reader) == self.COUNT + 1
+
+    @pytest.mark.parametrize(
+        "spoil",
+        [
+            pytest.param(lambda p, s: s.write_bytes(s.read_bytes()[:-9] + b"\x00" * 9), id="bytes"),
+            pytest.param(lambda p, s: s.write_bytes(b"{}\n"), id="empty"),
+            pytest.param(lambda p, s: p.write_bytes(first_half(p)), id="journal-cut-short"),
+            pytest.param(
+                lambda p, s: p.write_bytes(p.read_bytes().replace(b'key-7"', b'key-X"')),
+                id="journal-edited",
+            ),
+        ],
+    )
+    def test_one_that_does_not_match_is_ignored(
+        self, tmp_path: Path, spoil: Callable[[Path, Path], None]
+    ) -> None:
+        """A damaged snapshot, or a journal changed behind it, gives what the lines say."""
+        path = tmp_path / "journal.jsonl"
+        big_journal(path, self.COUNT)
+        spoil(path, path.with_name("journal.jsonl.index"))
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        (fresh / "journal.jsonl").write_bytes(path.read_bytes())  # the same bytes, no snapshot
+        with Journal(fresh / "journal.jsonl", readonly=True) as truth:
+            expected = answers(truth, self.COUNT)
+        with Journal(path, readonly=True) as reader:
+            assert answers(reader, self.COUNT) == expected
+
+    def test_another_journals_snapshot_is_ignored(self, tmp_path: Path) -> None:
+        path, other = tmp_path / "journal.jsonl", tmp_path / "other" / "journal.jsonl"
+        big_journal(path, self.COUNT)
+        with Journal(other) as journal:
+            journal.db.insert_multiple(record(i + 5000) for i in range(self.COUNT))
+        os.replace(other.with_name("journal.jsonl.index"), path.with_name("journal.jsonl.index"))
+        with Journal(path, readonly=True) as reader:
+            assert reader.latest_by_source("/in/kit/5001_hit.wav") is None
+            assert reader.latest_by_source("/in/kit/001_hit.wav") == record(1)
+
+    def test_a_rewrite_snapshots_the_new_file(self, tmp_path: Path) -> None:
+        """TinyDB's update rewrites the journal and its index: readers see the update."""
+        path = tmp_path / "journal.jsonl"
+        big_journal(path, self.COUNT)
+        with Journal(path) as writer:
+            writer.db.update({"status": "failed"}, Query().key == "key-1")
+        with Journal(path, readonly=True) as reader:
+            assert reader.latest_by_key("key-1") == {**record(1), "status": "failed"}
+            assert reader.latest_done_by_source("/in/kit/001_hit.wav") is None
+            assert reader.counts()["failed"] == 1
+
+    def test_values_sharing_a_fingerprint_miss_and_never_mislead(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Were every value to share one fingerprint, lookups would find only the last one
+        written: a miss for the others, never another value's record."""
+        from sp404d import _journal_index
+
+        monkeypatch.setattr(_journal_index, "fingerprint", lambda value: 7)
+        with Journal(tmp_path / "journal.jsonl") as journal:
+            for i in range(3):
+                journal.append(record(i))
+            assert journal.latest_by_source("/in/kit/002_hit.wav") == record(2)
+            assert journal.latest_by_source("/in/kit/001_hit.wav") is None
+            assert journal.latest_by_key("key-0") is None
+
+    def test_memory_kept_per_record_is_small(self, tmp_path: Path) -> None:
+        """An open journal keeps its index, not its records: well under 200 bytes a record,
+        whether it read the snapshot or every line."""
+        import tracemalloc
+
+        path = tmp_path / "journal.jsonl"
+        count = 20_000
+        big_journal(path, count)
+        for snapshot in (True, False):
+            if not snapshot:
+                path.with_name("journal.jsonl.index").unlink()
+            import numpy  # noqa: F401  (imported before measuring: its import is not per record)
+
+            tracemalloc.start()
+            try:
+                journal = Journal(path)
+                assert journal.latest_by_key("key-5") == record(5)
+                kept, _ = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            journal.close()
+            assert kept / count < 200, f"{kept / count:.0f} bytes a record (snapshot: {snapshot})"
+
+
+class TestIntentsSharedLock:
+    """Compacting the notes file never drops another process's note of a job in flight."""
+
+    def test_a_big_file_is_compacted_only_while_nobody_else_holds_it(self, tmp_path: Path) -> None:
+        from sp404d.intents import COMPACT_BYTES, Intents
+
+        journal = tmp_path / "journal.jsonl"
+        notes = journal.with_name("journal.jsonl.intents")
+        done = '{"source": "/in/a.wav", "output": "/out/a.wav"}\n'
+        settled = done + done.replace("}", ', "resolved": true}')
+        first = Intents(journal)
+        first.add(Path("/in/b.wav"), Path("/out/b.wav"))  # under way in "another process"
+        with notes.open("a") as history:  # and a long history of jobs that ended
+            history.write(settled * (COMPACT_BYTES // len(settled) + 1))
+        second = Intents(journal)  # its own descriptor: flock treats it as another process
+        assert second.unresolved(lambda output: False) == {}
+        assert notes.stat().st_size > COMPACT_BYTES  # not compacted: the first holds it
+        first.close()
+        third = Intents(journal)
+        second.close()
+        third.unresolved(lambda output: False)  # alone now: compacts
+        assert notes.read_text() == '{"source": "/in/b.wav", "output": "/out/b.wav"}\n'
+        third.close()
