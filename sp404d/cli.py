@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import time
@@ -352,18 +351,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from sp404d.journal import Journal
-    from sp404d.status import render_status, status_data
+    from sp404d.status import write_status_json, write_status_text
 
     if args.limit < 0:
         raise ConfigError("--limit", "must be 0 (all) or more")
     journal_path = args.journal or load_config(args.config).journal
+    write = write_status_json if args.json else write_status_text
     with Journal(Path(journal_path), readonly=True) as journal:
-        data = status_data(journal, None if args.limit == 0 else args.limit)
-    if args.json:
-        json.dump(data, sys.stdout, indent=None)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render_status(data))
+        write(journal, None if args.limit == 0 else args.limit, sys.stdout)
     return EXIT_OK
 
 
