@@ -12,7 +12,8 @@ then it measures:
   the mean of the last 100 with an fsync each (``sync_interval=0``);
 - status: a fresh ``python -c`` that opens the journal read-only, takes ``counts()`` and
   ``newest(20)``: wall time including interpreter start-up and imports (median of --repeat);
-- load: the same three calls in this process, and a writer's open (decodes every record).
+- load: the same three calls in this process, and a writer's open (its index: from the
+  snapshot ``JOURNAL.index`` the build left, then the lines after it).
 
 The baseline, measured in the same run: stock TinyDB (``JSONStorage``) inserts at 1,000 records,
 with the same records and with the record shape of ``/work/shared/bench/tinydb_scale.py``.
@@ -230,7 +231,8 @@ def main() -> None:
         print("vs stock: how many times cheaper than a stock TinyDB insert at 1,000 records")
         print("fsync each: mean of 100 appends with sync_interval=0")
         print("status s: fresh `python -c`: open read-only, counts(), newest(20); median (min)")
-        print("load s: the same in this process; writer open s: open for writing (decodes all)")
+        print("load s: the same in this process")
+        print("writer open s: open for writing (the index snapshot, then the lines after it)")
 
 
 if __name__ == "__main__":

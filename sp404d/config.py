@@ -254,7 +254,17 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 #: ever taken as input, should the journal sit in an inbox or a folder given to ``convert``;
 #: a scan (:func:`sp404d.discover.walk`) also leaves out any other ``J.*`` beside an
 #: existing journal.
-JOURNAL_SIDE_FILES = ("", ".state.json", ".state.json.tmp", ".intents", ".lock", ".run.lock")
+JOURNAL_SIDE_FILES = (
+    "",
+    ".state.json",
+    ".state.json.tmp",
+    ".intents",
+    ".lock",
+    ".run.lock",
+    ".index",
+    ".damaged",
+    ".replaced",
+)
 _PER_INBOX = {s.name for s in SETTINGS if s.per_inbox}
 
 
