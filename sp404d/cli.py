@@ -16,10 +16,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d import __version__
-from sp404d.config import FORMATS, LAYOUTS, Config, load_config
+from sp404d.config import SETTINGS, Config, load_config
 from sp404d.errors import ConfigError, Sp404dError
 
 EXIT_OK, EXIT_JOBS, EXIT_USAGE = 0, 1, 2
+
+
+def _flag(p: argparse.ArgumentParser, name: str) -> None:
+    """``--NAME``, an override of the setting of that name, shaped and described by it."""
+    s = next(s for s in SETTINGS if s.name == name and s.flag)
+    metavar = name.upper() if s.kind is not str else None
+    if s.choices:
+        p.add_argument(f"--{name}", choices=s.choices, help=s.doc)
+    else:
+        p.add_argument(f"--{name}", type=s.kind, metavar=metavar, help=s.doc)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -28,14 +38,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="config file (YAML); default ~/.config/sp404d/config.yaml if it exists",
     )
-    p.add_argument("--journal", type=Path, help="journal file (overrides the config)")
+    _flag(p, "journal")
 
 
 def _conversion(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files and folders")
-    p.add_argument("--outbox", type=Path, help="output folder (on a card: <card>/IMPORT)")
-    p.add_argument("--layout", choices=LAYOUTS)
-    p.add_argument("--format", choices=FORMATS)
+    for s in SETTINGS:
+        if s.flag and s.name not in ("journal", "workers"):
+            _flag(p, s.name)
     _common(p)
 
 
@@ -51,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert files and folders once")
     _conversion(p)
-    p.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    _flag(p, "workers")
     p.add_argument("-v", "--verbose", action="store_true", help="log every job, not only problems")
 
     p = sub.add_parser("check", help="dry run: show what convert would do; writes nothing")
@@ -70,11 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("outbox", "layout", "format", "journal", "workers")
+    """The settings given as flags, as the config file would give them."""
     return {
-        k: (str(v) if isinstance(v, Path) else v)
-        for k in keys
-        if (v := getattr(args, k, None)) is not None
+        s.name: (str(v) if isinstance(v, Path) else v)
+        for s in SETTINGS
+        if s.flag and (v := getattr(args, s.name, None)) is not None
     }
 
 

@@ -1,31 +1,40 @@
-"""Settings: one table that is the config keys, their defaults, validators and docs.
+"""The config: the settings of :mod:`sp404d.settings`, read from YAML and flags, validated.
 
-Each setting is declared once (name, default, validator, description), as gunicorn does, so the
-YAML key, the command-line override and ``config/sp404d.example.yaml`` cannot drift apart. The
-result is a frozen :class:`Config`; a reload builds a new one and swaps it in only if it
-validates.
+The result is a frozen :class:`Config`; a reload builds a new one and swaps it in only if it
+validates. Besides each value's own check, the folders are checked against each other, so a
+config that would feed sp404d its own outputs (or hide an inbox from it) is refused at start.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from sp404d.errors import ConfigError
+from sp404d.settings import (
+    DISPOSITIONS,
+    FORMATS,
+    LAYOUTS,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Rules,
+    Setting,
+    _bool,
+    _defaults,
+    _number,
+    _patterns,
+    check_path,
+    setting,
+    settings_of,
+    shown,
+)
 
-LAYOUTS = ("flat", "genre", "bpm", "kit")
-FORMATS = ("wav", "aiff")
-QUALITIES = ("hq", "vhq")
-SHORT_POLICIES = ("reject", "pad")
-OVERS_POLICIES = ("limit", "clip")
-DISPOSITIONS = ("keep", "move", "delete")
-LOG_FORMATS = ("auto", "console", "json")
+__all__ = ["FORMATS", "LAYOUTS", "SETTINGS", "Config", "build_config", "load_config"]
 
 
 def _home() -> Path:
@@ -51,203 +60,6 @@ def default_config_path() -> Path:
     return (Path(xdg) if xdg else _home() / ".config") / "sp404d" / "config.yaml"
 
 
-# --- validators: each takes the raw YAML value and returns the typed one or raises ValueError
-
-
-def _path(value: Any) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a folder or file path (text)")
-    if _CONTROL.search(value):
-        raise ValueError(f"must be a path without control characters; got {_shown(value)}")
-    # Absolute, so the journal's paths stay meaningful whatever folder a later command runs in.
-    path = Path(os.path.expandvars(os.path.expanduser(value.strip()))).absolute()
-    if _CONTROL.search(str(path)):  # from an environment variable
-        raise ValueError(f"must be a path without control characters; got {_shown(str(path))}")
-    return path
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``value`` for a one-line message: its repr, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        text = str(value).lower() if isinstance(value, str) else None
-        if text not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}; got {_shown(value)}")
-        return text
-
-    return check
-
-
-_WORDS = {"yes": True, "on": True, "no": False, "off": False}
-
-
-def _bool(value: Any) -> bool:
-    # yes/no/on/off: YAML 1.1 habits, which the strict loader reads as plain text.
-    if isinstance(value, str) and value.lower() in _WORDS:
-        return _WORDS[value.lower()]
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false; got {_shown(value)}")
-    return value
-
-
-def _number(low: float, high: float, *, integer: bool = False) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok or not low <= value <= high:
-            kind = "a whole number" if integer else "a number"
-            raise ValueError(f"must be {kind} from {low:g} to {high:g}; got {_shown(value)}")
-        return value  # type: ignore[no-any-return]
-
-    return check
-
-
-def _patterns(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("must be a list of file name patterns, e.g. ['*.bak', 'drafts/*']")
-    return tuple(value)
-
-
-def _defaults(value: Any) -> Mapping[str, Any]:
-    from sp404d.metadata import parse_defaults
-
-    if not isinstance(value, dict):
-        raise ValueError("must be a mapping of metadata fields, e.g. {genre: hiphop}")
-    return parse_defaults(value, "config defaults")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One config key: its default, how to check it, and what it means (for the docs)."""
-
-    name: str
-    default: Any
-    check: Callable[[Any], Any]
-    doc: str
-    per_inbox: bool = False
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("outbox", None, _path, "Where converted files go. On an SD card: <card>/IMPORT."),
-    Setting(
-        "outbox_removable",
-        False,
-        _bool,
-        "The outbox is on removable media (an SD card): "
-        "never create it, write only while it is mounted, wait while it is away.",
-    ),
-    Setting("journal", None, _path, "The TinyDB journal file (one record per job)."),
-    Setting("layout", "flat", _choice(*LAYOUTS), "flat | genre | bpm | kit.", per_inbox=True),
-    Setting("format", "wav", _choice(*FORMATS), "wav | aiff (16-bit PCM, 48 kHz).", per_inbox=True),
-    Setting(
-        "name_length",
-        23,
-        _number(8, 64, integer=True),
-        "Longest file name stem; the SP-404MK2 shows 23 characters.",
-        per_inbox=True,
-    ),
-    Setting("quality", "hq", _choice(*QUALITIES), "soxr quality: hq (default) or vhq."),
-    Setting(
-        "min_duration_ms",
-        100,
-        _number(1, 10_000, integer=True),
-        "Shortest sample the unit takes reliably.",
-        per_inbox=True,
-    ),
-    Setting(
-        "short_files",
-        "reject",
-        _choice(*SHORT_POLICIES),
-        "What to do with files under min_duration_ms: reject, or pad with silence.",
-        per_inbox=True,
-    ),
-    Setting(
-        "max_duration_s",
-        960,
-        _number(1, 24 * 3600),
-        "Longest input accepted; the unit takes about 16 minutes.",
-        per_inbox=True,
-    ),
-    Setting(
-        "overs",
-        "limit",
-        _choice(*OVERS_POLICIES),
-        "Peaks past full scale after resampling: limit (turn the file down just enough, "
-        "recorded as gain_db) or clip (recorded as clipped_samples).",
-        per_inbox=True,
-    ),
-    Setting(
-        "truncated",
-        "reject",
-        _choice("reject", "keep"),
-        "A file that ends before its header says (a broken download, a copy cut short): "
-        "reject it, or keep what it holds (recorded as truncated in the journal).",
-        per_inbox=True,
-    ),
-    Setting(
-        "write_txt",
-        False,
-        _bool,
-        "Write NAME.txt with the metadata beside each output.",
-        per_inbox=True,
-    ),
-    Setting(
-        "defaults", {}, _defaults, "Metadata used when nothing else gives a value.", per_inbox=True
-    ),
-    Setting("ignore", (), _patterns, "Extra file name patterns never to process.", per_inbox=True),
-    Setting("workers", 0, _number(0, 256, integer=True), "Worker processes; 0 = every core."),
-    Setting(
-        "on_done",
-        "keep",
-        _choice(*DISPOSITIONS),
-        "After a source is converted: keep it, move it to `archive`, or delete it.",
-        per_inbox=True,
-    ),
-    Setting("archive", None, _path, "Folder for sources when on_done is move.", per_inbox=True),
-    Setting(
-        "error_files",
-        True,
-        _bool,
-        "Write NAME.error.txt beside a rejected file saying why.",
-        per_inbox=True,
-    ),
-    Setting(
-        "settle_seconds",
-        2.0,
-        _number(0, 600),
-        "How long size and mtime must stay still before a file that arrived without a "
-        "close event is taken as complete.",
-    ),
-    Setting(
-        "polling",
-        False,
-        _bool,
-        "Poll the inboxes instead of using OS events (network and FUSE folders).",
-    ),
-    Setting("poll_interval", 2.0, _number(0.1, 600), "Seconds between polls in polling mode."),
-    Setting(
-        "rescan_interval",
-        300.0,
-        _number(0, 86_400),
-        "Seconds between full rescans of the inboxes; 0 turns them off.",
-    ),
-    Setting("job_timeout", 600.0, _number(0.1, 86_400), "Longest one file may take to convert."),
-    Setting(
-        "log_format",
-        "auto",
-        _choice(*LOG_FORMATS),
-        "auto: readable on a terminal, JSON lines otherwise.",
-    ),
-    Setting("log_level", "info", _choice("debug", "info", "warning", "error"), "Log level."),
-)
-_BY_NAME = {s.name: s for s in SETTINGS}
-
 #: What sp404d writes beside its journal ``J``: ``J`` itself, the daemon's live state
 #: (``J.state.json``, written through ``J.state.json.tmp``), the write-ahead notes
 #: (``J.intents``) and lock files (``J.run.lock``: one daemon per journal). None of them is
@@ -265,7 +77,6 @@ JOURNAL_SIDE_FILES = (
     ".damaged",
     ".replaced",
 )
-_PER_INBOX = {s.name for s in SETTINGS if s.per_inbox}
 
 
 @dataclass(frozen=True)
@@ -276,39 +87,72 @@ class Inbox:
     settings: Config
 
 
-@dataclass(frozen=True)
-class Config:
-    """Every setting, validated. Built only by :func:`load_config` / :func:`build_config`."""
+@dataclass(frozen=True, kw_only=True)
+class Config(Rules):
+    """Every setting, validated: the job's :class:`Rules` and the service's own. Built only by
+    :func:`load_config` / :func:`build_config`."""
 
-    outbox: Path
-    journal: Path
+    journal: Path = setting(
+        None,
+        check_path,
+        "The TinyDB journal file (one record per job).",
+        flag=True,
+        required=True,
+    )
+    layout: str = setting("flat", LAYOUTS, "flat | genre | bpm | kit.", per_inbox=True, flag=True)
+    name_length: int = setting(
+        23,
+        _number(8, 64, integer=True),
+        "Longest file name stem; the SP-404MK2 shows 23 characters.",
+        per_inbox=True,
+    )
+    defaults: Mapping[str, Any] = setting(
+        {}, _defaults, "Metadata used when nothing else gives a value.", per_inbox=True
+    )
+    ignore: tuple[str, ...] = setting(
+        (), _patterns, "Extra file name patterns never to process.", per_inbox=True
+    )
+    workers: int = setting(
+        0, _number(0, 256, integer=True), "Worker processes; 0 = every core.", flag=True
+    )
+    on_done: str = setting(
+        "keep",
+        DISPOSITIONS,
+        "After a source is converted: keep it, move it to `archive`, or delete it.",
+        per_inbox=True,
+    )
+    archive: Path | None = setting(
+        None, check_path, "Folder for sources when on_done is move.", per_inbox=True
+    )
+    error_files: bool = setting(
+        True, _bool, "Write NAME.error.txt beside a rejected file saying why.", per_inbox=True
+    )
+    settle_seconds: float = setting(
+        2.0,
+        _number(0, 600),
+        "How long size and mtime must stay still before a file that arrived without a "
+        "close event is taken as complete.",
+    )
+    polling: bool = setting(
+        False, _bool, "Poll the inboxes instead of using OS events (network and FUSE folders)."
+    )
+    poll_interval: float = setting(2.0, _number(0.1, 600), "Seconds between polls in polling mode.")
+    rescan_interval: float = setting(
+        300.0,
+        _number(0, 86_400),
+        "Seconds between full rescans of the inboxes; 0 turns them off.",
+    )
+    job_timeout: float = setting(
+        600.0, _number(0.1, 86_400), "Longest one file may take to convert."
+    )
+    log_format: str = setting(
+        "auto", LOG_FORMATS, "auto: readable on a terminal, JSON lines otherwise."
+    )
+    log_level: str = setting("info", LOG_LEVELS, "Log level.")
+    # Not settings: where the inboxes are, their overrides, and the file this came from.
     inbox_paths: tuple[Path, ...] = ()
     inbox_overrides: tuple[Mapping[str, Any], ...] = ()
-    outbox_removable: bool = False
-    layout: str = "flat"
-    format: str = "wav"
-    name_length: int = 23
-    quality: str = "hq"
-    min_duration_ms: int = 100
-    short_files: str = "reject"
-    max_duration_s: float = 960
-    overs: str = "limit"
-    truncated: str = "reject"
-    write_txt: bool = False
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    ignore: tuple[str, ...] = ()
-    workers: int = 0
-    on_done: str = "keep"
-    archive: Path | None = None
-    error_files: bool = True
-    settle_seconds: float = 2.0
-    polling: bool = False
-    poll_interval: float = 2.0
-    rescan_interval: float = 300.0
-    job_timeout: float = 600.0
-    log_format: str = "auto"
-    log_level: str = "info"
-    source: Path | None = None  # the config file this came from, if any
+    source: Path | None = None
 
     @property
     def worker_count(self) -> int:
@@ -352,11 +196,17 @@ class Config:
         return tuple(found)
 
 
+#: The config keys, in the order the example file shows them: the job's rules, then the rest.
+SETTINGS: tuple[Setting, ...] = settings_of(Config)
+_BY_NAME = {s.name: s for s in SETTINGS}
+_PER_INBOX = {s.name for s in SETTINGS if s.per_inbox}
+
+
 def _key_text(key: object) -> str:
     """A key as a message shows it: as written, or quoted if it is not plain text."""
     if isinstance(key, str) and key and key.isprintable() and key.strip() == key:
         return key
-    return _shown(key)
+    return shown(key)
 
 
 def _check(name: str, value: Any) -> Any:
@@ -380,7 +230,7 @@ def _inboxes(raw: Mapping[str, Any]) -> tuple[tuple[Path, ...], tuple[Mapping[st
         if value is None:
             return (default_base() / "inbox",), ({},)
         try:
-            return (_path(value),), ({},)
+            return (check_path(value),), ({},)
         except ValueError as exc:
             raise ConfigError("inbox", str(exc)) from None
     items = raw["inboxes"]
@@ -393,7 +243,7 @@ def _inboxes(raw: Mapping[str, Any]) -> tuple[tuple[Path, ...], tuple[Mapping[st
         if not isinstance(entry, dict) or "path" not in entry:
             raise ConfigError(f"inboxes[{i}]", "must be a folder or a mapping with a path")
         try:
-            paths.append(_path(entry["path"]))
+            paths.append(check_path(entry["path"]))
         except ValueError as exc:
             raise ConfigError(f"inboxes[{i}].path", str(exc)) from None
         over: dict[str, Any] = {}
@@ -578,7 +428,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if parsed is None:
         return {}
     if not isinstance(parsed, dict):
-        kind = "a list" if isinstance(parsed, list) else _shown(parsed)
+        kind = "a list" if isinstance(parsed, list) else shown(parsed)
         raise ConfigError(
             str(path), f"must be a mapping of settings (lines like 'layout: kit'), got {kind}"
         )

@@ -25,35 +25,7 @@ from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, fsync_dir, same_bytes, write_reason
 from sp404d.probe import AudioInfo, probe, shown, truncated_reason
 from sp404d.render import render
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The settings a worker needs, small and picklable."""
-
-    outbox: Path
-    journal: Path | None = None  # asked for earlier jobs of the same content (converted.py)
-    outbox_removable: bool = False
-    format: str = "wav"
-    quality: str = "hq"
-    overs: str = "limit"
-    min_duration_ms: int = 100
-    short_files: str = "reject"
-    max_duration_s: float = 960
-    write_txt: bool = False
-    truncated: str = "reject"
-
-    @property
-    def extension(self) -> str:
-        return ".wav" if self.format == "wav" else ".aif"
-
-    def fingerprint(self) -> str:
-        """The settings that change the output's bytes; part of every job key."""
-        return (
-            f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
-            # Only when not the default, so that adding the setting re-does no finished job.
-            + ("" if self.truncated == "reject" else f"|truncated={self.truncated}")
-        )
+from sp404d.settings import Rules
 
 
 @dataclass(frozen=True)
@@ -73,6 +45,7 @@ class Plan:
     replaces: Path | None = None  # this source's own earlier output, superseded by this job
     slot: tuple[str, int] | None = None
     inputs: str | None = None  # planner.input_id: metadata and settings, as one digest
+    journal: Path | None = None  # asked for earlier jobs of the same content (converted.py)
 
 
 @dataclass(frozen=True)
@@ -239,8 +212,8 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
             raise  # vanished: said so by the caller
         raise FailedError(f"cannot read the file: {exc.strerror or 'read error'}") from None
     facts["key"] = key = job_key(sha, plan)
-    if plan.rules.journal is not None:
-        earlier = converted(plan.rules.journal, key)
+    if plan.journal is not None:
+        earlier = converted(plan.journal, key)
         if earlier is not None:
             return ended("skipped", "already converted", output=earlier)
     facts["info"] = info = probe(plan.source)

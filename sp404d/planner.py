@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from sp404d.config import Config
 from sp404d.errors import JobError
 from sp404d.intents import Intents
-from sp404d.job import Outcome, Plan, Rules
+from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
 from sp404d.kits import PadBook
 from sp404d.layout import kit_folder, place
@@ -46,22 +46,6 @@ class Early:
     inputs: str | None = None
 
 
-def rules_for(config: Config) -> Rules:
-    return Rules(
-        outbox=config.outbox,
-        journal=config.journal,
-        outbox_removable=config.outbox_removable,
-        format=config.format,
-        quality=config.quality,
-        overs=config.overs,
-        min_duration_ms=config.min_duration_ms,
-        short_files=config.short_files,
-        max_duration_s=config.max_duration_s,
-        write_txt=config.write_txt,
-        truncated=config.truncated,
-    )
-
-
 def input_id(config: Config, meta: Metadata | None, error: str | None = None) -> str:
     """Everything besides the file's bytes that decides a job's result, as one digest.
 
@@ -75,7 +59,7 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
         "error": error,
         "layout": config.layout,
         "name_length": config.name_length,
-        "rules": rules_for(config).fingerprint(),
+        "rules": config.fingerprint(),
         "max_duration_s": config.max_duration_s,
     }
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -242,7 +226,7 @@ class Planner:
         unchanged = self._unchanged(source, inputs, need_output=self.need_output)
         if unchanged is not None:
             return Early(request, unchanged, *early)
-        rules = rules_for(config)
+        rules = config.rules()
         previous = self._own_output(source)
         slot = None
         if config.layout == "kit":
@@ -275,6 +259,7 @@ class Planner:
             replaces=previous,
             slot=slot,
             inputs=inputs,
+            journal=self.journal.path,
         )
 
     def _reserve(

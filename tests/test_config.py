@@ -221,3 +221,23 @@ class TestExample:
         load_config(path)
         for setting in SETTINGS:
             assert f"{setting.name}:" in path.read_text()
+
+
+def test_each_setting_is_declared_once_and_reaches_every_surface() -> None:
+    """A setting is one field: the job's rules, the config keys, the example and the flags all
+    come from it."""
+    from sp404d.cli import build_parser
+    from sp404d.settings import Rules, settings_of
+
+    config = build_config({"outbox": "/tmp/o", "format": "aiff", "min_duration_ms": 250})
+    rules = config.rules()
+    assert type(rules) is Rules
+    assert {s.name for s in settings_of(Rules)} <= {s.name for s in SETTINGS}
+    assert (rules.format, rules.min_duration_ms, rules.outbox) == ("aiff", 250, Path("/tmp/o"))
+    example = example_yaml()
+    for s in SETTINGS:
+        assert f"# {s.doc}" in example
+    convert = build_parser().parse_args(["convert", "x", "--workers", "3", "--layout", "kit"])
+    assert (convert.workers, convert.layout) == (3, "kit")
+    flagged = {s.name for s in SETTINGS if s.flag}
+    assert flagged == {"outbox", "format", "journal", "layout", "workers"}

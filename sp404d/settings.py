@@ -1,0 +1,244 @@
+"""Every setting, declared once: its key, default, check, description and where it applies.
+
+A setting is a field of :class:`Rules` (what each job follows; sent with it to a worker) or of
+:class:`sp404d.config.Config` (which extends Rules with the service's own settings), declared
+with :func:`setting`, as gunicorn declares its settings. The YAML keys, the per-inbox overrides,
+the command-line flags and ``config/sp404d.example.yaml`` are all read from those fields, so a
+new setting is one entry and nothing can drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+LAYOUTS = ("flat", "genre", "bpm", "kit")
+FORMATS = ("wav", "aiff")
+QUALITIES = ("hq", "vhq")
+SHORT_POLICIES = ("reject", "pad")
+OVERS_POLICIES = ("limit", "clip")
+TRUNCATED_POLICIES = ("reject", "keep")
+DISPOSITIONS = ("keep", "move", "delete")
+LOG_FORMATS = ("auto", "console", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``value`` for a one-line message: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- checks: each takes the raw YAML value and returns the typed one or raises ValueError ---
+
+
+def check_path(value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a folder or file path (text)")
+    if _CONTROL.search(value):
+        raise ValueError(f"must be a path without control characters; got {shown(value)}")
+    # Absolute, so the journal's paths stay meaningful whatever folder a later command runs in.
+    path = Path(os.path.expandvars(os.path.expanduser(value.strip()))).absolute()
+    if _CONTROL.search(str(path)):  # from an environment variable
+        raise ValueError(f"must be a path without control characters; got {shown(str(path))}")
+    return path
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = str(value).lower() if isinstance(value, str) else None
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}; got {shown(value)}")
+        return text
+
+    return check
+
+
+_WORDS = {"yes": True, "on": True, "no": False, "off": False}
+
+
+def _bool(value: Any) -> bool:
+    # yes/no/on/off: YAML 1.1 habits, which the strict loader reads as plain text.
+    if isinstance(value, str) and value.lower() in _WORDS:
+        return _WORDS[value.lower()]
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false; got {shown(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A number from ``low`` to ``high`` (a whole one if ``integer``)."""
+
+    low: float
+    high: float
+    integer: bool = False
+
+    def __call__(self, value: Any) -> float:
+        ok = isinstance(value, int) if self.integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or not self.low <= value <= self.high:
+            kind = "a whole number" if self.integer else "a number"
+            raise ValueError(
+                f"must be {kind} from {self.low:g} to {self.high:g}; got {shown(value)}"
+            )
+        return value  # type: ignore[no-any-return]
+
+
+def _number(low: float, high: float, *, integer: bool = False) -> _Number:
+    return _Number(low, high, integer)
+
+
+def _patterns(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a list of file name patterns, e.g. ['*.bak', 'drafts/*']")
+    return tuple(value)
+
+
+def _defaults(value: Any) -> Mapping[str, Any]:
+    from sp404d.metadata import parse_defaults  # the metadata stack, only when it is used
+
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping of metadata fields, e.g. {genre: hiphop}")
+    return parse_defaults(value, "config defaults")
+
+
+# --- the declaration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key, as read from its field: default, check, description, where it applies.
+
+    ``default`` None with ``required``: worked out when the config is built (the outbox and the
+    journal's default folders). ``choices`` and ``kind`` shape its command-line flag, if any.
+    """
+
+    name: str
+    default: Any
+    check: Callable[[Any], Any]
+    doc: str
+    per_inbox: bool = False
+    flag: bool = False
+    choices: tuple[str, ...] = ()
+    kind: type = str
+
+
+def setting(
+    default: Any,
+    check: Callable[[Any], Any] | tuple[str, ...],
+    doc: str,
+    *,
+    per_inbox: bool = False,
+    flag: bool = False,
+    required: bool = False,
+) -> Any:
+    """A dataclass field that is a setting. ``check`` may be a tuple of allowed words.
+
+    ``required``: no default on the dataclass (it is always given when a config is built).
+    """
+    choices = check if isinstance(check, tuple) else ()
+    checker = _choice(*check) if isinstance(check, tuple) else check
+    kind: type = str
+    if checker is check_path:
+        kind = Path
+    elif isinstance(checker, _Number):
+        kind = int if checker.integer else float
+    meta = {"setting": (checker, doc, per_inbox, flag, choices, kind, default)}
+    if required:
+        return field(metadata=meta)
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def settings_of(cls: type) -> tuple[Setting, ...]:
+    """The settings declared on a dataclass (and its bases), in declaration order."""
+    found = []
+    for f in fields(cls):
+        if "setting" not in f.metadata:
+            continue
+        check, doc, per_inbox, flag, choices, kind, default = f.metadata["setting"]
+        if f.default is not MISSING:
+            default = f.default
+        found.append(Setting(f.name, default, check, doc, per_inbox, flag, choices, kind))
+    return tuple(found)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rules:
+    """The settings each job follows, sent with it to a worker: small and picklable."""
+
+    outbox: Path = setting(
+        None,
+        check_path,
+        "Where converted files go. On an SD card: <card>/IMPORT.",
+        flag=True,
+        required=True,
+    )
+    outbox_removable: bool = setting(
+        False,
+        _bool,
+        "The outbox is on removable media (an SD card): "
+        "never create it, write only while it is mounted, wait while it is away.",
+    )
+    format: str = setting(
+        "wav", FORMATS, "wav | aiff (16-bit PCM, 48 kHz).", per_inbox=True, flag=True
+    )
+    quality: str = setting("hq", QUALITIES, "soxr quality: hq (default) or vhq.")
+    min_duration_ms: int = setting(
+        100,
+        _number(1, 10_000, integer=True),
+        "Shortest sample the unit takes reliably.",
+        per_inbox=True,
+    )
+    short_files: str = setting(
+        "reject",
+        SHORT_POLICIES,
+        "What to do with files under min_duration_ms: reject, or pad with silence.",
+        per_inbox=True,
+    )
+    max_duration_s: float = setting(
+        960,
+        _number(1, 24 * 3600),
+        "Longest input accepted; the unit takes about 16 minutes.",
+        per_inbox=True,
+    )
+    overs: str = setting(
+        "limit",
+        OVERS_POLICIES,
+        "Peaks past full scale after resampling: limit (turn the file down just enough, "
+        "recorded as gain_db) or clip (recorded as clipped_samples).",
+        per_inbox=True,
+    )
+    truncated: str = setting(
+        "reject",
+        TRUNCATED_POLICIES,
+        "A file that ends before its header says (a broken download, a copy cut short): "
+        "reject it, or keep what it holds (recorded as truncated in the journal).",
+        per_inbox=True,
+    )
+    write_txt: bool = setting(
+        False, _bool, "Write NAME.txt with the metadata beside each output.", per_inbox=True
+    )
+
+    @property
+    def extension(self) -> str:
+        return ".wav" if self.format == "wav" else ".aif"
+
+    def fingerprint(self) -> str:
+        """The settings that change the output's bytes; part of every job key."""
+        return (
+            f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
+            # Only when not the default, so that adding the setting re-does no finished job.
+            + ("" if self.truncated == "reject" else f"|truncated={self.truncated}")
+        )
+
+    def rules(self) -> Rules:
+        """Just the job's rules (of a :class:`~sp404d.config.Config`, which is also Rules)."""
+        return Rules(**{s.name: getattr(self, s.name) for s in settings_of(Rules)})
