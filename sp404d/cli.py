@@ -274,19 +274,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     progress = Progress(len(requests), sys.stderr)
     started = time.monotonic()
     with Journal(config.journal) as journal:
-        runner = Runner(journal, config.worker_count, on_record=progress)
+        runner = Runner(
+            journal, config.worker_count, job_timeout=config.job_timeout, on_record=progress
+        )
         try:
             if requests:
                 runner.warm()  # fork the workers before the journal's sync thread exists
             tally = runner.run_batch(requests)
-            lost = runner.finish_owed()  # the journal's last chance to take what it owes
+            lost = runner.recorder.finish_owed()  # the journal's last chance to take what it owes
         except BaseException:
             runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
             raise
         finally:
             runner.close()
             progress.done()
-    if runner.workers_lost:  # killed workers leave their temp files behind, unlocked
+    if runner.pool.lost:  # killed workers leave their temp files behind, unlocked
         clean_stale_temps(config.outbox, wait_young=True)
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"

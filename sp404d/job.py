@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from sp404d import dsp
 from sp404d.converted import converted
@@ -48,11 +48,17 @@ class Plan:
     journal: Path | None = None  # asked for earlier jobs of the same content (converted.py)
 
 
+#: How a job ended, as the journal records it: converted; nothing to convert (the same content
+#: is already in the outbox); refused for a reason in the file (a fact about the file, noted
+#: beside it); failed for a reason outside it (retried).
+Status = Literal["done", "skipped", "rejected", "failed"]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a job ended, with what the journal needs to know about it."""
 
-    status: str  # done | skipped | rejected | failed
+    status: Status
     reason: str | None = None
     sha256: str | None = None
     key: str | None = None
@@ -185,7 +191,7 @@ def _execute(plan: Plan) -> Outcome:
     start = time.perf_counter()
     facts: dict[str, Any] = {"sha256": None, "key": None, "info": None}
 
-    def ended(status: str, reason: str | None, **more: Any) -> Outcome:
+    def ended(status: Status, reason: str | None, **more: Any) -> Outcome:
         return Outcome(status, reason, **facts, **more, elapsed_s=time.perf_counter() - start)
 
     try:

@@ -36,7 +36,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Early:
-    """A job that ended while planning (bad sidecar, pad taken, unchanged and skipped)."""
+    """A job that ended while planning (bad sidecar, pad taken, unchanged).
+
+    ``settled``: the source's last final job had these very inputs, and ``outcome`` repeats how
+    it ended (``skipped``: converted already; ``rejected``: still refused, for that reason).
+    ``convert`` records it; the daemon does not (nothing happened), and only repeats the
+    aftercare of a converted one.
+    """
 
     request: Request
     outcome: Outcome
@@ -44,6 +50,7 @@ class Early:
     size: int | None = None
     mtime_ns: int | None = None
     inputs: str | None = None
+    settled: bool = False
 
 
 def input_id(config: Config, meta: Metadata | None, error: str | None = None) -> str:
@@ -69,15 +76,18 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
 class Planner:
     """Turns requests into plans, holding this session's name and pad reservations."""
 
-    def __init__(self, journal: Journal, intents: Intents | None = None) -> None:
-        """``intents``: the write-ahead notes, to recover outputs a crash left unjournaled."""
+    def __init__(
+        self, journal: Journal, intents: Intents | None = None, *, need_output: bool = True
+    ) -> None:
+        """``intents``: the write-ahead notes, to recover outputs a crash left unjournaled.
+        ``need_output``: see :meth:`settled` (the daemon plans without)."""
         self.journal = journal
+        self.need_output = need_output
         self._intents = intents
         self._taken: dict[Path, FolderNames] = {}
         self._pads: dict[Path, PadBook] = {}
         self._spellings: dict[Path, dict[str, str]] = {}  # outbox -> fold(folder) -> folder
         self._recovered: dict[str, str] | None = None  # source -> output no record claims
-        self.need_output = True  # the daemon sets False: see settled()
 
     def forget(self) -> None:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
@@ -172,11 +182,10 @@ class Planner:
         try:
             return read_metadata(request.source, request.root, request.config.defaults)
         except JobError as exc:
-            status = "failed" if exc.retry else "rejected"
             st = _stat(request.source)
             return Early(
                 request,
-                Outcome(status, exc.reason),
+                Outcome("failed" if exc.retry else "rejected", exc.reason),
                 size=st.st_size if st else None,
                 mtime_ns=st.st_mtime_ns if st else None,
                 inputs=input_id(request.config, None, exc.reason),
@@ -206,7 +215,7 @@ class Planner:
             return None
         status = rec.get("status")
         if status == "rejected" and not need_output:
-            return Outcome("unchanged", str(rec.get("reason")))  # still refused, for that reason
+            return Outcome("rejected", str(rec.get("reason")))  # still refused, for that reason
         if status not in ("done", "skipped"):
             return None
         output = Path(str(rec["output"])) if rec.get("output") else None
@@ -225,7 +234,7 @@ class Planner:
         early = (meta, st.st_size, st.st_mtime_ns, inputs)
         unchanged = self._unchanged(source, inputs, need_output=self.need_output)
         if unchanged is not None:
-            return Early(request, unchanged, *early)
+            return Early(request, unchanged, *early, settled=True)
         rules = config.rules()
         previous = self._own_output(source)
         slot = None

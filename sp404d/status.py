@@ -14,32 +14,11 @@ from typing import Any, TextIO
 
 from sp404d.journal import Journal, damaged_path
 from sp404d.pathtext import printable
+from sp404d.state import read_state, state_path
+
+__all__ = ["read_state", "state_path", "status_data", "write_status_json", "write_status_text"]
 
 JOB_FIELDS = ("source", "status", "output", "reason", "warning", "finished_at")
-
-
-def state_path(journal: Path) -> Path:
-    """The daemon's small live-state file, kept beside its journal."""
-    return journal.with_name(journal.name + ".state.json")
-
-
-def read_state(journal: Path) -> dict[str, Any] | None:
-    """The running daemon's state, or None when no daemon runs (or it died)."""
-    try:
-        state = json.loads(state_path(journal).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(state, dict):
-        return None
-    pid = state.get("pid")
-    if isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-    return state
 
 
 def status_data(journal: Journal, limit: int | None) -> dict[str, Any]:

@@ -121,24 +121,31 @@ def test_a_worker_killed_mid_batch_costs_no_file(tmp_path: Path) -> None:
 
 
 def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
+    from collections import deque
     from types import SimpleNamespace
+    from typing import Any
 
-    from sp404d.planner import Early
-    from sp404d.runner import CHUNK_BYTES, CHUNK_FILES, chunk_plans
+    from sp404d.scheduler import CHUNK_BYTES, CHUNK_FILES, next_trip
 
-    small = [SimpleNamespace(size=1000, n=i) for i in range(CHUNK_FILES + 3)]
+    def trips(items: list[Any], slots: int, alone: frozenset[Any] = frozenset()) -> list[list[Any]]:
+        queue: deque[Any] = deque(items)
+        out = []
+        while queue:
+            out.append([p.n for p in next_trip(queue, slots, lambda p: p.n in alone)])
+        return out
+
+    small = [SimpleNamespace(size=1000, n=i) for i in range(3 * CHUNK_FILES)]
     big = SimpleNamespace(size=CHUNK_BYTES, n="big")
-    early = Early(request=None, outcome=None)  # type: ignore[arg-type]
-    items = [*small[:2], early, big, *small[2:]]
-    got = list(chunk_plans(items))  # type: ignore[arg-type]
-    assert got[0] is early  # passes straight through, in order
-    assert [[p.n for p in c] for c in got[1:]] == [
+    # A backlog goes CHUNK_FILES at a time; a long file closes its chunk.
+    assert trips([*small[:2], big, *small[2:]], slots=1)[:2] == [
         [0, 1, "big"],
         list(range(2, 2 + CHUNK_FILES)),
-        list(range(2 + CHUNK_FILES, CHUNK_FILES + 3)),
     ]
-    # A short batch is cut finer, so that it still spreads over every worker.
-    assert [[p.n for p in c] for c in chunk_plans(small[:5], 2)] == [[0, 1], [2, 3], [4]]  # type: ignore[union-attr,arg-type]
+    # A short queue is cut finer, so that it still spreads over every worker.
+    assert trips(small[:5], slots=4) == [[0, 1], [2], [3], [4]]
+    assert trips(small[:1], slots=4) == [[0]]
+    # A file that must run alone (its chunk ran late, or a worker died under it) does.
+    assert trips(small[:6], slots=1, alone=frozenset({2})) == [[0, 1], [2], [3, 4, 5]]
 
 
 def test_a_job_failed_after_its_rename_is_retried_onto_its_own_output(tmp_path: Path) -> None:

@@ -19,16 +19,16 @@ from tests.daemon_harness import DaemonProc, wait_for
 # Runs the daemon with its aftercare of one file (boom.wav) raising, as a bug would.
 INJECT_AFTERCARE = """
 import sys
-import sp404d.daemon as daemon
+import sp404d.aftercare as aftercare
 
-real = daemon.remove_error_note
+real = aftercare.remove_error_note
 
 def remove_error_note(source):
     if source.name == "boom.wav":
         raise RuntimeError("injected fault")
     real(source)
 
-daemon.remove_error_note = remove_error_note
+aftercare.remove_error_note = remove_error_note
 
 if __name__ == "__main__":  # the worker processes import this module too
     from sp404d.cli import main
