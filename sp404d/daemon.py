@@ -1,14 +1,14 @@
 """``sp404d run``: the watch-folder daemon's lifecycle, in the manner of gunicorn's arbiter.
 
 One main thread owns all state. Everything else only puts messages on its queue: observer
-threads (file events), future callbacks (trips ended), and a signal thread (SIGTERM, SIGINT,
-SIGHUP arrive through ``signal.set_wakeup_fd``, so no Python code runs inside a signal handler
-while the main thread might hold a lock). The loop sleeps until a message or the next deadline
-(a settle check, a rescan, a retry, a job's time limit, the watchdog ping), so an idle daemon
-costs no CPU.
+threads (file events), future callbacks (trips ended) and the signal relay
+(:mod:`sp404d.signals`). The loop sleeps until a message or the next deadline (a settle check,
+a rescan, a retry, a job's time limit, the watchdog ping), so an idle daemon costs no CPU. This
+class is the lifecycle: start, the loop, health checks, reload and stop.
 
-Flow, one way: event -> :mod:`~sp404d.intake` (complete? ours?) -> planner -> scheduler (worker
-pool) -> recorder (journal) -> :mod:`~sp404d.aftercare` (keep/move/delete, error note, retry).
+Flow, one way: event -> :mod:`~sp404d.intake` (complete? ours?) -> :mod:`~sp404d.dispatch`:
+planner -> scheduler (worker pool) -> recorder (journal) -> :mod:`~sp404d.aftercare`
+(keep/move/delete, error note, retry).
 """
 
 from __future__ import annotations
@@ -17,32 +17,29 @@ import contextlib
 import os
 import queue
 import signal
-import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from sp404d import __version__, logs
-from sp404d.aftercare import Aftercare
 from sp404d.config import Config, load_config
+from sp404d.dispatch import Dispatcher
 from sp404d.errors import ConfigError, Sp404dError
 from sp404d.inboxwatch import InboxWatch
 from sp404d.instance import Claim, claim
 from sp404d.intake import Intake
-from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
 from sp404d.notify import Notifier
 from sp404d.outbox import clean_stale_temps
 from sp404d.outboxguard import AWAY_CHECK_S, OutboxGuard
 from sp404d.records import now_iso
 from sp404d.runner import Runner
+from sp404d.signals import SignalRelay
 from sp404d.state import remove_state, write_state
 from sp404d.watcher import Change, Settler
 
 STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
 HEALTH_EVERY_S = 5.0  # how often inboxes, observers and the journal are checked
-PLAN_AHEAD = 64  # files planned ahead of the workers (kit inboxes plan a whole drop at once)
 DRAIN_BUDGET_S = 0.05  # longest the loop takes in queued events before it dispatches work
 
 
@@ -71,12 +68,8 @@ class Daemon:
         self.guard = OutboxGuard(
             config.outbox, config.outbox_removable, self.notifier, self.runner.planner.forget
         )
-        self.aftercare = Aftercare(
-            self.runner.recorder,
-            self.intake.settings,
-            self._requeue,
-            lambda: self.guard.ok(time.monotonic()),
-        )
+        self.work = Dispatcher(self.runner, self.intake, self.guard, self._changed)
+        self.signals = SignalRelay(self.q)
         self.stopping = False
         self.next_rescan = 0.0
         self.next_health = 0.0
@@ -84,7 +77,9 @@ class Daemon:
         self.ping_every = self.notifier.watchdog_interval()
         self.state_dirty = True
         self.next_state = 0.0
-        self._wake_r, self._wake_w = os.pipe()
+
+    def _changed(self) -> None:
+        self.state_dirty = True
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -92,7 +87,7 @@ class Daemon:
         self.inboxes.prepare_folders()
         if not self.config.outbox_removable:
             self.config.outbox.mkdir(parents=True, exist_ok=True)
-        relay = self._install_signals()
+        self.signals.start()
         self.inboxes.start()
         self.guard.ok(time.monotonic())
         with contextlib.suppress(OSError):
@@ -120,41 +115,18 @@ class Daemon:
                     time.sleep(0.5)
         finally:
             self._shutdown()
-            os.write(self._wake_w, b"\x00")
-            relay.join(timeout=2)
-            signal.set_wakeup_fd(-1)
+            self.signals.close()
         return 0
 
-    def _install_signals(self) -> threading.Thread:
-        os.set_blocking(self._wake_w, False)
-        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda *_: None)  # the wakeup fd carries the signal number
-        # A writer opening a file during the read-lease probe (watcher.open_for_writing) makes
-        # the kernel send SIGIO to the lease holder; its default action would end the daemon.
-        signal.signal(signal.SIGIO, signal.SIG_IGN)
-
-        def relay() -> None:
-            while True:
-                data = os.read(self._wake_r, 64)
-                for signum in data:
-                    if signum == 0:
-                        return
-                    self.q.put(("signal", signum))
-
-        thread = threading.Thread(target=relay, name="sp404d-signals", daemon=True)
-        thread.start()
-        return thread
-
     def _timeout(self, now: float) -> float:
-        if self._can_plan() and self.guard.reason is None:
+        if self.work.can_plan() and self.guard.reason is None:
             return 0.0  # more of a drop to plan: go round again at once
         deadlines = [
             self.next_health,
             self.next_rescan if self.config.rescan_interval else None,
             self.next_ping if self.ping_every else None,
             self.guard.next_check if self.guard.reason else None,
-            self.aftercare.next_retry(),
+            self.work.aftercare.next_retry(),
             self.next_state if self.state_dirty else None,
             self.scheduler.next_deadline(),
         ]
@@ -177,15 +149,7 @@ class Daemon:
         except queue.Empty:
             pass
         now = time.monotonic()
-        before = len(self.intake)
-        self.intake.settle(now)
-        self.aftercare.retry_due(now)
-        self.state_dirty |= len(self.intake) != before
-        if self.guard.reason is not None and now >= self.guard.next_check:
-            self._outbox_ok(now)  # back? checked every AWAY_CHECK_S, work waiting or not
-        self._dispatch(now)
-        for job in self.scheduler.overdue(now):
-            self._finished(*job)
+        self.work.step(now)
         if now >= self.next_health:
             self._health(now)
         if self.config.rescan_interval and now >= self.next_rescan:
@@ -201,7 +165,7 @@ class Daemon:
         if kind == "fs":
             self._on_change(payload)
         elif kind == "done":
-            self._on_done(payload)
+            self.work.on_done(payload)
         elif kind == "signal":
             self._on_signal(payload)
 
@@ -217,84 +181,12 @@ class Daemon:
             self.state_dirty = True
         self.intake.on_change(change)
 
-    def _requeue(self, source: Path, inbox: Path) -> None:
-        self.intake.enqueue(source, inbox)
-        self.state_dirty = True
-
     def rescan(self, why: str) -> None:
         """Queue what the journal does not have as converted (see :meth:`Intake.rescan`)."""
         found = self.intake.rescan(lambda r: self.runner.planner.settled(r, need_output=False))
         self.next_rescan = time.monotonic() + self.config.rescan_interval
         if found or why == "start":
             self.log.info("rescan", why=why, new_or_changed=found)
-
-    # --- dispatching work --------------------------------------------------------------------
-
-    def _outbox_ok(self, now: float) -> bool:
-        was = self.guard.reason
-        ok = self.guard.ok(now)
-        self.state_dirty |= self.guard.reason != was
-        return ok
-
-    def _dispatch(self, now: float) -> None:
-        """Plan what waits, then keep every worker busy.
-
-        Planning together is what gives files dropped at once their kit pads in name order,
-        explicit claims first, exactly as ``convert`` does.
-        """
-        if not (self.intake.waiting or self.scheduler.planned):
-            return
-        if self.guard.waiting(now) or not self._outbox_ok(now):
-            return
-        if self._can_plan():
-            self._plan_waiting(None if self.intake.whole_drops else PLAN_AHEAD)
-        running = len(self.scheduler.running)
-        self.scheduler.dispatch()
-        self.state_dirty |= len(self.scheduler.running) != running
-
-    def _can_plan(self) -> bool:
-        """Whether waiting files should be planned now: in a kit inbox all together, otherwise
-        a few at a time, just ahead of the workers, so the first converts while the rest of a
-        big drop is still being planned."""
-        return bool(self.intake.waiting) and (
-            self.intake.whole_drops or self.scheduler.queued < PLAN_AHEAD
-        )
-
-    def _plan_waiting(self, limit: int | None) -> None:
-        requests = sorted(self.intake.take(limit), key=lambda r: str(r.source).casefold())
-        self.state_dirty = True
-        for item in self.runner.planner.plan_many(requests):
-            if isinstance(item, Plan):
-                self.intake.busy.add(item.source)
-                self.scheduler.add([item])
-                continue
-            source, inbox = item.request.source, item.request.root
-            if item.settled:
-                # Nothing changed since its last job: nothing to record. A refusal's note says
-                # so already; a conversion's aftercare may still be owed (a stop between the
-                # record and a move or delete), and is safe to repeat.
-                if item.outcome.status != "rejected":
-                    output = item.outcome.output
-                    earlier = {
-                        "status": item.outcome.status,
-                        "size": item.size,
-                        "mtime_ns": item.mtime_ns,
-                        "output": str(output) if output else None,
-                    }
-                    self.aftercare.after(earlier, source, inbox)
-                continue
-            self.aftercare.after(self.runner.record(item), source, inbox)
-
-    def _on_done(self, future: Future[list[Outcome]]) -> None:
-        for job in self.scheduler.ended(future):
-            self._finished(*job)
-        self.state_dirty = True
-
-    def _finished(self, plan: Plan, outcome: Outcome, started_at: str) -> None:
-        rec = self.runner.finish(plan, outcome, started_at)
-        self.intake.ended(plan.source)
-        self.state_dirty = True
-        self.aftercare.after(rec, plan.source, plan.root)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -310,7 +202,7 @@ class Daemon:
         if self.guard.temps_left:
             self.guard.clean_temps()
         if self.config.outbox_removable:
-            self._outbox_ok(now)  # an idle daemon notices a pulled card too (status tells)
+            self.work.outbox_ok(now)  # an idle daemon notices a pulled card too (status tells)
         restarted = self.inboxes.check()
         if not self.inboxes.all_present():
             self.next_health = now + AWAY_CHECK_S  # watch it again as soon as it is back
@@ -369,7 +261,7 @@ class Daemon:
             except queue.Empty:
                 break
             if kind == "done":
-                self._on_done(payload)
+                self.work.on_done(payload)
             elif kind == "signal" and payload in (signal.SIGTERM, signal.SIGINT):
                 self.log.warning("stop_now", in_flight=self.scheduler.in_flight)
                 break  # a second signal: do not wait
@@ -383,12 +275,7 @@ class Daemon:
     # --- reporting --------------------------------------------------------------------------
 
     def _status_line(self) -> str:
-        if self.guard.reason:
-            return f"waiting: {self.guard.reason}"
-        queued = len(self.intake) + self.scheduler.queued
-        if self.scheduler.running or queued:
-            return f"converting {self.scheduler.in_flight}, queued {queued}"
-        return "idle, watching " + ", ".join(str(p) for p in self.config.inbox_paths)
+        return self.work.status_line(self.config.inbox_paths)
 
     def _write_state(self) -> None:
         """The small live-state file ``sp404d status`` reads (throttled to once a second)."""
@@ -398,8 +285,8 @@ class Daemon:
             "pid": os.getpid(),
             "version": __version__,
             "updated_at": now_iso(),
-            "queue": len(self.intake) + self.scheduler.queued,
-            "running": self.scheduler.in_flight,
+            "queue": self.work.queued,
+            "running": self.work.in_flight,
             "outbox": str(self.config.outbox),
             "outbox_state": "away" if self.guard.reason else "ready",
             "outbox_reason": self.guard.reason,

@@ -1,0 +1,134 @@
+"""The daemon's work: sources waiting in the intake to plans, worker trips, records and
+aftercare, as long as the outbox is there.
+
+Files dropped at once are planned together, which gives them their kit pads in name order,
+explicit claims first, exactly as ``convert`` does. A kit inbox plans a drop once it has stopped
+arriving; other layouts plan a few dozen files at a time just ahead of the workers, so the first
+converts while the rest of a big drop is still arriving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+from sp404d.aftercare import Aftercare
+from sp404d.intake import Intake
+from sp404d.job import Outcome, Plan
+from sp404d.outboxguard import OutboxGuard
+from sp404d.runner import Runner
+
+PLAN_AHEAD = 64  # files planned ahead of the workers (kit inboxes plan a whole drop at once)
+
+
+class Dispatcher:
+    """Moves work along; ``changed`` is called whenever what ``status`` shows may have changed."""
+
+    def __init__(
+        self, runner: Runner, intake: Intake, guard: OutboxGuard, changed: Callable[[], None]
+    ) -> None:
+        self.runner = runner
+        self.scheduler = runner.scheduler
+        self.intake = intake
+        self.guard = guard
+        self.changed = changed
+        self.aftercare = Aftercare(
+            runner.recorder, intake.settings, self.requeue, lambda: self.outbox_ok(time.monotonic())
+        )
+
+    @property
+    def queued(self) -> int:
+        return len(self.intake) + self.scheduler.queued
+
+    @property
+    def in_flight(self) -> int:
+        return self.scheduler.in_flight
+
+    def requeue(self, source: Path, inbox: Path) -> None:
+        self.intake.enqueue(source, inbox)
+        self.changed()
+
+    def outbox_ok(self, now: float) -> bool:
+        was = self.guard.reason
+        ok = self.guard.ok(now)
+        if self.guard.reason != was:
+            self.changed()
+        return ok
+
+    def can_plan(self) -> bool:
+        """Whether waiting files should be planned now: in a kit inbox all together, otherwise
+        a few at a time, just ahead of the workers."""
+        return bool(self.intake.waiting) and (
+            self.intake.whole_drops or self.scheduler.queued < PLAN_AHEAD
+        )
+
+    def step(self, now: float) -> None:
+        """Take in completed files and due retries, plan, dispatch, stop overdue trips."""
+        before = len(self.intake)
+        self.intake.settle(now)
+        self.aftercare.retry_due(now)
+        if len(self.intake) != before:
+            self.changed()
+        if self.guard.reason is not None and now >= self.guard.next_check:
+            self.outbox_ok(now)  # back? checked every AWAY_CHECK_S, work waiting or not
+        self._dispatch(now)
+        for job in self.scheduler.overdue(now):
+            self.finished(*job)
+
+    def _dispatch(self, now: float) -> None:
+        if not (self.intake.waiting or self.scheduler.planned):
+            return
+        if self.guard.waiting(now) or not self.outbox_ok(now):
+            return
+        if self.can_plan():
+            self._plan_waiting(None if self.intake.whole_drops else PLAN_AHEAD)
+        running = len(self.scheduler.running)
+        self.scheduler.dispatch()
+        if len(self.scheduler.running) != running:
+            self.changed()
+
+    def _plan_waiting(self, limit: int | None) -> None:
+        requests = sorted(self.intake.take(limit), key=lambda r: str(r.source).casefold())
+        self.changed()
+        for item in self.runner.planner.plan_many(requests):
+            if isinstance(item, Plan):
+                self.intake.busy.add(item.source)
+                self.scheduler.add([item])
+                continue
+            source, inbox = item.request.source, item.request.root
+            if item.settled:
+                # Nothing changed since its last job: nothing to record. A refusal's note says
+                # so already; a conversion's aftercare may still be owed (a stop between the
+                # record and a move or delete), and is safe to repeat.
+                if item.outcome.status != "rejected":
+                    output = item.outcome.output
+                    earlier = {
+                        "status": item.outcome.status,
+                        "size": item.size,
+                        "mtime_ns": item.mtime_ns,
+                        "output": str(output) if output else None,
+                    }
+                    self.aftercare.after(earlier, source, inbox)
+                continue
+            self.aftercare.after(self.runner.record(item), source, inbox)
+
+    def on_done(self, future: Future[list[Outcome]]) -> None:
+        """A trip came back from a worker (or its worker died)."""
+        for job in self.scheduler.ended(future):
+            self.finished(*job)
+        self.changed()
+
+    def finished(self, plan: Plan, outcome: Outcome, started_at: str) -> None:
+        rec = self.runner.finish(plan, outcome, started_at)
+        self.intake.ended(plan.source)
+        self.changed()
+        self.aftercare.after(rec, plan.source, plan.root)
+
+    def status_line(self, inboxes: tuple[Path, ...]) -> str:
+        if self.guard.reason:
+            return f"waiting: {self.guard.reason}"
+        if self.scheduler.running or self.queued:
+            return f"converting {self.in_flight}, queued {self.queued}"
+        return "idle, watching " + ", ".join(str(p) for p in inboxes)
