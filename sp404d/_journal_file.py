@@ -219,6 +219,10 @@ class _JournalStorage(Storage):
         with self.mutex:
             return self._index.total
 
+    def last_id(self) -> int:
+        with self.mutex:
+            return self._index.last_id
+
     def skipped_lines(self) -> int:
         with self.mutex:
             return self._skipped

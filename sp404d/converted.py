@@ -33,11 +33,14 @@ def _reader(journal: Path) -> Journal | None:
     return reader
 
 
-def converted(journal: Path, key: str) -> Path | None:
-    """The output of an earlier job with this very key, if it is still there."""
+def converted(journal: Path, key: str, until: int) -> Path | None:
+    """The output of an earlier job with this very key, recorded with a doc id up to ``until``,
+    if it is still there."""
     reader = _reader(journal)
     rec = reader.latest_by_key(key) if reader is not None else None
     if rec is None or rec.get("status") not in ("done", "skipped") or not rec.get("output"):
+        return None
+    if getattr(rec, "doc_id", until + 1) > until:
         return None
     output = Path(str(rec["output"]))
     return output if output.is_file() else None

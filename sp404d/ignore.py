@@ -12,8 +12,8 @@ Decisions worth knowing:
 * **Anything hidden is ignored.** A name starting with ``.`` anywhere below the inbox is skipped
   (the last rule of :data:`DEFAULT_IGNORE`). Most temp names of sync tools are hidden, and a
   musician never meant to convert a hidden file; the specific rules before it exist to give a
-  useful reason in the debug log. Only paths *below* the inbox count, so an inbox inside
-  ``~/.local`` works.
+  useful reason when ``convert -v`` lists what it passed over. Only paths *below* the inbox
+  count, so an inbox inside ``~/.local`` works.
 * **Matching ignores case on every OS.** The junk comes from Windows and macOS clients whatever
   the OS sp404d runs on (``THUMBS.DB`` from a FAT card shows up on Linux too), and no real
   sample differs from a junk name by case alone.
@@ -142,7 +142,7 @@ def _extra_reason(parts: Sequence[str], extra: Iterable[str]) -> str | None:
 
 
 def ignore_reason(relpath: PurePath, extra: Sequence[str] = ()) -> str | None:
-    """Why ``relpath`` is not processed, for the debug log; None when it should be.
+    """Why ``relpath`` is not processed (``convert`` says so); None when it should be.
 
     ``relpath`` is relative to the inbox: an absolute path raises ``ValueError``, because the
     folders *above* the inbox (``~/.local/share/...``) must not count as hidden components.

@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 from sp404d import dsp
 from sp404d.converted import converted
+from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
-from sp404d.outbox import TempFile, ensure_folder, fsync_dir, same_bytes, write_reason
+from sp404d.outbox import TempFile, ensure_folder, same_bytes, write_reason
 from sp404d.probe import AudioInfo, probe, shown, truncated_reason
 from sp404d.render import render
 from sp404d.settings import Rules
@@ -45,7 +46,11 @@ class Plan:
     replaces: Path | None = None  # this source's own earlier output, superseded by this job
     slot: tuple[str, int] | None = None
     inputs: str | None = None  # planner.input_id: metadata and settings, as one digest
-    journal: Path | None = None  # asked for earlier jobs of the same content (converted.py)
+    # Asked for an earlier job of the same key (converted.py): only jobs recorded when this was
+    # planned (up to doc id ``known_until``) count, so a run's outcome does not depend on the
+    # order its workers happen to finish in.
+    journal: Path | None = None
+    known_until: int = 0
 
 
 #: How a job ended, as the journal records it: converted; nothing to convert (the same content
@@ -219,7 +224,7 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
         raise FailedError(f"cannot read the file: {exc.strerror or 'read error'}") from None
     facts["key"] = key = job_key(sha, plan)
     if plan.journal is not None:
-        earlier = converted(plan.journal, key)
+        earlier = converted(plan.journal, key, plan.known_until)
         if earlier is not None:
             return ended("skipped", "already converted", output=earlier)
     facts["info"] = info = probe(plan.source)

@@ -243,6 +243,11 @@ class Journal:
     def __len__(self) -> int:
         return self._storage.total()
 
+    @property
+    def last_id(self) -> int:
+        """The doc id of the last record written (0 for none): later records have larger ids."""
+        return self._storage.last_id()
+
     def all(self) -> list[dict[str, Any]]:
         """Every record written, in append order (each a ``tinydb.table.Document`` with
         ``doc_id``); records still owed are not among them. Decodes the whole journal (and

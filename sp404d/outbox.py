@@ -1,6 +1,6 @@
 """Everything that touches the outbox: safe folders, temp files, atomic commits, clean-up.
 
-The recipe (field notes, section 3): write a temp file in the target folder, fsync it,
+The recipe: write a temp file in the target folder, fsync it,
 ``os.replace`` it onto its final name, fsync the folder, and only then journal the job as done.
 Temp names are 8.3-safe (``~SXXXXXX.TMP``) because the outbox is often a FAT32 card. Each temp
 file is held under an ``flock`` while it is written, so a later run can tell the leftovers of a
@@ -19,6 +19,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
+from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError
 
 TEMP_RE = re.compile(r"^~S[0-9A-F]{6}\.TMP$")
@@ -149,18 +150,6 @@ class TempFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some filesystems (certain FUSE and network mounts) refuse fsync on a folder.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
 
 
 def write_reason(exc: OSError, folder: Path) -> str:

@@ -269,6 +269,7 @@ class Planner:
             slot=slot,
             inputs=inputs,
             journal=self.journal.path,
+            known_until=self.journal.last_id,
         )
 
     def _reserve(

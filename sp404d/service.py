@@ -17,10 +17,10 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from sp404d.durable import replace_whole
 from sp404d.errors import Sp404dError
 
 __all__ = [
@@ -264,24 +264,9 @@ def _check_replaceable(path: Path) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and ``os.replace``: never a half-written unit."""
+    """Never a half-written unit: see :func:`sp404d.durable.replace_whole`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    replace_whole(path, text.encode("utf-8"), durable=True, mode=0o644)
 
 
 def _systemd_instructions() -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sp404d.durable import replace_whole
 from sp404d.names import fold
 from sp404d.pathtext import printable
-from sp404d.records import now_iso
 
 ERROR_SUFFIX = ".error.txt"
 
@@ -36,13 +37,10 @@ def write_error_note(source: Path, reason: str) -> bool:
             return True  # unchanged: do not churn a synced folder
     except (OSError, ValueError):
         pass
-    tmp = note.with_name("." + note.name + ".tmp")  # hidden: ignored by the watcher
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     try:
-        tmp.write_text(text + f"({now_iso()})\n", encoding="utf-8")
-        os.replace(tmp, note)
+        replace_whole(note, f"{text}({stamp})\n".encode())
     except (OSError, ValueError):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         return False
     return True
 

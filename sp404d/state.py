@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sp404d.durable import replace_whole
+
 
 def state_path(journal: Path) -> Path:
     """The daemon's small live-state file, kept beside its journal."""
@@ -39,11 +41,8 @@ def read_state(journal: Path) -> dict[str, Any] | None:
 
 def write_state(journal: Path, state: dict[str, Any]) -> None:
     """Replace the state file; a failure only costs ``status`` a fresh view."""
-    path = state_path(journal)
-    tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(OSError):
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, path)
+        replace_whole(state_path(journal), json.dumps(state).encode())
 
 
 def remove_state(journal: Path) -> None:

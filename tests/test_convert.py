@@ -139,6 +139,23 @@ class TestConvert:
         assert (job["status"], job["output"]) == ("skipped", str(env.outbox / "hit1.wav"))
         assert env.outputs() == ["hit0.wav", "hit1.wav", "hit2.wav"]
 
+    def test_only_jobs_recorded_before_the_plan_count_as_converted(self, tmp_path: Path) -> None:
+        """Two copies of one sound bound for one place, in one run, both convert, however the
+        workers happen to finish: the worker counts only jobs recorded before the plan."""
+        from sp404d.converted import converted
+        from sp404d.journal import Journal
+
+        output = write_audio(tmp_path / "out" / "kick.wav", 48000)
+        path = tmp_path / "j.jsonl"
+        with Journal(path) as journal:
+            before = journal.last_id
+            journal.append({"key": "k1", "status": "done", "output": str(output)})
+            after = journal.last_id
+        assert after > before
+        assert converted(path, "k1", before) is None
+        assert converted(path, "k1", after) == output
+        assert converted(path, "other", after) is None
+
     def test_changed_source_replaces_its_own_output(self, env: Env) -> None:
         """A source whose content changes is converted again onto its own earlier output."""
         src = write_audio(env.inbox / "kick.wav", 44100)
