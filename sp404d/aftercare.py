@@ -9,7 +9,7 @@ never moved or deleted before its record is durable, nor if it changed since it 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class Aftercare:
         self.log = get_logger()
         self.retries: dict[Path, tuple[float, int, Path]] = {}  # source -> (due, attempts, inbox)
 
-    def after(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
+    def after(self, rec: Mapping[str, Any], source: Path, inbox: Path) -> None:
         """What follows a job's record, once the record is written (it may wait for the
         journal: so does the source)."""
         if self.recorder.owes(source, then=lambda: self.after(rec, source, inbox)):
@@ -58,7 +58,7 @@ class Aftercare:
                 error=f"{type(exc).__name__}: {exc}",
             )
 
-    def _after(self, rec: dict[str, Any], source: Path, inbox: Path) -> None:
+    def _after(self, rec: Mapping[str, Any], source: Path, inbox: Path) -> None:
         settings = self.settings(inbox)
         status = rec["status"]
         if status in ("done", "skipped"):
@@ -108,7 +108,7 @@ class Aftercare:
                 self.requeue(source, inbox)
 
 
-def _unchanged_since(source: Path, rec: dict[str, Any]) -> bool:
+def _unchanged_since(source: Path, rec: Mapping[str, Any]) -> bool:
     """The source is still the file this record converted (not rewritten meanwhile)."""
     try:
         st = source.stat()

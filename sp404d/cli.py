@@ -11,7 +11,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -219,7 +219,7 @@ class Progress:
         self.start = time.monotonic()
         self.last = 0.0
 
-    def __call__(self, rec: dict[str, Any]) -> None:
+    def __call__(self, rec: Mapping[str, Any]) -> None:
         self.seen += 1
         if not self.on:
             return

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from sp404d.config import Config
 from sp404d.errors import JobError
@@ -105,7 +106,7 @@ class Planner:
                 self._recovered = {source: str(output) for source, output in found.items()}
         return self._recovered
 
-    def recorded(self, rec: dict[str, object]) -> None:
+    def recorded(self, rec: Mapping[str, Any]) -> None:
         """A record was just appended: a recovered output of its source is settled by it."""
         if self._recovered and rec.get("status") == "done" and rec.get("output"):
             self._recovered.pop(str(rec.get("source")), None)

@@ -25,9 +25,9 @@ from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
 from sp404d.logs import get_logger
 from sp404d.planner import Early
-from sp404d.records import make_record
+from sp404d.records import JobRecord, make_record
 
-RecordHook = Callable[[dict[str, Any]], None]
+RecordHook = Callable[[JobRecord], None]
 
 
 @dataclass
@@ -75,15 +75,15 @@ class Recorder:
         for plan in plans:
             self.intents.add(plan.source, plan.final)
 
-    def ran(self, plan: Plan, outcome: Outcome, started_at: str) -> dict[str, Any]:
+    def ran(self, plan: Plan, outcome: Outcome, started_at: str) -> JobRecord:
         """Record a job that ran; its intent note is resolved once its record is written."""
         return self._record(make_record(plan, outcome, started_at), (plan.source, plan.final))
 
-    def record(self, item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
+    def record(self, item: Plan | Early, outcome: Outcome, started_at: str) -> JobRecord:
         """Journal (or owe), log and report one finished job. Never raises for the journal."""
         return self._record(make_record(item, outcome, started_at), None)
 
-    def _record(self, rec: dict[str, Any], intent: tuple[Path, Path] | None) -> dict[str, Any]:
+    def _record(self, rec: JobRecord, intent: tuple[Path, Path] | None) -> JobRecord:
         source = rec["source"]
 
         def written(late: bool) -> None:

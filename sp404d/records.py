@@ -7,19 +7,45 @@ part of sp404d's interface: add fields, do not rename them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sp404d import __version__
-from sp404d.job import Outcome, Plan
+from sp404d.job import Outcome, Plan, Status
 from sp404d.metadata import Metadata
 from sp404d.planner import Early
+
+
+class JobRecord(TypedDict):
+    """One journal record, as written. Readers get these fields back from the journal (plain
+    dicts, which may hold fields an older or newer version wrote)."""
+
+    source: str
+    root: str
+    size: int | None
+    mtime_ns: int | None
+    sha256: str | None
+    key: str | None  # the job key: content, place and output settings (job.job_key)
+    inputs: str | None  # metadata and settings, as one digest (planner.input_id)
+    status: Status
+    reason: str | None  # why it was refused or failed, in a musician's words
+    output: str | None
+    replaced: str | None  # this source's earlier output, superseded and removed
+    metadata: dict[str, Any] | None
+    input: dict[str, Any] | None  # what the probe found: format, rate, channels, frames
+    render: dict[str, Any] | None  # what rendering did: dither, gain, clipped samples
+    gain_db: float | None
+    warning: str | None  # done, but worth knowing
+    elapsed_s: float
+    started_at: str
+    finished_at: str
+    version: str
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> dict[str, Any]:
+def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> JobRecord:
     """Everything the journal keeps about one job."""
     meta: Metadata | None
     size: int | None

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any
 
 from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
 from sp404d.planner import Early, Planner, Request
 from sp404d.pool import WorkerPool
 from sp404d.recorder import Recorder, RecordHook, Tally
-from sp404d.records import now_iso
+from sp404d.records import JobRecord, now_iso
 from sp404d.scheduler import Scheduler
 
 
@@ -55,11 +54,11 @@ class Runner:
         neither."""
         self.pool.warm(self.journal.path)
 
-    def record(self, item: Early) -> dict[str, Any]:
+    def record(self, item: Early) -> JobRecord:
         """Record a job that ended while planning."""
         return self.recorder.record(item, item.outcome, now_iso())
 
-    def finish(self, plan: Plan, outcome: Outcome, started_at: str) -> dict[str, Any]:
+    def finish(self, plan: Plan, outcome: Outcome, started_at: str) -> JobRecord:
         """Record a job that ran, once its reservations are settled."""
         self.planner.settle(plan, outcome)
         return self.recorder.ran(plan, outcome, started_at)
