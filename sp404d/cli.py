@@ -139,8 +139,8 @@ def _requests(
     taken (see :func:`sp404d.discover.walk`). Refuses inputs that overlap the outbox."""
     import stat
 
-    from sp404d.folders import within
     from sp404d.discover import walk
+    from sp404d.folders import within
     from sp404d.metadata import is_metadata_file
     from sp404d.planner import Request
 

@@ -146,6 +146,18 @@ class Config(Rules):
     job_timeout: float = setting(
         600.0, _number(0.1, 86_400), "Longest one file may take to convert."
     )
+    notify: str = setting(
+        "off",
+        ("off", "desktop"),
+        "desktop: a notification when files are refused or fail (notify-send on Linux, "
+        "osascript on macOS; many at once are one notification).",
+    )
+    card_manifest: bool = setting(
+        True,
+        _bool,
+        "With outbox_removable: keep SP404D.TXT in the card's root (beside IMPORT) listing each "
+        "sample sp404d put on the card and the file it came from.",
+    )
     log_format: str = setting(
         "auto", LOG_FORMATS, "auto: readable on a terminal, JSON lines otherwise."
     )
