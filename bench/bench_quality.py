@@ -25,8 +25,8 @@ try:
 except ImportError:
     sys.exit(f"needs ../shared/bench/quality.py (looked in {SHARED})")
 
-from sp404d.probe import probe  # noqa: E402
-from sp404d.render import render  # noqa: E402
+from sp404d.audio.probe import probe  # noqa: E402
+from sp404d.audio.render import render  # noqa: E402
 
 
 def run_sp404d(src: str, dst: str) -> None:

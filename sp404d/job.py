@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sp404d import dsp
+from sp404d.audio import dsp
+from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
+from sp404d.audio.render import render
 from sp404d.converted import converted
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, fsync_dir, same_bytes, write_reason
-from sp404d.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.render import render
 from sp404d.settings import Rules
 
 

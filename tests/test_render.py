@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sp404d import dsp
-from sp404d import render as render_mod
+from sp404d.audio import dsp
+from sp404d.audio import render as render_mod
+from sp404d.audio.probe import probe
+from sp404d.audio.render import render
 from sp404d.errors import RejectedError
-from sp404d.probe import probe
-from sp404d.render import render
 from tests.conftest import fit_sine, level_db, tone, write_audio
 
 

@@ -4,10 +4,10 @@ Blocks keep memory bounded: a 30-minute file is never held whole. soundfile read
 libsndfile knows; M4A goes through PyAV (FFmpeg's decoders), an optional extra.
 
 Two inputs need a way round libsndfile. A WAV whose data size was never written (see
-:mod:`sp404d.probe`) is read as RAW samples from its data offset to the end of the file. An MP3
-without a Xing tag has only a guessed length, and libsndfile stops at its guess, which for VBR
-can be a fifth of the file: such an MP3 is fed to libsndfile through a pipe, where it knows no
-length and decodes to the end.
+:mod:`sp404d.audio.probe`) is read as RAW samples from its data offset to the end of the file.
+An MP3 without a Xing tag has only a guessed length, and libsndfile stops at its guess, which
+for VBR can be a fifth of the file: such an MP3 is fed to libsndfile through a pipe, where it
+knows no length and decodes to the end.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from typing import IO, Any
 import numpy as np
 import soundfile as sf
 
-from sp404d.errors import RejectedError
-from sp404d.probe import (
+from sp404d.audio.probe import (
     M4A_HINT,
     STILL_COPYING,
     AudioInfo,
@@ -33,6 +32,7 @@ from sp404d.probe import (
     id3v2_size,
     sndfile_reason,
 )
+from sp404d.errors import RejectedError
 
 BLOCK_FRAMES = 1 << 16
 # After a decode error, the rest up to it is read again in steps this small, so all but a

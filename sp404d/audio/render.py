@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from sp404d import dsp
-from sp404d.decode import read_all, read_blocks
+from sp404d.audio import dsp
+from sp404d.audio.decode import read_all, read_blocks
+from sp404d.audio.pcmfile import PcmWriter
+from sp404d.audio.probe import AudioInfo, truncated_reason
 from sp404d.errors import RejectedError
-from sp404d.pcmfile import PcmWriter
-from sp404d.probe import AudioInfo, truncated_reason
 
 IN_MEMORY_FRAMES = 1 << 21
 EXACT_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})

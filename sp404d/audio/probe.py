@@ -343,7 +343,7 @@ def probe(path: Path) -> AudioInfo:
         raise RejectedError("empty: the file has 0 bytes")
     head = _head(path)
     if is_m4a(head):
-        from sp404d.decode import probe_m4a
+        from sp404d.audio.decode import probe_m4a
 
         return probe_m4a(path)
     box = _container(path, size)
