@@ -20,7 +20,7 @@ from typing import Any
 
 from sp404d.audio import dsp
 from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.audio.render import render
+from sp404d.audio.render import RenderSpec, render
 from sp404d.converted import converted
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
@@ -232,10 +232,7 @@ def _write(
 ) -> tuple[Path, dict[str, Any]]:
     """Render into a locked temp file, then adopt an identical existing file or commit."""
     with TempFile(folder) as tmp:
-        result = render(
-            plan.source,
-            info,
-            tmp.path,
+        spec = RenderSpec(
             fmt=plan.rules.format,
             quality=plan.rules.quality,
             overs=plan.rules.overs,
@@ -244,6 +241,7 @@ def _write(
             truncated=plan.rules.truncated,
             recheck=lambda decoded: check_duration(decoded, plan.rules),
         )
+        result = render(plan.source, info, tmp.path, spec)
         # A run killed after its rename but before its journal record left this very file:
         # the output is deterministic, so identical bytes mean it is ours. Adopt it.
         for existing in plan.adopt:
