@@ -25,13 +25,13 @@ try:
 except ImportError:
     sys.exit(f"needs ../shared/bench/quality.py (looked in {SHARED})")
 
-from sp404d.probe import probe  # noqa: E402
-from sp404d.render import render  # noqa: E402
+from sp404d.audio.probe import probe  # noqa: E402
+from sp404d.audio.render import RenderSpec, render  # noqa: E402
 
 
 def run_sp404d(src: str, dst: str) -> None:
     Path(dst).touch()
-    render(Path(src), probe(Path(src)), Path(dst), seed=1)
+    render(Path(src), probe(Path(src)), Path(dst), RenderSpec(seed=1))
 
 
 def main() -> None:

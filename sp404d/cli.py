@@ -311,13 +311,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from sp404d.audio.probe import probe
     from sp404d.errors import JobError
     from sp404d.job import Plan, check_duration
     from sp404d.journal import Journal
     from sp404d.metadata import Metadata
     from sp404d.pathtext import printable
     from sp404d.planner import Planner
-    from sp404d.probe import probe
 
     config = _config(args)
     _print_settings(config, sys.stderr)

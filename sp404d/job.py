@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from sp404d import dsp
+from sp404d.audio import dsp
+from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
+from sp404d.audio.render import RenderSpec, render
 from sp404d.converted import converted
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, same_bytes, write_reason
-from sp404d.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.render import render
 from sp404d.settings import Rules
 
 
@@ -243,10 +243,7 @@ def _write(
 ) -> tuple[Path, dict[str, Any]]:
     """Render into a locked temp file, then adopt an identical existing file or commit."""
     with TempFile(folder) as tmp:
-        result = render(
-            plan.source,
-            info,
-            tmp.path,
+        spec = RenderSpec(
             fmt=plan.rules.format,
             quality=plan.rules.quality,
             overs=plan.rules.overs,
@@ -255,6 +252,7 @@ def _write(
             truncated=plan.rules.truncated,
             recheck=lambda decoded: check_duration(decoded, plan.rules),
         )
+        result = render(plan.source, info, tmp.path, spec)
         # A run killed after its rename but before its journal record left this very file:
         # the output is deterministic, so identical bytes mean it is ours. Adopt it.
         for existing in plan.adopt:

@@ -18,13 +18,13 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sp404d import dsp
+from sp404d.audio import dsp
+from sp404d.audio.probe import AudioInfo
 from sp404d.config import build_config
 from sp404d.errors import RejectedError
 from sp404d.job import Outcome, Plan, Rules, _internal, check_duration, execute
 from sp404d.journal import Journal
 from sp404d.planner import Planner, Request
-from sp404d.probe import AudioInfo
 from tests.conftest import SP404D, fit_sine, level_db, run_env, tone, write_audio
 
 # Every reason sp404d gives for a file it refuses starts with one of these.
@@ -229,7 +229,7 @@ class TestTruncated:
     ) -> None:
         """Long files stream (two passes with the limiter, one with clip): the cut is found
         either way, before a word is written or at the end of the one pass."""
-        from sp404d import render as render_mod
+        from sp404d.audio import render as render_mod
 
         monkeypatch.setattr(render_mod, "IN_MEMORY_FRAMES", 10_000)
         for policy in ("reject", "keep"):

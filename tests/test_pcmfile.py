@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sp404d.pcmfile import PcmWriter
+from sp404d.audio.pcmfile import PcmWriter
 
 
 @pytest.mark.parametrize("channels", [1, 2])

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sp404d import dsp
-from sp404d import render as render_mod
+from sp404d.audio import dsp
+from sp404d.audio import render as render_mod
+from sp404d.audio.probe import probe
+from sp404d.audio.render import RenderSpec, render
 from sp404d.errors import RejectedError
-from sp404d.probe import probe
-from sp404d.render import render
 from tests.conftest import fit_sine, level_db, tone, write_audio
 
 
 def convert(src: Path, tmp_path: Path, **kw: object) -> tuple[Path, render_mod.RenderResult]:
     dst = tmp_path / ("out.aif" if kw.get("fmt") == "aiff" else "out.wav")
     dst.touch()
-    result = render(src, probe(src), dst, **kw)  # type: ignore[arg-type]
+    result = render(src, probe(src), dst, RenderSpec(**kw))  # type: ignore[arg-type]
     return dst, result
 
 

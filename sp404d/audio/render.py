@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from sp404d import dsp
-from sp404d.decode import read_all, read_blocks
+from sp404d.audio import dsp
+from sp404d.audio.decode import read_all, read_blocks
+from sp404d.audio.pcmfile import PcmWriter
+from sp404d.audio.probe import AudioInfo, truncated_reason
 from sp404d.errors import RejectedError
-from sp404d.pcmfile import PcmWriter
-from sp404d.probe import AudioInfo, truncated_reason
 
 IN_MEMORY_FRAMES = 1 << 21
 EXACT_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
@@ -45,6 +45,27 @@ SHORT_SLACK_FRACTION = 0.02
 # Re-checks the real length once decoded (too short, too long) and returns the frames to pad
 # to: the job's rules, applied again when the decode did not match the header.
 Recheck = Callable[[AudioInfo], int]
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """How one input is to be rendered: the output's form and the rules for judging its decode.
+
+    One value for every way of rendering (copy, exact, convert) and the passes they make, so
+    each way reads the same choices and none is dropped along the way.
+    """
+
+    fmt: str = "wav"  # wav | aiff
+    quality: str = "hq"  # soxr's: hq | vhq
+    overs: str = "limit"  # limit | clip
+    # Pad with silence up to this many output frames (the ``pad`` policy for short files).
+    min_frames: int = 0
+    # Makes the dither, and so the output bytes, reproducible: the same input always gives the
+    # same file, which lets a re-run recognise its own earlier output.
+    seed: int = 0
+    truncated: str = "reject"  # reject | keep a file whose decode ends early
+    # Applies the length rules again when the decode's length differs from the header's.
+    recheck: Recheck | None = None
 
 
 @dataclass(frozen=True)
@@ -99,16 +120,6 @@ def out_channels(info: AudioInfo) -> int:
 
 
 @dataclass(frozen=True)
-class _LengthRules:
-    """How to judge a decode's length: the ``truncated`` policy, the job's re-check, and the
-    frames to pad to as planned from the header."""
-
-    truncated: str
-    recheck: Recheck | None
-    min_frames: int
-
-
-@dataclass(frozen=True)
 class _Length:
     """The judgement on a decode's length: frames to pad to, and what to record."""
 
@@ -135,10 +146,10 @@ class _Length:
         )
 
 
-def _judge(info: AudioInfo, decoded: int, rules: _LengthRules) -> _Length:
+def _judge(info: AudioInfo, decoded: int, spec: RenderSpec) -> _Length:
     """Compare the frames decoded with the header's length (see the module's docstring)."""
     rate = info.rate
-    min_frames = rules.min_frames
+    min_frames = spec.min_frames
     if decoded == 0:  # nothing to keep, nothing worth padding into a sample of silence
         if not info.exact_length:
             raise RejectedError("empty: the file holds no audio")
@@ -148,95 +159,63 @@ def _judge(info: AudioInfo, decoded: int, rules: _LengthRules) -> _Length:
     slack = max(SHORT_SLACK_FRAMES, SHORT_SLACK_FRACTION * info.frames)
     if info.exact_length and info.frames - decoded > slack:
         promised = (info.promised_frames or info.frames) / rate
-        if rules.truncated == "reject":
+        if spec.truncated == "reject":
             raise RejectedError(truncated_reason(decoded / rate, promised))
         truncated = (decoded / rate, promised)
-    if decoded != info.frames and rules.recheck is not None:
-        min_frames = rules.recheck(replace(info, frames=decoded))
+    if decoded != info.frames and spec.recheck is not None:
+        min_frames = spec.recheck(replace(info, frames=decoded))
     return _Length(min_frames, truncated)
 
 
-def render(
-    src: Path,
-    info: AudioInfo,
-    dst: Path,
-    *,
-    fmt: str = "wav",
-    quality: str = "hq",
-    overs: str = "limit",
-    min_frames: int = 0,
-    seed: int = 0,
-    truncated: str = "reject",
-    recheck: Recheck | None = None,
-) -> RenderResult:
-    """Write ``src`` to ``dst`` (an existing path, truncated) as the SP-404MK2 wants it.
-
-    ``min_frames``: pad with silence up to this many output frames (the ``pad`` policy for
-    short files). ``seed`` makes the dither, and so the output bytes, reproducible: the same
-    input always gives the same file, which lets a re-run recognise its own earlier output.
-    ``truncated``: ``reject`` or ``keep`` a file whose decode ends early; ``recheck`` applies
-    the length rules again when the decode's length differs from the header's.
-    """
+def render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec = RenderSpec()) -> RenderResult:
+    """Write ``src`` to ``dst`` (an existing path, truncated) as the SP-404MK2 wants it."""
     channels = out_channels(info)
     exact = info.rate == dsp.OUT_RATE and info.subtype in EXACT_SUBTYPES and info.channels <= 2
     copyable = (
         info.subtype == "PCM_16"
         and info.plain
-        and info.format == CONTAINER[fmt]
+        and info.format == CONTAINER[spec.fmt]
         and not info.truncated  # a header promising more than the file holds is not valid
         and info.raw_offset is None
     )
-    if exact and copyable and info.frames >= min_frames:
+    if exact and copyable and info.frames >= spec.min_frames:
         shutil.copyfile(src, dst)
         return RenderResult("copy", info.frames, channels, 0.0, 0, False, None)
-    length = _LengthRules(truncated, recheck, min_frames)
     if exact:
-        return _render_exact(src, info, dst, fmt, length)
-    rng = np.random.default_rng(seed)
+        return _render_exact(src, info, dst, spec)
     if info.frames <= IN_MEMORY_FRAMES and info.exact_length:
-        return _render_whole(src, info, dst, fmt, quality, overs, length, rng)
-    return _render_streamed(src, info, dst, fmt, quality, overs, length, rng)
+        return _render_whole(src, info, dst, spec)
+    return _render_streamed(src, info, dst, spec)
 
 
-def _render_exact(
-    src: Path, info: AudioInfo, dst: Path, fmt: str, rules: _LengthRules
-) -> RenderResult:
+def _render_exact(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     frames = 0
-    with PcmWriter(dst, fmt, info.channels) as out:
+    with PcmWriter(dst, spec.fmt, info.channels) as out:
         for block in read_blocks(src, info, dtype="int16"):
             out.write(block)
             frames += len(block)
-        length = _judge(info, frames, rules)
+        length = _judge(info, frames, spec)
         if frames < length.min_frames:
             out.write(np.zeros((length.min_frames - frames, info.channels), dtype=np.int16))
             frames = length.min_frames
     return length.annotate(RenderResult("exact", frames, info.channels, 0.0, 0, False, None), info)
 
 
-def _render_whole(
-    src: Path,
-    info: AudioInfo,
-    dst: Path,
-    fmt: str,
-    quality: str,
-    overs: str,
-    rules: _LengthRules,
-    rng: np.random.Generator,
-) -> RenderResult:
+def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     x = read_all(src, info)
-    length = _judge(info, len(x), rules)
+    length = _judge(info, len(x), spec)
     if not dsp.finite(x):
         raise _nan_reason()
     x = dsp.fold_channels(x)
-    x, scale = dsp.tame(x, dsp.peak(x), overs)
+    x, scale = dsp.tame(x, dsp.peak(x), spec.overs)
     if info.rate != dsp.OUT_RATE:
-        x = soxr.resample(x, info.rate, dsp.OUT_RATE, quality=SOXR_QUALITY[quality])
+        x = soxr.resample(x, info.rate, dsp.OUT_RATE, quality=SOXR_QUALITY[spec.quality])
     if len(x) < length.min_frames:
         x = np.concatenate([x, dsp.silence(length.min_frames - len(x), x.shape[1])])
     top = dsp.peak(x)
-    gain = _limit(top, scale) if overs == "limit" else 1.0
-    samples, clipped = dsp.quantise(x, rng, gain, top)
-    with PcmWriter(dst, fmt, samples.shape[1]) as out:
+    gain = _limit(top, scale) if spec.overs == "limit" else 1.0
+    samples, clipped = dsp.quantise(x, np.random.default_rng(spec.seed), gain, top)
+    with PcmWriter(dst, spec.fmt, samples.shape[1]) as out:
         out.write(samples)
     peak_db = _db(top * gain) if top > 0 else None
     result = RenderResult(
@@ -298,34 +277,26 @@ def _peak(blocks: Iterator[np.ndarray]) -> float:
     return max((dsp.peak(b) for b in blocks), default=0.0)
 
 
-def _render_streamed(
-    src: Path,
-    info: AudioInfo,
-    dst: Path,
-    fmt: str,
-    quality: str,
-    overs: str,
-    rules: _LengthRules,
-    rng: np.random.Generator,
-) -> RenderResult:
+def _render_streamed(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
+    rng = np.random.default_rng(spec.seed)
     gain = scale = 1.0
     top = None
     length = None
-    if overs == "limit":
+    if spec.overs == "limit":
         tally = _Tally()
-        top = _peak(_resampled(src, info, quality, 1.0, tally))
+        top = _peak(_resampled(src, info, spec.quality, 1.0, tally))
         if tally.peak > dsp.HUGE:  # garbage-sized samples: scale them, and measure again
             scale = dsp.huge_scale(tally.peak)
             tally = _Tally()
-            top = _peak(_resampled(src, info, quality, scale, tally))
-        length = _judge(info, tally.frames, rules)
+            top = _peak(_resampled(src, info, spec.quality, scale, tally))
+        length = _judge(info, tally.frames, spec)
         gain = _limit(top, scale)
     channels = out_channels(info)
     frames = clipped = 0
     running_peak = 0.0
     tally = _Tally()
-    with PcmWriter(dst, fmt, channels) as out:
-        for block in _resampled(src, info, quality, scale, tally):
+    with PcmWriter(dst, spec.fmt, channels) as out:
+        for block in _resampled(src, info, spec.quality, scale, tally):
             samples, overs_here = dsp.quantise(block, rng, gain)
             out.write(samples)
             frames += len(samples)
@@ -333,7 +304,7 @@ def _render_streamed(
             if top is None:
                 running_peak = max(running_peak, dsp.peak(block))
         if length is None:
-            length = _judge(info, tally.frames, rules)
+            length = _judge(info, tally.frames, spec)
         if frames < length.min_frames:
             samples, _ = dsp.quantise(dsp.silence(length.min_frames - frames, channels), rng)
             out.write(samples)

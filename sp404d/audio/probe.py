@@ -9,6 +9,9 @@ libsndfile quietly plays what is there, so the chunk sizes and pages are checked
 such a file is refused is the ``truncated`` setting's call, in the job). A sample rate no
 recording has, a WAV whose data size was never written, and libsndfile's own error texts each
 get a reason a musician can act on.
+
+Those reasons, PyAV's and libsndfile's alike, are written here once; :mod:`sp404d.audio.decode`
+uses them for errors met while decoding, so it imports this module and never the other way.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 
@@ -83,6 +87,16 @@ def truncated_reason(held_s: float, promised_s: float | None) -> str:
         return f"truncated: the header promises {promised} s, the file holds no audio"
     held = shown(held_s, float(promised), digits=2)
     return f"truncated: the header promises {promised} s, the file holds {held} s ({STILL_COPYING})"
+
+
+def corrupt(detail: str) -> str:
+    """The reason for a file whose bytes are not the audio they claim to be: worded once, the
+    same whichever check or library found the damage."""
+    return f"corrupt audio file: {detail}"
+
+
+NO_CHANNELS = corrupt("the header says it has no channels")
+DAMAGED_HEADER = corrupt("the header is damaged (broken file?)")
 
 
 def _head(path: Path, size: int = 64) -> bytes:
@@ -315,9 +329,9 @@ _SNDFILE_REASONS = {
     2: "cannot read the file",
     4: _UNSUPPORTED,
     18: _UNSUPPORTED,
-    32: "corrupt audio file: the header says it has no channels",
-    33: "corrupt audio file: the header claims more channels than any recording has",
-    71: "corrupt audio file: the audio data chunk is missing",
+    32: NO_CHANNELS,
+    33: corrupt("the header claims more channels than any recording has"),
+    71: corrupt("the audio data chunk is missing"),
 }
 
 
@@ -329,8 +343,76 @@ def sndfile_reason(exc: sf.LibsndfileError, *, reading: bool = False) -> str:
     if exc.code in _SNDFILE_REASONS:
         return _SNDFILE_REASONS[exc.code]
     if reading:
-        return "corrupt audio file: the audio breaks off where the decoder cannot read it"
-    return "corrupt audio file: the header is damaged (broken file?)"
+        return corrupt("the audio breaks off where the decoder cannot read it")
+    return DAMAGED_HEADER
+
+
+# --- M4A, through PyAV (FFmpeg's decoders) ---------------------------------------------------
+
+
+def import_av() -> Any:
+    """PyAV, the optional extra that decodes M4A; without it, a rejection saying how to add it."""
+    try:
+        import av
+    except ImportError:
+        raise RejectedError(M4A_HINT) from None
+    return av
+
+
+def _mp4_cut(path: Path) -> bool:
+    """True when a top-level MP4 box (``mdat``, ``moov``...) runs past the end of the file."""
+    size = path.stat().st_size
+    pos = 0
+    with path.open("rb") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            header = f.read(16)
+            (length,) = struct.unpack(">I", header[:4])
+            if not all(32 <= b < 127 for b in header[4:8]):
+                return False  # not a box: junk, not a cut
+            if length == 1 and len(header) == 16:
+                (length,) = struct.unpack(">Q", header[8:16])
+            elif length == 0:
+                return False  # "to the end of the file"
+            if length < 8:
+                return False
+            pos += length
+    return pos > size
+
+
+def m4a_reason(av: Any, exc: Exception, path: Path) -> str:
+    """FFmpeg's errors carry an errno and the file's full path: say what happened instead."""
+    if isinstance(exc, av.error.EOFError) or _mp4_cut(path):
+        return f"truncated: the M4A file ends before its audio does ({STILL_COPYING})"
+    if isinstance(exc, av.error.InvalidDataError):
+        return "corrupt M4A file: its data cannot be decoded (broken file?)"
+    return "corrupt M4A file: it cannot be decoded (broken file?)"
+
+
+def _probe_m4a(path: Path) -> AudioInfo:
+    """Facts about an M4A file, or a rejection that says how to enable M4A."""
+    av = import_av()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise RejectedError("not an audio file (an MP4 container without audio)")
+            stream = container.streams.audio[0]
+            rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+            channels = int(stream.codec_context.channels)
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            else:
+                seconds = float(container.duration or 0) / 1_000_000
+            codec = str(stream.codec_context.name).upper()
+    except av.error.FFmpegError as exc:
+        raise RejectedError(m4a_reason(av, exc, path)) from None
+    check_rate(rate)
+    if channels <= 0:
+        raise RejectedError(NO_CHANNELS)
+    frames = round(seconds * rate)
+    if frames <= 0:
+        raise RejectedError("empty: the file holds no audio")
+    return AudioInfo(format="M4A", subtype=codec, rate=rate, channels=channels, frames=frames)
 
 
 def probe(path: Path) -> AudioInfo:
@@ -343,16 +425,14 @@ def probe(path: Path) -> AudioInfo:
         raise RejectedError("empty: the file has 0 bytes")
     head = _head(path)
     if is_m4a(head):
-        from sp404d.decode import probe_m4a
-
-        return probe_m4a(path)
+        return _probe_m4a(path)
     box = _container(path, size)
     if box is not None:
         # Before libsndfile: its complaint about a rate of 0 is "SF_INFO struct incomplete".
         if box.rate is not None:
             check_rate(box.rate)
         if box.channels is not None and box.channels <= 0:
-            raise RejectedError(_SNDFILE_REASONS[32])
+            raise RejectedError(NO_CHANNELS)
         if box.kind == "WAV" and box.data_size == 0:
             recovered = _recover_unsized(path, box, size)
             if recovered is not None:
@@ -365,9 +445,9 @@ def probe(path: Path) -> AudioInfo:
             raise RejectedError(f"{_UNSUPPORTED} (WAV format tag 0x{box.tag:04X})") from None
         raise RejectedError(sndfile_reason(exc)) from None
     except (RuntimeError, OSError):
-        raise RejectedError("corrupt audio file: the header is damaged (broken file?)") from None
+        raise RejectedError(DAMAGED_HEADER) from None
     if info.channels <= 0:
-        raise RejectedError(_SNDFILE_REASONS[32])
+        raise RejectedError(NO_CHANNELS)
     check_rate(int(info.samplerate))
     frames = int(info.frames)
     truncated, promised = False, None

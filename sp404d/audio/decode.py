@@ -4,10 +4,10 @@ Blocks keep memory bounded: a 30-minute file is never held whole. soundfile read
 libsndfile knows; M4A goes through PyAV (FFmpeg's decoders), an optional extra.
 
 Two inputs need a way round libsndfile. A WAV whose data size was never written (see
-:mod:`sp404d.probe`) is read as RAW samples from its data offset to the end of the file. An MP3
-without a Xing tag has only a guessed length, and libsndfile stops at its guess, which for VBR
-can be a fifth of the file: such an MP3 is fed to libsndfile through a pipe, where it knows no
-length and decodes to the end.
+:mod:`sp404d.audio.probe`) is read as RAW samples from its data offset to the end of the file.
+An MP3 without a Xing tag has only a guessed length, and libsndfile stops at its guess, which
+for VBR can be a fifth of the file: such an MP3 is fed to libsndfile through a pipe, where it
+knows no length and decodes to the end.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +23,8 @@ from typing import IO, Any
 import numpy as np
 import soundfile as sf
 
+from sp404d.audio.probe import AudioInfo, id3v2_size, import_av, m4a_reason, sndfile_reason
 from sp404d.errors import RejectedError
-from sp404d.probe import (
-    M4A_HINT,
-    STILL_COPYING,
-    AudioInfo,
-    check_rate,
-    id3v2_size,
-    sndfile_reason,
-)
 
 BLOCK_FRAMES = 1 << 16
 # After a decode error, the rest up to it is read again in steps this small, so all but a
@@ -40,74 +32,10 @@ BLOCK_FRAMES = 1 << 16
 RESCUE_FRAMES = 1024
 
 
-def _import_av() -> Any:
-    try:
-        import av
-    except ImportError:
-        raise RejectedError(M4A_HINT) from None
-    return av
-
-
-def _mp4_cut(path: Path) -> bool:
-    """True when a top-level MP4 box (``mdat``, ``moov``...) runs past the end of the file."""
-    size = path.stat().st_size
-    pos = 0
-    with path.open("rb") as f:
-        while pos + 8 <= size:
-            f.seek(pos)
-            header = f.read(16)
-            (length,) = struct.unpack(">I", header[:4])
-            if not all(32 <= b < 127 for b in header[4:8]):
-                return False  # not a box: junk, not a cut
-            if length == 1 and len(header) == 16:
-                (length,) = struct.unpack(">Q", header[8:16])
-            elif length == 0:
-                return False  # "to the end of the file"
-            if length < 8:
-                return False
-            pos += length
-    return pos > size
-
-
-def _m4a_reason(av: Any, exc: Exception, path: Path) -> str:
-    """FFmpeg's errors carry an errno and the file's full path: say what happened instead."""
-    if isinstance(exc, av.error.EOFError) or _mp4_cut(path):
-        return f"truncated: the M4A file ends before its audio does ({STILL_COPYING})"
-    if isinstance(exc, av.error.InvalidDataError):
-        return "corrupt M4A file: its data cannot be decoded (broken file?)"
-    return "corrupt M4A file: it cannot be decoded (broken file?)"
-
-
-def probe_m4a(path: Path) -> AudioInfo:
-    """Facts about an M4A file, or a rejection that says how to enable M4A."""
-    av = _import_av()
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise RejectedError("not an audio file (an MP4 container without audio)")
-            stream = container.streams.audio[0]
-            rate = int(stream.rate or stream.codec_context.sample_rate or 0)
-            channels = int(stream.codec_context.channels)
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            else:
-                seconds = float(container.duration or 0) / 1_000_000
-            codec = str(stream.codec_context.name).upper()
-    except av.error.FFmpegError as exc:
-        raise RejectedError(_m4a_reason(av, exc, path)) from None
-    check_rate(rate)
-    if channels <= 0:
-        raise RejectedError("corrupt audio file: the header says it has no channels")
-    frames = round(seconds * rate)
-    if frames <= 0:
-        raise RejectedError("empty: the file holds no audio")
-    return AudioInfo(format="M4A", subtype=codec, rate=rate, channels=channels, frames=frames)
-
-
 def _m4a_blocks(path: Path) -> Iterator[np.ndarray]:
     """Decoded frames; a decode error after some audio ends the stream there (a cut file: the
     caller compares what came with the header's length)."""
-    av = _import_av()
+    av = import_av()
     decoded = 0
     try:
         with av.open(str(path)) as container:
@@ -123,7 +51,7 @@ def _m4a_blocks(path: Path) -> Iterator[np.ndarray]:
                 yield block
     except av.error.FFmpegError as exc:
         if not decoded:
-            raise RejectedError(_m4a_reason(av, exc, path)) from None
+            raise RejectedError(m4a_reason(av, exc, path)) from None
 
 
 class _Window(io.RawIOBase):
