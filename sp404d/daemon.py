@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sp404d import __version__, logs
+from sp404d.announce import Announcer
 from sp404d.config import Config, load_config
 from sp404d.dispatch import Dispatcher
 from sp404d.errors import ConfigError, Sp404dError
@@ -69,6 +70,8 @@ class Daemon:
             config.outbox, config.outbox_removable, self.notifier, self.runner.planner.forget
         )
         self.work = Dispatcher(self.runner, self.intake, self.guard, self._changed)
+        self.announce = Announcer(config, self.journal)
+        self.runner.recorder.hooks.append(self.announce.saw)
         self.signals = SignalRelay(self.q)
         self.stopping = False
         self.next_rescan = 0.0
@@ -129,6 +132,7 @@ class Daemon:
             self.work.aftercare.next_retry(),
             self.next_state if self.state_dirty else None,
             self.scheduler.next_deadline(),
+            self.announce.due(),
         ]
         settle = self.intake.settler.next_check()
         if settle is not None:
@@ -150,6 +154,7 @@ class Daemon:
             pass
         now = time.monotonic()
         self.work.step(now)
+        self.announce.flush(now, card_ready=self.guard.reason is None)
         if now >= self.next_health:
             self._health(now)
         if self.config.rescan_interval and now >= self.next_rescan:
@@ -242,6 +247,7 @@ class Daemon:
         logs.configure(new.log_format, new.log_level)
         self.inboxes.use(new, self.intake.not_inputs)
         self.guard.use(new.outbox, new.outbox_removable)
+        self.announce.use(new)
         self.runner.pool.resize(new.worker_count, idle=not self.scheduler.running)
         self.scheduler.job_timeout = new.job_timeout
         self.runner.planner.forget()
@@ -267,6 +273,7 @@ class Daemon:
                 break  # a second signal: do not wait
         queued = self.scheduler.queued + len(self.intake)
         left = self.scheduler.in_flight + not_started + queued + self.runner.recorder.finish_owed()
+        self.announce.flush(time.monotonic(), card_ready=self.guard.reason is None, force=True)
         self.runner.close(wait=not self.scheduler.running)
         self.journal.close()
         remove_state(self.config.journal)

@@ -1,0 +1,250 @@
+"""``sp404d convert`` (the pipeline once, over files and folders) and ``sp404d check`` (what
+it would do, writing nothing)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sp404d.commands.common import (
+    EXIT_JOBS,
+    EXIT_OK,
+    add_conversion,
+    add_flag,
+    config_from,
+    print_settings,
+)
+from sp404d.config import Config
+from sp404d.errors import Sp404dError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("convert", help="convert files and folders once")
+    add_conversion(p)
+    add_flag(p, "workers")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every job, not only problems")
+    p.set_defaults(handler=cmd_convert)
+    p = sub.add_parser("check", help="dry run: show what convert would do; writes nothing")
+    add_conversion(p)
+    p.set_defaults(handler=cmd_check)
+
+
+def _requests(
+    config: Config, paths: Sequence[Path], passed: list[tuple[Path, str]] | None = None
+) -> list[Any]:
+    """A request per file to convert; ``passed`` collects what the folders held but is not
+    taken (see :func:`sp404d.discover.walk`). Refuses inputs that overlap the outbox."""
+    import stat
+
+    from sp404d.discover import walk
+    from sp404d.folders import within
+    from sp404d.metadata import is_metadata_file
+    from sp404d.planner import Request
+
+    own = set(config.not_inputs())
+    requests = []
+    for raw in paths:
+        path = raw.expanduser()
+        try:
+            mode: int | None = path.stat().st_mode
+        except (OSError, ValueError):
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode) and (how := within(config.outbox, path)):
+            raise Sp404dError(
+                f"the outbox {config.outbox} is {how} the input {raw}: a second run would "
+                "take its outputs as inputs; give an outbox outside the inputs"
+            )
+        if mode is not None and within(path, config.outbox):
+            raise Sp404dError(
+                f"the input {raw} is inside the outbox {config.outbox}: sp404d would convert "
+                "its own outputs; give files from outside the outbox"
+            )
+        if mode is not None and stat.S_ISDIR(mode):
+            root = path.resolve()
+            requests += [
+                Request(p, root, config)
+                for p in walk(root, exclude=tuple(own), extra_ignore=config.ignore, passed=passed)
+            ]
+        elif mode is not None and stat.S_ISREG(mode):
+            resolved = path.resolve()
+            if not is_metadata_file(path) and resolved not in own:
+                requests.append(Request(resolved, resolved.parent, config))
+        elif mode is not None:
+            raise Sp404dError(f"not a regular file: {raw}")
+        elif path.is_symlink():
+            raise Sp404dError(f"broken link: {raw} (points to {os.readlink(path)})")
+        else:
+            raise Sp404dError(f"no such file or folder: {raw}")
+    return requests
+
+
+_PLURAL = {
+    "hidden name": "hidden names",
+    "not a regular file": "not regular files",
+    "broken link": "broken links",
+    "linked folder, not followed": "linked folders, not followed",
+}
+
+
+def _passed_over(passed: Sequence[tuple[Path, str]]) -> str:
+    """``2 passed over: 1 hidden name, 1 not a regular file``."""
+    counts: dict[str, int] = {}
+    for _, reason in passed:
+        counts[reason] = counts.get(reason, 0) + 1
+    order = [r for r in _PLURAL if r in counts] + sorted(set(counts) - set(_PLURAL))
+    parts = ", ".join(f"{counts[r]} {r if counts[r] == 1 else _PLURAL.get(r, r)}" for r in order)
+    return f"{len(passed)} passed over: {parts}"
+
+
+class Progress:
+    """One updating line on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total, self.out = total, out
+        self.on = out.isatty() and total > 1
+        self.seen = 0
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, rec: Mapping[str, Any]) -> None:
+        self.seen += 1
+        if not self.on:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and self.seen < self.total:
+            return
+        self.last = now
+        rate = self.seen / max(1e-6, now - self.start)
+        name = Path(rec["source"]).name[:40]
+        self.out.write(f"\r\x1b[K[{self.seen}/{self.total}] {rate:.0f} files/s  {name}")
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.on:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+
+
+def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]) -> list[Any]:
+    """Drop the files of inboxes a running daemon watches: it converts them (or has)."""
+    from sp404d.instance import watched_by_daemons
+
+    folders = [*config.inbox_paths, *(p.expanduser().resolve() for p in paths)]
+    daemons = watched_by_daemons(folders)
+    if not daemons:
+        return requests
+    mine = [r for r in requests if not any(r.source.is_relative_to(i) for i in daemons)]
+    if len(mine) < len(requests):
+        watching = ", ".join(f"{inbox} (pid {pid})" for inbox, pid in daemons.items())
+        print(
+            f"{len(requests) - len(mine)} files left to the running daemon, which watches "
+            f"{watching}: see sp404d status",
+            file=sys.stderr,
+        )
+    return mine
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from sp404d import logs
+    from sp404d.journal import Journal
+    from sp404d.outbox import check_outbox, clean_stale_temps
+    from sp404d.runner import Runner
+
+    config = config_from(args)
+    logs.configure(config.log_format, "info" if args.verbose else "warning")
+    print_settings(config, sys.stderr)
+    passed: list[tuple[Path, str]] = []
+    requests = _requests(config, args.paths, passed)
+    requests = _leave_to_daemons(config, args.paths, requests)
+    check_outbox(config.outbox, removable=config.outbox_removable)
+    clean_stale_temps(config.outbox, wait_young=True)
+    progress = Progress(len(requests), sys.stderr)
+    started = time.monotonic()
+    with Journal(config.journal) as journal:
+        runner = Runner(
+            journal, config.worker_count, job_timeout=config.job_timeout, on_record=progress
+        )
+        try:
+            if requests:
+                runner.warm()  # fork the workers before the journal's sync thread exists
+            tally = runner.run_batch(requests)
+            lost = runner.recorder.finish_owed()  # the journal's last chance to take what it owes
+        except BaseException:
+            runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
+            raise
+        finally:
+            runner.close()
+            progress.done()
+    if runner.pool.lost:  # killed workers leave their temp files behind, unlocked
+        clean_stale_temps(config.outbox, wait_young=True)
+    elapsed = time.monotonic() - started
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
+    print(f"{tally.total} files in {elapsed:.1f} s: {parts}")
+    if passed:
+        print(_passed_over(passed) + ("" if args.verbose else " (-v lists them)"))
+        if args.verbose:
+            for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
+                print(f"  {path}: {reason}")
+    if not tally.ok:
+        print(f"see why: sp404d status --journal '{config.journal}'")
+    if lost:
+        print(
+            f"sp404d: the journal {config.journal} could not be written: {lost} records lost "
+            "(the log lists their outputs, all complete; run convert again once it can be)",
+            file=sys.stderr,
+        )
+        return EXIT_JOBS
+    return EXIT_OK if tally.ok else EXIT_JOBS
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sp404d.audio.probe import probe
+    from sp404d.errors import JobError
+    from sp404d.job import Plan, check_duration
+    from sp404d.journal import Journal
+    from sp404d.metadata import Metadata
+    from sp404d.pathtext import printable
+    from sp404d.planner import Planner
+
+    config = config_from(args)
+    print_settings(config, sys.stderr)
+    passed: list[tuple[Path, str]] = []
+    requests = _requests(config, args.paths, passed)
+    bad = 0
+    meta: Metadata | None
+    with Journal(config.journal, readonly=True) as journal:
+        for item in Planner(journal).plan_many(requests):
+            if isinstance(item, Plan):
+                source, meta = item.source, item.meta
+                try:
+                    info = probe(item.source)
+                    check_duration(info, item.rules)
+                    line = (
+                        f"-> {item.final}  ({info.format} {info.subtype}, {info.rate} Hz, "
+                        f"{info.channels} ch, {info.duration:.2f} s)"
+                    )
+                except JobError as exc:
+                    line, bad = f"refused: {exc.reason}", bad + 1
+            else:
+                source, meta = item.request.source, item.meta
+                outcome = item.outcome
+                if outcome.status == "skipped":
+                    line = f"unchanged: already at {outcome.output}"
+                else:
+                    line, bad = f"refused: {outcome.reason}", bad + 1
+            print(printable(f"{source}\n  {line}"))
+            if meta is not None:
+                for name, value in meta.as_dict().items():
+                    if name != "origins" and value not in (None, [], ()):
+                        origin = meta.origins.get(name, "?")
+                        print(printable(f"    {name}: {value}  [{origin}]"))
+    for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
+        print(printable(f"{path}\n  passed over: {reason}"))
+    if passed:
+        print(_passed_over(passed))
+    return EXIT_OK if not bad else EXIT_JOBS
