@@ -77,6 +77,7 @@ JOURNAL_SIDE_FILES = (
     ".index",
     ".damaged",
     ".replaced",
+    ".seen",
 )
 
 

@@ -12,6 +12,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
+from sp404d.attention import hint, last_seen, mark_seen, needs_you
+from sp404d.jobfilter import JobFilter
 from sp404d.journal import Journal, damaged_path
 from sp404d.pathtext import printable
 from sp404d.state import read_state, state_path
@@ -19,6 +21,8 @@ from sp404d.state import read_state, state_path
 __all__ = ["read_state", "state_path", "status_data", "write_status_json", "write_status_text"]
 
 JOB_FIELDS = ("source", "status", "output", "reason", "warning", "finished_at")
+ALL = JobFilter()
+ATTENTION_SHOWN = 10
 
 
 def status_data(journal: Journal, limit: int | None) -> dict[str, Any]:
@@ -37,18 +41,23 @@ def status_head(journal: Journal) -> dict[str, Any]:
     }
 
 
-def latest_jobs(journal: Journal, limit: int | None) -> Iterator[dict[str, Any]]:
-    """The ``limit`` latest jobs (all when None), newest first, read as they are shown."""
-    for rec in islice(journal.iter_newest(), limit):
+def latest_jobs(
+    journal: Journal, limit: int | None, which: JobFilter = ALL
+) -> Iterator[dict[str, Any]]:
+    """The ``limit`` latest jobs (all when None) that ``which`` selects, newest first, read as
+    they are shown."""
+    for rec in islice(which.select(journal.iter_newest()), limit):
         yield {k: rec.get(k) for k in JOB_FIELDS}
 
 
-def write_status_json(journal: Journal, limit: int | None, out: TextIO) -> None:
+def write_status_json(
+    journal: Journal, limit: int | None, out: TextIO, which: JobFilter = ALL
+) -> None:
     """``status --json``: one JSON object; its jobs are written as they are read, so memory
     stays flat however many are asked for."""
     head = json.dumps(status_head(journal))
     out.write(head[:-1] + ', "jobs": [')
-    jobs = latest_jobs(journal, limit)
+    jobs = latest_jobs(journal, limit, which)
     sep = ""
     while batch := list(islice(jobs, 1000)):  # one dumps a thousand jobs: a third the time
         out.write(sep + json.dumps(batch)[1:-1])
@@ -56,12 +65,37 @@ def write_status_json(journal: Journal, limit: int | None, out: TextIO) -> None:
     out.write("]}\n")
 
 
-def write_status_text(journal: Journal, limit: int | None, out: TextIO) -> None:
-    """``status``: the summary, then the latest jobs, written as they are read."""
+def write_status_text(
+    journal: Journal, limit: int | None, out: TextIO, which: JobFilter = ALL
+) -> None:
+    """``status``: what needs the user since their last look (unfiltered only), the summary,
+    then the latest jobs ``which`` selects, written as they are read."""
+    if not which.active:
+        out.write(printable("\n".join(_attention_lines(journal))))
     data = status_head(journal)
     out.write(printable("\n".join(_head_lines(data)) + "\n"))
-    for i, job in enumerate(latest_jobs(journal, limit)):
-        out.write(printable("\n".join((["latest:"] if i == 0 else []) + _job_lines(job)) + "\n"))
+    title = "matching:" if which.active else "latest:"
+    for i, job in enumerate(latest_jobs(journal, limit, which)):
+        out.write(printable("\n".join(([title] if i == 0 else []) + _job_lines(job)) + "\n"))
+    if not which.active:
+        mark_seen(journal)
+
+
+def _attention_lines(journal: Journal) -> list[str]:
+    after, at = last_seen(journal.path)
+    jobs = needs_you(journal, after)
+    if not jobs:
+        return []
+    since = f"since your last look ({at[:16].replace('T', ' ')} UTC)" if at else "lately"
+    lines = [f"needs you: {len(jobs)} file{'s' if len(jobs) != 1 else ''} {since}"]
+    for job in jobs[:ATTENTION_SHOWN]:
+        lines.append(f"  {job.get('status')}: {job.get('source')}")
+        lines.append(f"      {job.get('reason')}")
+        lines.append(f"      -> {hint(job.get('status'), job.get('reason'))}")
+    if len(jobs) > ATTENTION_SHOWN:
+        more = len(jobs) - ATTENTION_SHOWN
+        lines.append(f"  ... and {more} more: sp404d status --rejected / --failed")
+    return [*lines, "", ""]
 
 
 def journal_health(journal: Journal) -> dict[str, Any]:
