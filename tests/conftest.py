@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from tests.daemon_harness import DaemonFactory
 
 # Property tests stay bounded (the suite runs in minutes) and, on CI, repeatable: a fixed seed.
 settings.register_profile(
@@ -71,7 +75,7 @@ def fit_sine(y: np.ndarray, rate: int, freq: float) -> tuple[float, float]:
 
 def level_db(y: np.ndarray, rate: int, freq: float) -> float:
     amp, _ = fit_sine(y, rate, freq)
-    return 20 * np.log10(amp + 1e-20)
+    return 20 * math.log10(amp + 1e-20)
 
 
 def run_env(home: Path) -> dict[str, str]:
@@ -91,7 +95,7 @@ SP404D = [sys.executable, "-m", "sp404d"]
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Any]:
+def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
     """A factory of real ``sp404d run`` subprocesses on tmp_path, all killed at the end."""
     from tests.daemon_harness import DaemonProc
 

@@ -19,6 +19,9 @@ from tests.conftest import SP404D, run_env
 
 DEADLINE_S = 30.0
 
+#: The ``daemon`` fixture: settings (config keys) in, a not yet started daemon out.
+DaemonFactory = Callable[..., "DaemonProc"]
+
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
     """Poll ``cond`` until it returns something truthy; fail naming ``what`` at the deadline."""
@@ -85,6 +88,10 @@ class DaemonProc:
             wait_for(lambda: ready.exists() or proc.poll() is not None, "the daemon to be ready")
             assert self.proc.poll() is None, self.log_text()
         return self
+
+    def exited(self) -> bool:
+        """Started, and ended since."""
+        return self.proc is not None and self.proc.poll() is not None
 
     def send(self, sig: int) -> None:
         assert self.proc is not None

@@ -131,8 +131,12 @@ def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
         queue: deque[Any] = deque(items)
         out = []
         while queue:
-            out.append([p.n for p in next_trip(queue, slots, lambda p: p.n in alone)])
+            out.append([n(p) for p in next_trip(queue, slots, lambda p: n(p) in alone)])
         return out
+
+    def n(plan: object) -> Any:
+        assert isinstance(plan, SimpleNamespace)  # stands in for a Plan: next_trip reads .size
+        return plan.n
 
     small = [SimpleNamespace(size=1000, n=i) for i in range(3 * CHUNK_FILES)]
     big = SimpleNamespace(size=CHUNK_BYTES, n="big")

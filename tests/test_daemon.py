@@ -13,7 +13,6 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ import soundfile as sf
 
 from sp404d.outbox import CARD_MARKER, TEMP_RE
 from tests.conftest import write_audio
-from tests.daemon_harness import DaemonProc, wait_for
+from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 
 
 def _wav_bytes(tmp_path: Path, seconds: float = 2.0, freq: float = 1000) -> bytes:
@@ -33,7 +32,7 @@ def _wav_bytes(tmp_path: Path, seconds: float = 2.0, freq: float = 1000) -> byte
 
 class TestArrivals:
     def test_slow_write_is_converted_once_after_it_is_complete(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """Written in chunks with pauses longer than the settle time: converted once, on close.
 
@@ -56,7 +55,7 @@ class TestArrivals:
         assert sf.info(str(d.outbox / "slow.wav")).frames == 96000
 
     def test_a_close_by_another_handle_does_not_end_the_take(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """A second program opening and closing the file (a tagger, a sync client) while the
         recorder still writes: the close event alone must not make it complete."""
@@ -75,7 +74,7 @@ class TestArrivals:
         (rec,) = d.wait_done(1)
         assert rec["input"]["frames"] == 88200
 
-    def test_syncthing_temp_then_rename(self, daemon: Any, tmp_path: Path) -> None:
+    def test_syncthing_temp_then_rename(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """Syncthing writes .syncthing.NAME.tmp and renames it: only the final name is converted."""
         d = daemon().start()
         tmp = d.inbox / ".syncthing.loop.wav.tmp"
@@ -86,7 +85,7 @@ class TestArrivals:
         assert rec["source"].endswith("/loop.wav")
         assert [Path(r["source"]).name for r in d.records()] == ["loop.wav"]
 
-    def test_file_moved_in_from_outside(self, daemon: Any, tmp_path: Path) -> None:
+    def test_file_moved_in_from_outside(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """A file moved in from outside the inbox (no close event) is converted after settling."""
         d = daemon().start()
         outside = write_audio(tmp_path / "elsewhere" / "hat.wav", 48000, subtype="PCM_24")
@@ -94,7 +93,7 @@ class TestArrivals:
         d.wait_done(1)
         assert d.outputs() == ["hat.wav"]
 
-    def test_folder_moved_in(self, daemon: Any, tmp_path: Path) -> None:
+    def test_folder_moved_in(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """A whole folder moved in at once: every file inside is found."""
         d = daemon().start()
         kit = tmp_path / "kit"
@@ -104,7 +103,7 @@ class TestArrivals:
         d.wait_done(3)
 
     def test_kit_folder_dropped_at_once_gets_pads_in_name_order(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """Files arriving together are planned together: explicit pads first, then name order."""
         d = daemon(layout="kit").start()
@@ -119,7 +118,7 @@ class TestArrivals:
             "Boom/bank_A/pad_03_b_snare.wav",
         ]
 
-    def test_temp_and_junk_names_are_ignored(self, daemon: Any, tmp_path: Path) -> None:
+    def test_temp_and_junk_names_are_ignored(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """Sync temp files, partial downloads and OS junk never become jobs."""
         d = daemon().start()
         data = _wav_bytes(tmp_path, 0.5)
@@ -138,7 +137,7 @@ class TestArrivals:
         time.sleep(1.0)
         assert [Path(r["source"]).name for r in d.records()] == ["real.wav"]
 
-    def test_two_hundred_files_at_once(self, daemon: Any, tmp_path: Path) -> None:
+    def test_two_hundred_files_at_once(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """A 200-file drop: every file converted exactly once."""
         d = daemon().start()
         stage = tmp_path / "stage"
@@ -154,7 +153,7 @@ class TestArrivals:
         assert len({r["source"] for r in done}) == 200
         assert len(d.outputs()) == 200
 
-    def test_files_added_while_stopped_are_converted_at_start(self, daemon: Any) -> None:
+    def test_files_added_while_stopped_are_converted_at_start(self, daemon: DaemonFactory) -> None:
         """Start-up rescans the inbox against the journal."""
         d = daemon()
         write_audio(d.inbox / "early.wav", 44100)
@@ -166,7 +165,9 @@ class TestArrivals:
         d.wait_done(2)
         assert d.outputs() == ["early.wav", "while_down.wav"]
 
-    def test_identical_redrop_is_not_converted_twice(self, daemon: Any, tmp_path: Path) -> None:
+    def test_identical_redrop_is_not_converted_twice(
+        self, daemon: DaemonFactory, tmp_path: Path
+    ) -> None:
         """Duplicate events and a re-dropped identical file give one conversion."""
         d = daemon().start()
         data = _wav_bytes(tmp_path, 0.5)
@@ -180,7 +181,9 @@ class TestArrivals:
 
 
 class TestSidecars:
-    def test_late_sidecar_redoes_the_file_and_replaces_only_its_output(self, daemon: Any) -> None:
+    def test_late_sidecar_redoes_the_file_and_replaces_only_its_output(
+        self, daemon: DaemonFactory
+    ) -> None:
         """Audio first, sidecar later: the file is redone into its genre; the old output goes."""
         d = daemon(layout="genre").start()
         (d.outbox / "unknown_genre").mkdir(parents=True)
@@ -193,7 +196,7 @@ class TestSidecars:
         assert d.outputs() == ["house/kick.wav", "unknown_genre/user_file.wav"]
         assert bystander.exists()
 
-    def test_changed_sidecar_redoes_the_file(self, daemon: Any) -> None:
+    def test_changed_sidecar_redoes_the_file(self, daemon: DaemonFactory) -> None:
         """Editing a sidecar again re-does its file again."""
         d = daemon(layout="bpm").start()
         write_audio(d.inbox / "loop.wav", 44100)
@@ -203,7 +206,9 @@ class TestSidecars:
         (d.inbox / "loop.wav.yaml").write_text("bpm: 140\n")
         wait_for(lambda: d.outputs() == ["130-150/140bpm_loop.wav"], "the redo after the edit")
 
-    def test_metadata_changed_while_stopped_is_applied_at_start(self, daemon: Any) -> None:
+    def test_metadata_changed_while_stopped_is_applied_at_start(
+        self, daemon: DaemonFactory
+    ) -> None:
         """A folder file added while sp404d was down re-does the files below it at start."""
         d = daemon(layout="genre")
         write_audio(d.inbox / "sub" / "kick.wav", 44100)
@@ -215,7 +220,7 @@ class TestSidecars:
         d.start()
         wait_for(lambda: d.outputs() == ["boombap/kick.wav"], "the redo at start")
 
-    def test_resaved_unchanged_sidecar_changes_nothing(self, daemon: Any) -> None:
+    def test_resaved_unchanged_sidecar_changes_nothing(self, daemon: DaemonFactory) -> None:
         """A sync client rewriting a sidecar byte for byte causes no new job."""
         d = daemon(layout="kit").start()
         write_audio(d.inbox / "K" / "a.wav", 44100, freq=300)
@@ -233,7 +238,9 @@ class TestSidecars:
 
 
 class TestRefusals:
-    def test_rejected_file_gets_an_error_note_that_goes_once_fixed(self, daemon: Any) -> None:
+    def test_rejected_file_gets_an_error_note_that_goes_once_fixed(
+        self, daemon: DaemonFactory
+    ) -> None:
         """The reason is written beside the file; fixing the file removes it."""
         d = daemon().start()
         bad = d.inbox / "tiny.wav"
@@ -248,7 +255,7 @@ class TestRefusals:
         d.wait_done(1)
         wait_for(lambda: not note.exists(), "the note to go")
 
-    def test_bad_input_never_stops_the_daemon(self, daemon: Any, tmp_path: Path) -> None:
+    def test_bad_input_never_stops_the_daemon(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """Garbage, empty-then-filled, and a hostile sidecar: the daemon carries on."""
         d = daemon().start()
         (d.inbox / "garbage.wav").write_bytes(os.urandom(5000))
@@ -261,7 +268,7 @@ class TestRefusals:
         assert not (tmp_path / "pwned").exists()
 
 
-def _card_daemon(daemon: Any, tmp_path: Path) -> tuple[Path, DaemonProc]:
+def _card_daemon(daemon: DaemonFactory, tmp_path: Path) -> tuple[Path, DaemonProc]:
     """A daemon whose outbox is IMPORT/ on a "card": a folder marked with .sp404d-card."""
     card = tmp_path / "card"
     (card / "IMPORT").mkdir(parents=True)
@@ -272,7 +279,9 @@ def _card_daemon(daemon: Any, tmp_path: Path) -> tuple[Path, DaemonProc]:
 
 
 class TestOutbox:
-    def test_card_pulled_and_returned_mid_batch(self, daemon: Any, tmp_path: Path) -> None:
+    def test_card_pulled_and_returned_mid_batch(
+        self, daemon: DaemonFactory, tmp_path: Path
+    ) -> None:
         """While the card is away nothing is written; everything is done once it returns."""
         card, d = _card_daemon(daemon, tmp_path)
         write_audio(d.inbox / "first.wav", 44100)
@@ -292,7 +301,7 @@ class TestOutbox:
             ["first.wav"] + [f"while_away_{i}.wav" for i in range(5)]
         )
 
-    def test_card_pulled_during_a_write(self, daemon: Any, tmp_path: Path) -> None:
+    def test_card_pulled_during_a_write(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """Pulled while a file is being written: no partial file, never `done`, redone after."""
         card, d = _card_daemon(daemon, tmp_path)
         big = tmp_path / "stage" / "long take.wav"
@@ -319,7 +328,7 @@ class TestOutbox:
         assert sf.info(str(card / "IMPORT" / "long_take.wav")).frames == 48000 * 120
 
     def test_unmounted_card_is_never_written_on_the_system_disk(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """An outbox folder on the system disk without the card marker is not a card."""
         bare = tmp_path / "media" / "SD" / "IMPORT"
@@ -334,7 +343,7 @@ class TestOutbox:
 
 
 class TestLifecycle:
-    def test_sigterm_mid_batch_then_restart(self, daemon: Any, tmp_path: Path) -> None:
+    def test_sigterm_mid_batch_then_restart(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """Stop during a batch, start again: every file done exactly once."""
         d = daemon().start()
         rng = np.random.default_rng(5)
@@ -355,7 +364,7 @@ class TestLifecycle:
 
     @pytest.mark.parametrize("layout", ["flat", "kit"])
     def test_sigkill_at_several_points_then_restart(
-        self, daemon: Any, tmp_path: Path, layout: str
+        self, daemon: DaemonFactory, tmp_path: Path, layout: str
     ) -> None:
         """Killed three times mid-batch: nothing lost, nothing doubled, no partial file."""
         d = daemon(layout=layout)
@@ -370,10 +379,11 @@ class TestLifecycle:
             )
         for target in (2, 15, 30):
             d.start(wait=False)
-            wait_for(
-                lambda t=target: len(d.records()) >= t or d.proc.poll() is not None,  # type: ignore[misc]
-                f"{target} records",
-            )
+
+            def reached(t: int = target) -> bool:
+                return len(d.records()) >= t or d.exited()
+
+            wait_for(reached, f"{target} records")
             d.kill()
         d.start()
         d.wait_done(60, timeout=90)
@@ -389,7 +399,7 @@ class TestLifecycle:
                 f"pad_{n:02d}" for n in range(1, 17)
             ] * 3 + [f"pad_{n:02d}" for n in range(1, 13)]
 
-    def test_sigint_stops_cleanly(self, daemon: Any) -> None:
+    def test_sigint_stops_cleanly(self, daemon: DaemonFactory) -> None:
         """Ctrl-C in a terminal: a clean stop, state file removed, exit code 0."""
         d = daemon().start()
         write_audio(d.inbox / "one.wav", 44100)
@@ -398,14 +408,14 @@ class TestLifecycle:
         assert d.events("stopped")
         assert not (d.journal.parent / (d.journal.name + ".state.json")).exists()
 
-    def test_polling_mode_for_folders_without_events(self, daemon: Any) -> None:
+    def test_polling_mode_for_folders_without_events(self, daemon: DaemonFactory) -> None:
         """polling: true (network and FUSE inboxes) finds files without OS events."""
         d = daemon(polling=True, poll_interval=0.2).start()
         write_audio(d.inbox / "nfs.wav", 44100)
         d.wait_done(1)
         assert d.events("start")[0]["mode"] == "polling"
 
-    def test_dead_workers_are_replaced(self, daemon: Any) -> None:
+    def test_dead_workers_are_replaced(self, daemon: DaemonFactory) -> None:
         """Workers killed from outside (the OOM killer, say): the next file still converts."""
         d = daemon().start()
         write_audio(d.inbox / "one.wav", 44100)
@@ -422,7 +432,7 @@ class TestLifecycle:
         assert not d.events("internal_error"), "recovered only by the last-resort guard"
 
     def test_a_stuck_file_times_out_alone_and_its_chunk_mates_still_convert(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """job_timeout: a file that takes too long is stopped and recorded with the reason; the
         files that travelled in the same chunk run again one by one and convert; no partial
@@ -456,7 +466,9 @@ class TestLifecycle:
         assert timeouts and all(any("c_long" in s for s in e["sources"]) for e in timeouts)
         assert not d.events("internal_error")
 
-    def test_a_file_that_kills_its_worker_fails_alone(self, daemon: Any, tmp_path: Path) -> None:
+    def test_a_file_that_kills_its_worker_fails_alone(
+        self, daemon: DaemonFactory, tmp_path: Path
+    ) -> None:
         """A decoder crash takes down every job in flight with it: those run again, each with
         nothing else in the pool, so only the file that kills its worker is recorded as failed
         and the others convert once each. (The crash is injected: no real file crashes
@@ -494,7 +506,7 @@ class TestLifecycle:
         assert sorted(d.outputs()) == healthy
         assert d.proc is not None and d.proc.poll() is None
 
-    def test_sighup_valid_and_invalid_config(self, daemon: Any) -> None:
+    def test_sighup_valid_and_invalid_config(self, daemon: DaemonFactory) -> None:
         """A valid reload applies; an invalid one is refused and the old config kept."""
         d = daemon().start()
         d.write_config(layout="bpm")
@@ -511,7 +523,9 @@ class TestLifecycle:
         d.wait_done(2)
         assert "110-130/120bpm_beat.wav" in d.outputs()
 
-    def test_invalid_config_at_start_exits_non_zero_naming_the_key(self, daemon: Any) -> None:
+    def test_invalid_config_at_start_exits_non_zero_naming_the_key(
+        self, daemon: DaemonFactory
+    ) -> None:
         """A bad config stops start-up with a message naming the key."""
         d = daemon(format="mp3")
         d.start(wait=False)
@@ -520,7 +534,7 @@ class TestLifecycle:
         assert "format" in d.log_text() and "wav, aiff" in d.log_text()
 
     def test_systemd_notify_protocol(
-        self, daemon: Any, tmp_path_factory: pytest.TempPathFactory
+        self, daemon: DaemonFactory, tmp_path_factory: pytest.TempPathFactory
     ) -> None:
         """READY, STATUS, WATCHDOG, RELOADING and STOPPING reach $NOTIFY_SOCKET."""
         sock_path = tmp_path_factory.mktemp("n") / "notify"
@@ -568,7 +582,7 @@ def _grandchildren(pid: int) -> list[int]:
 
 class TestSourceDisposition:
     @pytest.mark.parametrize("on_done", ["keep", "move", "delete"])
-    def test_keep_move_delete(self, daemon: Any, tmp_path: Path, on_done: str) -> None:
+    def test_keep_move_delete(self, daemon: DaemonFactory, tmp_path: Path, on_done: str) -> None:
         """After a done job the source is kept, archived or deleted, as configured."""
         archive = tmp_path / "archive"
         d = daemon(on_done=on_done, archive=str(archive)).start()
@@ -581,7 +595,7 @@ class TestSourceDisposition:
         assert d.outputs() == ["kick.wav"]
 
 
-def test_status_shows_the_running_daemon(daemon: Any) -> None:
+def test_status_shows_the_running_daemon(daemon: DaemonFactory) -> None:
     """`status` reports the daemon's pid, queue and outbox state."""
     import json
     import subprocess
@@ -597,5 +611,5 @@ def test_status_shows_the_running_daemon(daemon: Any) -> None:
         timeout=30,
     )
     data = json.loads(out.stdout)
-    assert data["daemon"]["pid"] == d.proc.pid  # type: ignore[union-attr]
+    assert d.proc is not None and data["daemon"]["pid"] == d.proc.pid
     assert data["daemon"]["outbox_state"] == "ready"

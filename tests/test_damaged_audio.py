@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from sp404d import dsp
 from sp404d.config import build_config
 from sp404d.errors import RejectedError
-from sp404d.job import Outcome, Plan, Rules, _internal, check_duration, execute
+from sp404d.job import Outcome, Plan, _internal, check_duration, execute
 from sp404d.journal import Journal
 from sp404d.planner import Planner, Request
 from sp404d.probe import AudioInfo
+from sp404d.settings import Rules
 from tests.conftest import SP404D, fit_sine, level_db, run_env, tone, write_audio
 
 # Every reason sp404d gives for a file it refuses starts with one of these.
