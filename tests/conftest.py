@@ -94,6 +94,20 @@ def run_env(home: Path) -> dict[str, str]:
 SP404D = [sys.executable, "-m", "sp404d"]
 
 
+def journal_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of the journal at ``path``, read by a reader that is closed again: an
+    unclosed Journal keeps its file open for the rest of the process."""
+    from sp404d.journal import Journal
+
+    with Journal(path, readonly=True) as journal:
+        return journal.all()
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
     """A factory of real ``sp404d run`` subprocesses on tmp_path, all killed at the end."""

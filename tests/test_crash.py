@@ -13,7 +13,7 @@ import soundfile as sf
 
 from sp404d.journal import Journal
 from sp404d.outbox import TEMP_RE
-from tests.conftest import SP404D, run_env
+from tests.conftest import SP404D, journal_records, run_env
 
 FILES = 90
 
@@ -60,7 +60,7 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
-        survivors = Journal(journal, readonly=True).all()  # loads after every kill
+        survivors = journal_records(journal)  # loads after every kill
         assert all(r["status"] in ("done", "skipped") and r["source"] for r in survivors)
     assert kills >= 2, "the batch finished before it could be killed: make it slower"
 
@@ -73,7 +73,7 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
     for p in files:
         info = sf.info(str(p))  # every file complete and readable
         assert info.frames == 72000 and info.samplerate == 48000
-    records = Journal(journal, readonly=True).all()
+    records = journal_records(journal)
     done_by_source: dict[str, int] = {}
     for rec in records:
         if rec["status"] == "done":
@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_batch_costs_no_file(tmp_path: Path) -> None:
     assert not [p for p in files if TEMP_RE.match(p.name)], "a temp file survived"
     assert len(files) == FILES
     assert all(sf.info(str(p)).frames == 72000 for p in files)
-    records = Journal(journal, readonly=True).all()
+    records = journal_records(journal)
     assert all(r["status"] == "done" for r in records)
     assert sorted(r["source"] for r in records) == sorted(str(s) for s in sources)
 
