@@ -20,7 +20,14 @@ import soundfile as sf
 
 from sp404d.outbox import CARD_MARKER, TEMP_RE
 from tests.conftest import write_audio
-from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
+from tests.daemon_harness import (
+    BARRIER,
+    DaemonFactory,
+    DaemonProc,
+    last_finished,
+    ours,
+    wait_for,
+)
 
 
 def _wav_bytes(tmp_path: Path, seconds: float = 2.0, freq: float = 1000) -> bytes:
@@ -50,7 +57,7 @@ class TestArrivals:
             assert d.records() == [], "converted while still open for writing"
         (rec,) = d.wait_done(1)
         assert rec["input"]["frames"] == 88200
-        time.sleep(0.5)
+        d.wait_idle(since=rec["finished_at"])  # every event of the take handled, nothing left
         assert len(d.records()) == 1
         assert sf.info(str(d.outbox / "slow.wav")).frames == 96000
 
@@ -68,8 +75,10 @@ class TestArrivals:
             recorder.flush()
             with target.open("ab"):
                 pass  # IN_CLOSE_WRITE from the other handle
-            time.sleep(1.0)
-            assert d.records() == [], "converted while the recorder still had it open"
+            barrier = d.barrier()  # that close event has been handled...
+            # ...and the take is still held as arriving (queue 1), not planned or converting.
+            d.wait_state("the take held", since=barrier["finished_at"], queue=1, running=0)
+            assert ours(d.records()) == [], "converted while the recorder still had it open"
             recorder.write(data[half:])
         (rec,) = d.wait_done(1)
         assert rec["input"]["frames"] == 88200
@@ -79,11 +88,13 @@ class TestArrivals:
         d = daemon().start()
         tmp = d.inbox / ".syncthing.loop.wav.tmp"
         tmp.write_bytes(_wav_bytes(tmp_path))
-        time.sleep(0.5)
+        d.wait_idle(since=d.barrier()["finished_at"])  # the temp file's events handled
+        assert ours(d.records()) == [], "the temp file was taken"
         tmp.rename(d.inbox / "loop.wav")
         (rec,) = d.wait_done(1)
         assert rec["source"].endswith("/loop.wav")
-        assert [Path(r["source"]).name for r in d.records()] == ["loop.wav"]
+        d.wait_idle(since=rec["finished_at"])
+        assert [Path(r["source"]).name for r in ours(d.records())] == ["loop.wav"]
 
     def test_file_moved_in_from_outside(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """A file moved in from outside the inbox (no close event) is converted after settling."""
@@ -133,8 +144,7 @@ class TestArrivals:
         ):
             (d.inbox / name).write_bytes(data)
         write_audio(d.inbox / "real.wav", 44100)
-        d.wait_done(1)
-        time.sleep(1.0)
+        d.wait_idle(since=last_finished(d.wait_done(1)))  # the junk came first: handled by now
         assert [Path(r["source"]).name for r in d.records()] == ["real.wav"]
 
     def test_two_hundred_files_at_once(self, daemon: DaemonFactory, tmp_path: Path) -> None:
@@ -148,7 +158,7 @@ class TestArrivals:
         for p in sorted(stage.iterdir()):
             shutil.copy(p, d.inbox / p.name)
         done = d.wait_done(200, timeout=90)
-        time.sleep(0.5)
+        d.wait_idle(since=last_finished(done))  # no second job for any of them under way
         assert len(d.records()) == 200
         assert len({r["source"] for r in done}) == 200
         assert len(d.outputs()) == 200
@@ -228,8 +238,8 @@ class TestSidecars:
         d.wait_done(2)
         (d.inbox / "K" / "a.wav.yaml").write_text("")
         write_audio(d.inbox / "K" / "c.wav", 44100, freq=500)
-        d.wait_done(3)
-        time.sleep(0.5)
+        d.wait_idle(since=last_finished(d.wait_done(3)))  # the sidecar came first: handled
+        assert len(d.records()) == 3
         assert d.outputs() == [
             "K/bank_A/pad_01_a.wav",
             "K/bank_A/pad_02_b.wav",
@@ -268,6 +278,22 @@ class TestRefusals:
         assert not (tmp_path / "pwned").exists()
 
 
+def _away_barrier(d: DaemonProc, tmp_path: Path, queued: int) -> None:
+    """Wait until the daemon, with its outbox away, holds every file dropped so far and one
+    more, and runs nothing.
+
+    With the outbox away nothing is planned, so there is no record to wait for. A folder moved
+    in is the barrier instead: a folder event makes the daemon write its state, and the file
+    inside counts in the queue, so a state with ``queued + 1`` queued was written after the
+    daemon handled every earlier event and found the outbox away when it tried to dispatch.
+    """
+    stage = tmp_path / "barrier"
+    stage.mkdir()
+    (stage / BARRIER).write_bytes(b"a barrier, not audio\n" * 16)
+    os.rename(stage, d.inbox / "barrier")
+    d.wait_state("the files held", outbox_state="away", queue=queued + 1, running=0)
+
+
 def _card_daemon(daemon: DaemonFactory, tmp_path: Path) -> tuple[Path, DaemonProc]:
     """A daemon whose outbox is IMPORT/ on a "card": a folder marked with .sp404d-card."""
     card = tmp_path / "card"
@@ -291,7 +317,7 @@ class TestOutbox:
         for i in range(5):
             write_audio(d.inbox / f"while_away_{i}.wav", 44100, freq=300 + 50 * i)
         wait_for(lambda: d.events("outbox_away"), "the daemon to notice the card is away")
-        time.sleep(1.0)
+        _away_barrier(d, tmp_path, queued=5)
         assert not card.exists(), "sp404d created the outbox of a removable card"
         assert len(d.by_status("done")) == 1
         pulled.rename(card)
@@ -337,7 +363,7 @@ class TestOutbox:
         d.start()
         write_audio(d.inbox / "kick.wav", 44100)
         wait_for(lambda: d.events("outbox_away"), "the outbox to be reported away")
-        time.sleep(0.8)
+        _away_barrier(d, tmp_path, queued=1)
         assert list(bare.iterdir()) == []
         assert d.records() == []
 
@@ -503,6 +529,10 @@ class TestLifecycle:
         done = sorted(r["source"].rsplit("/", 1)[1] for r in d.by_status("done"))
         assert done == healthy
         assert all(r["source"].endswith("b_crash.wav") for r in d.by_status("failed"))
+        wait_for(  # a job that shared the dead worker may have left its temp file
+            lambda: not [p for p in d.outbox.rglob("*") if TEMP_RE.match(p.name)],
+            "the dead worker's temp files to be cleared",
+        )
         assert sorted(d.outputs()) == healthy
         assert d.proc is not None and d.proc.poll() is None
 
@@ -587,9 +617,8 @@ class TestSourceDisposition:
         archive = tmp_path / "archive"
         d = daemon(on_done=on_done, archive=str(archive)).start()
         src = write_audio(d.inbox / "sub" / "kick.wav", 44100)
-        d.wait_done(1)
-        wait_for(lambda: on_done == "keep" or not src.exists(), "the source to be handled")
-        time.sleep(0.3)
+        (rec,) = d.wait_done(1)
+        d.wait_idle(since=rec["finished_at"])  # the source is handled in the record's turn
         assert src.exists() == (on_done == "keep")
         assert (archive / "sub" / "kick.wav").exists() == (on_done == "move")
         assert d.outputs() == ["kick.wav"]
