@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from tests.daemon_harness import DaemonFactory
 
 # Property tests stay bounded (the suite runs in minutes) and, on CI, repeatable: a fixed seed.
 settings.register_profile(
@@ -71,7 +75,7 @@ def fit_sine(y: np.ndarray, rate: int, freq: float) -> tuple[float, float]:
 
 def level_db(y: np.ndarray, rate: int, freq: float) -> float:
     amp, _ = fit_sine(y, rate, freq)
-    return 20 * np.log10(amp + 1e-20)
+    return 20 * math.log10(amp + 1e-20)
 
 
 def run_env(home: Path) -> dict[str, str]:
@@ -90,8 +94,22 @@ def run_env(home: Path) -> dict[str, str]:
 SP404D = [sys.executable, "-m", "sp404d"]
 
 
+def journal_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of the journal at ``path``, read by a reader that is closed again: an
+    unclosed Journal keeps its file open for the rest of the process."""
+    from sp404d.journal import Journal
+
+    with Journal(path, readonly=True) as journal:
+        return journal.all()
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Any]:
+def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
     """A factory of real ``sp404d run`` subprocesses on tmp_path, all killed at the end."""
     from tests.daemon_harness import DaemonProc
 

@@ -8,16 +8,19 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sp404d.journal import Journal
-from sp404d.status import state_path
-from tests.conftest import SP404D, run_env
+from sp404d.state import read_state, state_path
+from tests.conftest import SP404D, journal_records, run_env
 
 DEADLINE_S = 30.0
+
+#: The ``daemon`` fixture: settings (config keys) in, a not yet started daemon out.
+DaemonFactory = Callable[..., "DaemonProc"]
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
@@ -30,6 +33,25 @@ def wait_for(cond: Callable[[], Any], what: str, timeout: float = DEADLINE_S) ->
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.02)
+
+
+BARRIER = "zz_barrier.wav"
+
+
+def _when(iso: str) -> datetime:
+    """An ISO time as the daemon writes it (``...T12:00:00.123Z``), comparable."""
+    return datetime.fromisoformat(iso)
+
+
+def ours(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of a test's own files, without :meth:`DaemonProc.barrier`'s."""
+    return [r for r in records if Path(r["source"]).name != BARRIER]
+
+
+def last_finished(records: list[dict[str, Any]]) -> str:
+    """The latest ``finished_at`` of ``records``."""
+    latest: str = max((r["finished_at"] for r in records), key=_when)
+    return latest
 
 
 class DaemonProc:
@@ -86,6 +108,10 @@ class DaemonProc:
             assert self.proc.poll() is None, self.log_text()
         return self
 
+    def exited(self) -> bool:
+        """Started, and ended since."""
+        return self.proc is not None and self.proc.poll() is not None
+
     def send(self, sig: int) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, sig)
@@ -104,8 +130,8 @@ class DaemonProc:
             self.proc.wait(timeout=10)
 
     def records(self) -> list[dict[str, Any]]:
-        with Journal(self.journal, readonly=True) as journal:
-            return journal.all()
+        """The journal's records now; polled often, so the reader is closed every time."""
+        return journal_records(self.journal)
 
     def by_status(self, status: str) -> list[dict[str, Any]]:
         return [r for r in self.records() if r["status"] == status]
@@ -130,6 +156,61 @@ class DaemonProc:
             if entry.get("event") == name:
                 out.append(entry)
         return out
+
+    def state(self) -> dict[str, Any] | None:
+        """The live state the running daemon wrote last (``JOURNAL.state.json``), or None."""
+        return read_state(self.journal)
+
+    def wait_state(
+        self, what: str, *, since: str | None = None, timeout: float = DEADLINE_S, **expect: Any
+    ) -> dict[str, Any]:
+        """The first state the daemon writes (at or after ``since``, a time the daemon itself
+        wrote, such as a record's ``finished_at``) with the ``expect``ed values.
+
+        The daemon writes its state at the end of a turn of its loop, after it has handled the
+        events of that turn, queued the files that became complete, planned, dispatched and
+        recorded; and it writes it again (within a second) whenever its queue, running jobs or
+        outbox state change. So a state that matches describes everything the daemon did up to
+        that turn: the positive signal that a moment has passed.
+        """
+        after = _when(since) if since else None
+
+        def written() -> dict[str, Any] | None:
+            state = self.state()
+            if state is None or (after is not None and _when(state["updated_at"]) < after):
+                return None
+            return state if all(state.get(k) == v for k, v in expect.items()) else None
+
+        state: dict[str, Any] = wait_for(
+            written, f"{what} (a state with {expect}; log: {self.log_path})", timeout
+        )
+        return state
+
+    def wait_idle(self, since: str, timeout: float = DEADLINE_S) -> dict[str, Any]:
+        """Wait until the daemon reports nothing queued or arriving and nothing running, in a
+        state written at or after ``since``: whatever followed from the events it had by then
+        (a second job, a move, a delete, a note) has happened."""
+        return self.wait_state(
+            f"the daemon idle after {since}", since=since, timeout=timeout, queue=0, running=0
+        )
+
+    def barrier(self, name: str = BARRIER) -> dict[str, Any]:
+        """Drop a file the daemon refuses at once (not audio) and return its record.
+
+        One observer delivers the inbox's events in order, and a closed file is complete at
+        once, so by the time this record exists the daemon has handled every earlier event and
+        queued every file that was complete before it. Tests leave it out of what they count
+        with :func:`ours`.
+        """
+        (self.inbox / name).write_bytes(b"a barrier, not audio\n" * 16)
+
+        def recorded() -> dict[str, Any] | None:
+            return next((r for r in self.records() if Path(r["source"]).name == name), None)
+
+        record: dict[str, Any] = wait_for(
+            recorded, f"the barrier {name} to be recorded (log: {self.log_path})"
+        )
+        return record
 
     def wait_done(self, n: int, timeout: float = DEADLINE_S) -> list[dict[str, Any]]:
         def enough() -> list[dict[str, Any]] | None:

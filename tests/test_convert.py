@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import sys
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sp404d.journal import Journal
-from tests.conftest import SP404D, run_env, write_audio
+from sp404d.names import SAFE_CHARS
+from tests.conftest import SP404D, journal_records, run_env, write_audio
 
 
 class Env:
@@ -91,7 +92,7 @@ class TestConvert:
         """Source, size, mtime, hash, metadata with origins, input facts, gain, timing, version."""
         write_audio(env.inbox / "hiphop" / "loop 92bpm.wav", 44100, channels=2)
         env.convert("--layout", "genre", check=0)
-        rec = Journal(env.journal, readonly=True).all()[0]
+        rec = journal_records(env.journal)[0]
         assert rec["status"] == "done"
         assert len(rec["sha256"]) == 64 and rec["size"] > 0 and rec["mtime_ns"] > 0
         assert rec["metadata"]["genre"] == "hiphop"
@@ -407,6 +408,15 @@ class TestLayouts:
         assert "is full: 160 samples" in env.by_source()["s160.wav"]["reason"]
 
 
+# What a convert run may write beside its journal, outside the outbox.
+_JOURNAL_FILES = {"journal.jsonl", "journal.jsonl.index", "journal.jsonl.intents"}
+
+
+def _listing(root: Path) -> set[str]:
+    """Every path below ``root``, relative, folders too."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
 class TestRefusals:
     @pytest.mark.parametrize(
         ("sidecar", "reason"),
@@ -433,14 +443,144 @@ class TestRefusals:
         assert not (tmp_path / "pwned").exists() and not (env.inbox / "pwned").exists()
         assert env.outputs() == []
 
-    def test_path_traversal_in_metadata_stays_in_the_outbox(self, env: Env, tmp_path: Path) -> None:
-        """genre: ../../x cannot steer a file outside the outbox."""
+    @pytest.mark.parametrize(
+        ("layout", "sidecars", "expected"),
+        [
+            pytest.param(
+                "genre",
+                {
+                    # Two-dot leaders and division slashes: no "/" even after NFKC, so the
+                    # sidecar check lets them through; transliterated they read "../../".
+                    "a.wav": 'genre: "\u2025\u2215\u2025\u2215escaped"\n',
+                    "b.wav": 'genre: "..\u2044..\u2044up"\n',
+                    "c.wav": "genre: ..hidden\n",
+                    # A title is free text: separators and dots are all allowed in it.
+                    "d.wav": "title: ../../../escaped\n",
+                    "e.wav": "title: '..\\..\\win'\n",
+                    "f.wav": "title: ABSOLUTE\n",  # the absolute path of tmp_path/abs, below
+                },
+                [
+                    "escaped/a.wav",
+                    "hidden/c.wav",
+                    "unknown_genre/tmp_*.wav",  # the path's text, as a name
+                    "unknown_genre/escaped.wav",
+                    "unknown_genre/win.wav",
+                    "up/b.wav",
+                ],
+                id="genre",
+            ),
+            pytest.param(
+                "kit",
+                {
+                    "a.wav": 'kit: "\u2025\u2215\u2025\u2215escaped"\ntitle: ../../x\n',
+                    "b.wav": 'kit: "\u2025\u2215\u2025\u2215escaped"\ntitle: "\u2025/\u2025/y"\n',
+                    "c.wav": 'kit: "..\u2215"\ntitle: ABSOLUTE\n',  # nothing left: "kit"
+                },
+                [
+                    "escaped/bank_A/pad_01_x.wav",
+                    "escaped/bank_A/pad_02_y.wav",
+                    "kit/bank_A/pad_01_tmp_*.wav",
+                ],
+                id="kit",
+            ),
+        ],
+    )
+    def test_traversal_that_passes_the_sidecar_check_still_lands_in_the_outbox(
+        self,
+        env: Env,
+        tmp_path: Path,
+        layout: str,
+        sidecars: dict[str, str],
+        expected: list[str],
+    ) -> None:
+        """Values the sidecar check accepts (look-alike dots and slashes in genre and kit, "..",
+        "/" and "\\" in a title, a title that is an absolute path) reach layout and naming:
+        every file is done, lands in the outbox under a plain safe name, and nothing is written
+        anywhere else."""
+        # Deep enough that "../../.." from any folder in it still points inside tmp_path, so a
+        # file that escaped would show in the listing.
+        env.outbox = tmp_path / "deep" / "er" / "out"
+        env.outbox.mkdir(parents=True)
+        absolute = tmp_path / "abs"
+        for name, sidecar in sidecars.items():
+            write_audio(env.inbox / name, 44100, freq=300 + 100 * len(name) + ord(name[0]))
+            sidecar = sidecar.replace("ABSOLUTE", str(absolute))
+            (env.inbox / f"{name}.yaml").write_text(sidecar, encoding="utf-8")
+        before = _listing(tmp_path)
+        env.convert("--layout", layout, check=0)
+        jobs = {Path(r["source"]).name: r for r in journal_records(env.journal)}
+        assert sorted(jobs) == sorted(sidecars)
+        for name, job in jobs.items():
+            assert job["status"] == "done", job["reason"]
+            # The hostile values were taken from the sidecar, not refused or left out.
+            assert f"sidecar:{name}.yaml" in job["metadata"]["origins"].values()
+            output = Path(job["output"])
+            assert output.is_relative_to(env.outbox) and ".." not in output.parts
+            assert all(SAFE_CHARS.fullmatch(part) for part in output.relative_to(env.outbox).parts)
+        titles = [job["metadata"]["title"] for job in jobs.values()]
+        assert str(absolute) in titles  # kept as the title, used only as text for a name
+        outputs = env.outputs()
+        assert len(outputs) == len(expected), outputs
+        assert all(fnmatchcase(o, e) for o, e in zip(outputs, sorted(expected), strict=True)), (
+            outputs
+        )
+        made = _listing(tmp_path) - before
+        outside = {p for p in made if not (tmp_path / p).is_relative_to(env.outbox)}
+        assert "journal.jsonl" in outside, outside
+        assert outside <= _JOURNAL_FILES, f"written outside the outbox: {outside}"
+
+    @pytest.mark.parametrize(
+        ("layout", "sidecar", "reason"),
+        [
+            pytest.param(
+                "genre",
+                "genre: ../../escaped\nkit: /etc\n",
+                "genre must be a name of 1 to 64 characters without / or \\, got '../../escaped'",
+                id="dot-dot-slash",
+            ),
+            pytest.param(
+                "kit",
+                "kit: /etc\n",
+                "kit must be a name of 1 to 64 characters without / or \\, got '/etc'",
+                id="absolute",
+            ),
+            pytest.param(
+                "genre",
+                "genre: '..\\..\\escaped'\n",
+                "genre must be a name of 1 to 64 characters without / or \\, got "
+                "'..\\\\..\\\\escaped'",
+                id="backslashes",
+            ),
+            pytest.param(
+                "genre",
+                'genre: "\uff0e\uff0e"\n',  # full-width dots: ".." once NFKC-folded
+                "genre must be a name of 1 to 64 characters without / or \\, got '\uff0e\uff0e'",
+                id="full-width-dots",
+            ),
+            pytest.param(
+                "kit",
+                'kit: "..\uff0f..\uff0fescaped"\n',  # full-width solidus: "/" once folded
+                "kit must be a name of 1 to 64 characters without / or \\, got "
+                "'..\uff0f..\uff0fescaped'",
+                id="full-width-slash",
+            ),
+        ],
+    )
+    def test_traversal_in_a_path_field_rejects_the_file(
+        self, env: Env, tmp_path: Path, layout: str, sidecar: str, reason: str
+    ) -> None:
+        """A genre or kit that names a path is refused by the sidecar check: exit 1, the job
+        rejected with the reason naming the sidecar and the value, and nothing written but the
+        journal."""
         write_audio(env.inbox / "kick.wav", 44100)
-        (env.inbox / "kick.wav.yaml").write_text("genre: ../../escaped\nkit: /etc\n")
-        env.convert("--layout", "genre")
-        assert not (tmp_path / "escaped").exists()
-        for p in tmp_path.rglob("*.wav"):
-            assert p.is_relative_to(env.inbox) or p.is_relative_to(env.outbox)
+        (env.inbox / "kick.wav.yaml").write_text(sidecar, encoding="utf-8")
+        before = _listing(tmp_path)
+        env.convert("--layout", layout, check=1)
+        job = env.by_source()["kick.wav"]
+        assert (job["status"], job["reason"]) == ("rejected", f"sidecar kick.wav.yaml: {reason}")
+        assert job["output"] is None
+        assert env.outputs() == []
+        assert _listing(tmp_path) - before == {"journal.jsonl"}
 
     @pytest.mark.parametrize(
         ("seconds", "ok"),

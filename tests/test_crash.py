@@ -13,7 +13,7 @@ import soundfile as sf
 
 from sp404d.journal import Journal
 from sp404d.outbox import TEMP_RE
-from tests.conftest import SP404D, run_env
+from tests.conftest import SP404D, journal_records, run_env
 
 FILES = 90
 
@@ -60,7 +60,7 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
-        survivors = Journal(journal, readonly=True).all()  # loads after every kill
+        survivors = journal_records(journal)  # loads after every kill
         assert all(r["status"] in ("done", "skipped") and r["source"] for r in survivors)
     assert kills >= 2, "the batch finished before it could be killed: make it slower"
 
@@ -73,7 +73,7 @@ def test_sigkill_at_several_points_then_rerun(tmp_path: Path) -> None:
     for p in files:
         info = sf.info(str(p))  # every file complete and readable
         assert info.frames == 72000 and info.samplerate == 48000
-    records = Journal(journal, readonly=True).all()
+    records = journal_records(journal)
     done_by_source: dict[str, int] = {}
     for rec in records:
         if rec["status"] == "done":
@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_batch_costs_no_file(tmp_path: Path) -> None:
     assert not [p for p in files if TEMP_RE.match(p.name)], "a temp file survived"
     assert len(files) == FILES
     assert all(sf.info(str(p)).frames == 72000 for p in files)
-    records = Journal(journal, readonly=True).all()
+    records = journal_records(journal)
     assert all(r["status"] == "done" for r in records)
     assert sorted(r["source"] for r in records) == sorted(str(s) for s in sources)
 
@@ -131,8 +131,12 @@ def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
         queue: deque[Any] = deque(items)
         out = []
         while queue:
-            out.append([p.n for p in next_trip(queue, slots, lambda p: p.n in alone)])
+            out.append([n(p) for p in next_trip(queue, slots, lambda p: n(p) in alone)])
         return out
+
+    def n(plan: object) -> Any:
+        assert isinstance(plan, SimpleNamespace)  # stands in for a Plan: next_trip reads .size
+        return plan.n
 
     small = [SimpleNamespace(size=1000, n=i) for i in range(3 * CHUNK_FILES)]
     big = SimpleNamespace(size=CHUNK_BYTES, n="big")

@@ -9,12 +9,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from sp404d.outbox import CARD_MARKER
 from sp404d.status import state_path
 from tests.conftest import SP404D, write_audio
-from tests.daemon_harness import DaemonProc, wait_for
+from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 
 # Runs the daemon with its aftercare of one file (boom.wav) raising, as a bug would.
 INJECT_AFTERCARE = """
@@ -47,7 +46,7 @@ def _drop(d: DaemonProc, names: list[str]) -> None:
 
 
 class TestContainment:
-    def test_trouble_after_a_record_stays_with_its_job(self, daemon: Any) -> None:
+    def test_trouble_after_a_record_stays_with_its_job(self, daemon: DaemonFactory) -> None:
         """An exception in one job's aftercare, inside a chunk: the jobs that travelled with
         it are still journaled, the fault is logged against its file, the daemon goes on."""
         d = daemon(workers=1)
@@ -65,7 +64,7 @@ class TestContainment:
         write_audio(d.inbox / "after.wav")
         d.wait_done(len(names) + 1)
 
-    def test_a_name_that_is_not_utf8(self, daemon: Any) -> None:
+    def test_a_name_that_is_not_utf8(self, daemon: DaemonFactory) -> None:
         """A rejected file whose name is Latin-1 bytes gets its note (no temp left behind);
         its chunk mates are journaled; status prints it under a strict UTF-8 locale."""
         d = daemon(workers=1).start()
@@ -100,7 +99,9 @@ class TestContainment:
 
 
 class TestIdleCard:
-    def test_status_sees_a_card_pulled_while_idle(self, daemon: Any, tmp_path: Path) -> None:
+    def test_status_sees_a_card_pulled_while_idle(
+        self, daemon: DaemonFactory, tmp_path: Path
+    ) -> None:
         """No work arrives, yet status says the card is away once it is pulled, and ready once
         it is back."""
         card = tmp_path / "card"
@@ -132,7 +133,7 @@ class TestOneDaemon:
             check=False,
         )
 
-    def test_a_second_run_on_the_same_config_is_refused(self, daemon: Any) -> None:
+    def test_a_second_run_on_the_same_config_is_refused(self, daemon: DaemonFactory) -> None:
         """Exit 2 naming the first one's pid; the first keeps its state file and goes on."""
         d = daemon().start()
         assert d.proc is not None
@@ -143,21 +144,21 @@ class TestOneDaemon:
         write_audio(d.inbox / "one.wav")
         d.wait_done(1)
 
-    def test_another_journal_on_the_same_inbox_is_refused(self, daemon: Any) -> None:
+    def test_another_journal_on_the_same_inbox_is_refused(self, daemon: DaemonFactory) -> None:
         d = daemon().start()
         other = d.dir / "other.yaml"
         other.write_text(d.config.read_text().replace("journal.jsonl", "other.jsonl"))
         second = self._second(d, other)
         assert second.returncode == 2 and "the inbox" in second.stderr, second.stderr
 
-    def test_a_killed_daemons_lock_is_taken_over(self, daemon: Any) -> None:
+    def test_a_killed_daemons_lock_is_taken_over(self, daemon: DaemonFactory) -> None:
         d = daemon().start()
         d.kill()
         d.start()
         write_audio(d.inbox / "after.wav")
         d.wait_done(1)
 
-    def test_convert_leaves_the_daemons_inbox_to_it(self, daemon: Any) -> None:
+    def test_convert_leaves_the_daemons_inbox_to_it(self, daemon: DaemonFactory) -> None:
         """`convert` of a watched inbox converts none of the daemon's files a second time."""
         d = daemon().start()
         names = [f"s{i}.wav" for i in range(6)]

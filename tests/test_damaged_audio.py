@@ -22,10 +22,19 @@ from sp404d.audio import dsp
 from sp404d.audio.probe import AudioInfo
 from sp404d.config import build_config
 from sp404d.errors import RejectedError
-from sp404d.job import Outcome, Plan, Rules, _internal, check_duration, execute
+from sp404d.job import Outcome, Plan, _internal, check_duration, execute
 from sp404d.journal import Journal
 from sp404d.planner import Planner, Request
-from tests.conftest import SP404D, fit_sine, level_db, run_env, tone, write_audio
+from sp404d.settings import Rules
+from tests.conftest import (
+    SP404D,
+    fit_sine,
+    journal_records,
+    level_db,
+    run_env,
+    tone,
+    write_audio,
+)
 
 # Every reason sp404d gives for a file it refuses starts with one of these.
 REASONS = (
@@ -286,7 +295,7 @@ class TestTruncated:
             timeout=120,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        (rec,) = Journal(journal, readonly=True).all()
+        (rec,) = journal_records(journal)
         assert rec["status"] == "done" and rec["render"]["truncated"]["promised_s"] == 10.0
         assert rec["warning"] and rec["warning"].startswith("truncated:")
         status = subprocess.run(

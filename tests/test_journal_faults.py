@@ -16,14 +16,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from sp404d.journal import Journal
 from tests.conftest import SP404D, run_env, write_audio
-from tests.daemon_harness import DaemonProc, wait_for
+from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -104,7 +103,7 @@ def done_outputs(d: DaemonProc) -> set[str]:
 
 class TestJournalDiskFull:
     def test_daemon_owes_records_and_writes_them_when_space_returns(
-        self, small_fs: Path, daemon: Any, tmp_path: Path
+        self, small_fs: Path, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """15 files converted while the journal's disk is full: no internal error, one
         journal_unwritable, no source moved before its record; once space returns every output
@@ -115,6 +114,7 @@ class TestJournalDiskFull:
         d.start()
         drop(d, tmp_path, ["first.wav"], 200)
         d.wait_done(1)
+        assert d.proc is not None
         pid = d.proc.pid
         filler = fill(small_fs)
         names = [f"take_{i:02d}.wav" for i in range(15)]
@@ -212,7 +212,7 @@ class TestJournalDiskFull:
 
 
 class TestJournalReadOnly:
-    def test_immutable_journal_file(self, daemon: Any, tmp_path: Path) -> None:
+    def test_immutable_journal_file(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """The journal file refuses writes (chattr +i): records wait, status says why and how
         many; once it takes writes again they are written, in order, without a restart."""
         d = daemon().start()
@@ -242,7 +242,7 @@ class TestJournalReadOnly:
         )
         assert not d.events("internal_error")
 
-    def test_stop_says_what_was_lost(self, daemon: Any, tmp_path: Path) -> None:
+    def test_stop_says_what_was_lost(self, daemon: DaemonFactory, tmp_path: Path) -> None:
         """Stopped while records are owed: the last try fails, the log lists the outputs, and
         the stop counts their sources as left for the next start, which records them."""
         d = daemon().start()
@@ -266,7 +266,7 @@ class TestJournalReadOnly:
 
 class TestJournalGoneWhileRunning:
     def test_deleted_journal_is_rebuilt_and_appending_goes_on(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """Deleted under a running daemon, then a file dropped: the log says so, and the new
         journal holds the old records and the new one."""
@@ -282,7 +282,7 @@ class TestJournalGoneWhileRunning:
         assert not d.events("internal_error")
 
     def test_replaced_journal_is_noticed_without_an_append(
-        self, daemon: Any, tmp_path: Path
+        self, daemon: DaemonFactory, tmp_path: Path
     ) -> None:
         """Replaced by an older copy (a restored backup) while idle: the health check notices
         within seconds and writes back the records the copy lacks."""

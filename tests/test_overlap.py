@@ -20,7 +20,7 @@ import yaml
 from sp404d.config import build_config
 from sp404d.errors import ConfigError
 from tests.conftest import SP404D, run_env, write_audio
-from tests.daemon_harness import wait_for
+from tests.daemon_harness import DaemonFactory, wait_for
 
 
 def _refused(raw: dict[str, Any]) -> ConfigError:
@@ -142,7 +142,9 @@ class TestRunRefuses:
         assert "outbox" in line and "inbox" in line and "Traceback" not in proc.stderr
         assert not (tmp_path / "j").exists()
 
-    def test_reload_into_an_overlap_is_refused_and_the_old_config_kept(self, daemon: Any) -> None:
+    def test_reload_into_an_overlap_is_refused_and_the_old_config_kept(
+        self, daemon: DaemonFactory
+    ) -> None:
         """SIGHUP with the outbox moved into the inbox: refused, and files still converted."""
         d = daemon().start()
         d.write_config(outbox=str(d.inbox / "out"))
@@ -212,7 +214,9 @@ class TestJournalInsideAnInbox:
         side = sorted(p.name for p in folder.iterdir() if p.name.startswith("journal.jsonl"))
         assert side[:2] == ["journal.jsonl", "journal.jsonl.intents"]
 
-    def test_the_daemon_never_queues_its_own_journal(self, daemon: Any, tmp_path: Path) -> None:
+    def test_the_daemon_never_queues_its_own_journal(
+        self, daemon: DaemonFactory, tmp_path: Path
+    ) -> None:
         """Start, a drop, a restart: no rescan finds sp404d's own files, nothing is rejected."""
         inbox = tmp_path / "in"
         d = daemon(journal=str(inbox / "journal.jsonl"))

@@ -10,7 +10,6 @@ import functools
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from watchdog.events import FileSystemEventHandler
@@ -18,7 +17,7 @@ from watchdog.observers import Observer
 
 from sp404d.watches import unwatched, watched_folders
 from tests.conftest import SP404D, write_audio
-from tests.daemon_harness import DaemonProc, wait_for
+from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 
 LIMIT_FILE = "/proc/sys/user/max_inotify_watches"
 
@@ -69,7 +68,7 @@ def _library(d: DaemonProc, folders: int) -> None:
 
 
 class TestWatchLimit:
-    def test_folders_past_the_limit_are_polled(self, daemon: Any) -> None:
+    def test_folders_past_the_limit_are_polled(self, daemon: DaemonFactory) -> None:
         """With the limit reached part-way down the tree, a drop deep in an unwatched folder
         is converted within the settle and poll times, not at the next rescan; the limit is
         logged once with the remedy and shown by status."""
@@ -91,7 +90,7 @@ class TestWatchLimit:
         )
         assert "ran out of inotify watches" in status.stdout
 
-    def test_a_new_folder_past_the_limit_is_polled(self, daemon: Any) -> None:
+    def test_a_new_folder_past_the_limit_is_polled(self, daemon: DaemonFactory) -> None:
         d = daemon(poll_interval=0.3)
         _library(d, 3)
         d.start(prefix=_limited(7))  # the root and the six folders: full
@@ -101,7 +100,7 @@ class TestWatchLimit:
         d.wait_done(1, timeout=15)
         assert len(d.events("watch_limit")) == 1
 
-    def test_even_the_root_unwatchable(self, daemon: Any) -> None:
+    def test_even_the_root_unwatchable(self, daemon: DaemonFactory) -> None:
         d = daemon(poll_interval=0.3)
         _library(d, 2)
         d.start(prefix=_limited(0))
@@ -111,7 +110,7 @@ class TestWatchLimit:
 
 
 class TestInboxReplaced:
-    def test_deleted_and_made_again_within_a_second(self, daemon: Any) -> None:
+    def test_deleted_and_made_again_within_a_second(self, daemon: DaemonFactory) -> None:
         """An inbox deleted and re-created (a sync client resetting its folder) is watched
         again at once: a drop there converts without waiting for a rescan."""
         d = daemon().start()
