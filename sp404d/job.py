@@ -230,6 +230,9 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
     facts["info"] = info = probe(plan.source)
     min_frames = check_duration(info, plan.rules)
     folder = ensure_folder(plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable)
+    if plan.final.parent != folder or plan.final.name in ("", ".", "..") or "/" in plan.final.name:
+        # The planner's names are safe by construction; this is the last word if one is not.
+        raise FailedError(f"refusing to write {plan.final}: not a file in {folder}")
     output, result = _write(plan, info, folder, min_frames, _seed(sha))
     if plan.rules.write_txt:
         _write_txt(plan, output, folder)

@@ -178,3 +178,30 @@ def test_a_job_failed_after_its_rename_is_retried_onto_its_own_output(tmp_path: 
     outcome = execute(retry)
     assert (outcome.status, outcome.output) == ("done", first.final), outcome.reason
     assert sorted(p.name for p in outbox.iterdir()) == ["kick.wav"]
+
+
+def test_a_plan_whose_name_leads_outside_the_outbox_writes_nothing(tmp_path: Path) -> None:
+    """The planner's names are safe by construction; if one were not (a bug in name cleaning),
+    the worker refuses to write it, and nothing appears outside the outbox."""
+    from dataclasses import replace
+
+    from sp404d.config import build_config
+    from sp404d.job import Plan, execute
+    from sp404d.planner import Planner, Request
+
+    inbox, outbox = tmp_path / "in", tmp_path / "deep" / "out"
+    inbox.mkdir()
+    source = inbox / "kick.wav"
+    sf.write(str(source), np.random.default_rng(0).uniform(-0.3, 0.3, (44100, 2)), 44100)
+    config = build_config(
+        {"inbox": str(inbox), "outbox": str(outbox), "journal": str(tmp_path / "j.jsonl")}
+    )
+    with Journal(config.journal) as journal:
+        plan = Planner(journal).plan(Request(source, inbox, config))
+    assert isinstance(plan, Plan)
+    before = sorted(tmp_path.rglob("*"))
+    for final in (outbox / ".." / "escaped.wav", tmp_path / "escaped.wav", outbox / ".."):
+        outcome = execute(replace(plan, final=final))
+        assert outcome.status == "failed" and "refusing to write" in str(outcome.reason)
+    assert [p for p in sorted(tmp_path.rglob("*")) if p not in (outbox, outbox.parent)] == before
+    assert list(outbox.iterdir()) == []
