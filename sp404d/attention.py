@@ -1,8 +1,9 @@
 """What needs the user: files refused or failed since the last look, each with what to do.
 
 ``status`` leads with these, then remembers how far the user has looked (the last record's id,
-in ``JOURNAL.seen``), so the next look shows only what is new. A file that converted since its
-refusal (fixed, or retried) needs nothing and is not shown.
+and the refusals it showed, in ``JOURNAL.seen``), so the next look shows only what is new: not
+the same refusal of the same file again (``convert`` run twice over a folder refuses a bad file
+twice). A file that converted since its refusal (fixed, or retried) needs nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -19,6 +21,7 @@ from sp404d.durable import replace_whole
 from sp404d.journal import Journal
 
 FIRST_LOOK_SCAN = 10_000  # records looked through when nothing was looked at before
+SHOWN_KEPT = 2_000  # refusals remembered as shown
 
 #: What to do about a refusal, by how its reason starts.
 _HINTS = (
@@ -52,39 +55,53 @@ def seen_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".seen")
 
 
-def last_seen(journal: Path) -> tuple[int, str | None]:
-    """The last record id the user has seen in ``status``, and when (0 and None: never)."""
+@dataclass(frozen=True)
+class Seen:
+    """How far the user has looked: the last record id, when, and the refusals shown."""
+
+    last_id: int = 0
+    at: str | None = None
+    shown: frozenset[tuple[str, str]] = frozenset()  # (source, reason)
+
+
+def last_seen(journal: Path) -> Seen:
     try:
         data = json.loads(seen_path(journal).read_text(encoding="utf-8"))
-        return int(data["last_id"]), str(data.get("at"))
+        shown = frozenset((str(s), str(r)) for s, r in data.get("shown", []))
+        return Seen(int(data["last_id"]), str(data.get("at")), shown)
     except (OSError, ValueError, KeyError, TypeError):
-        return 0, None
+        return Seen()
 
 
-def mark_seen(journal: Journal) -> None:
-    """Remember the journal's last record as seen (quietly: a read-only folder only costs the
-    next look repeating this one)."""
+def mark_seen(journal: Journal, seen: Seen, shown: list[Mapping[str, Any]]) -> None:
+    """Remember the journal's last record as seen, with the refusals just shown (quietly: a
+    read-only folder only costs the next look repeating this one)."""
     at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    data = json.dumps({"last_id": journal.last_id, "at": at}).encode()
+    pairs = [[str(r.get("source")), str(r.get("reason"))] for r in shown]
+    pairs += [list(p) for p in seen.shown if list(p) not in pairs]
+    data = {"last_id": journal.last_id, "at": at, "shown": pairs[:SHOWN_KEPT]}
     with contextlib.suppress(OSError):
-        replace_whole(seen_path(journal.path), data)
+        replace_whole(seen_path(journal.path), json.dumps(data).encode())
 
 
-def needs_you(journal: Journal, after_id: int) -> list[Mapping[str, Any]]:
-    """Refused and failed jobs recorded after ``after_id`` that are still the latest word on
-    their file, newest first."""
+def needs_you(journal: Journal, seen: Seen) -> list[Mapping[str, Any]]:
+    """Refused and failed jobs recorded since the last look that are still the latest word on
+    their file and were not shown then, newest first."""
     found: list[Mapping[str, Any]] = []
+    after_id = seen.last_id
     scan = journal.iter_newest()
     if not after_id:
         scan = islice(scan, FIRST_LOOK_SCAN)
-    seen: set[str] = set()
+    looked: set[str] = set()
     for rec in scan:
         if getattr(rec, "doc_id", 0) <= after_id:
             break
         source = str(rec.get("source"))
-        if source in seen:
+        if source in looked:
             continue
-        seen.add(source)
+        looked.add(source)
+        if (source, str(rec.get("reason"))) in seen.shown:
+            continue
         if rec.get("status") in ("rejected", "failed"):
             latest = journal.latest_by_source(source)
             if latest is None or getattr(latest, "doc_id", None) == getattr(rec, "doc_id", None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
@@ -71,19 +71,19 @@ def write_status_text(
     """``status``: what needs the user since their last look (unfiltered only), the summary,
     then the latest jobs ``which`` selects, written as they are read."""
     if not which.active:
-        out.write(printable("\n".join(_attention_lines(journal))))
+        seen = last_seen(journal.path)
+        shown = needs_you(journal, seen)
+        out.write(printable("\n".join(_attention_lines(shown, seen.at))))
     data = status_head(journal)
     out.write(printable("\n".join(_head_lines(data)) + "\n"))
     title = "matching:" if which.active else "latest:"
     for i, job in enumerate(latest_jobs(journal, limit, which)):
         out.write(printable("\n".join(([title] if i == 0 else []) + _job_lines(job)) + "\n"))
     if not which.active:
-        mark_seen(journal)
+        mark_seen(journal, seen, shown)
 
 
-def _attention_lines(journal: Journal) -> list[str]:
-    after, at = last_seen(journal.path)
-    jobs = needs_you(journal, after)
+def _attention_lines(jobs: list[Mapping[str, Any]], at: str | None) -> list[str]:
     if not jobs:
         return []
     since = f"since your last look ({at[:16].replace('T', ' ')} UTC)" if at else "lately"

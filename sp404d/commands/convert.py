@@ -180,6 +180,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         finally:
             runner.close()
             progress.done()
+        if config.outbox_removable and config.card_manifest and tally.counts.get("done"):
+            _write_card_manifest(config, journal)
     if runner.pool.lost:  # killed workers leave their temp files behind, unlocked
         clean_stale_temps(config.outbox, wait_young=True)
     elapsed = time.monotonic() - started
@@ -200,6 +202,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
         )
         return EXIT_JOBS
     return EXIT_OK if tally.ok else EXIT_JOBS
+
+
+def _write_card_manifest(config: Config, journal: Any) -> None:
+    from sp404d.cardnote import write_manifest
+
+    try:
+        write_manifest(config.outbox, journal)
+    except OSError as exc:
+        print(f"sp404d: could not write the card's SP404D.TXT: {exc}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
