@@ -78,6 +78,7 @@ JOURNAL_SIDE_FILES = (
     ".damaged",
     ".replaced",
     ".seen",
+    ".retry",
 )
 
 

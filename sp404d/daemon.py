@@ -34,6 +34,7 @@ from sp404d.notify import Notifier
 from sp404d.outbox import clean_stale_temps
 from sp404d.outboxguard import AWAY_CHECK_S, OutboxGuard
 from sp404d.records import now_iso
+from sp404d.retry import take_requests
 from sp404d.runner import Runner
 from sp404d.signals import SignalRelay
 from sp404d.state import remove_state, write_state
@@ -221,6 +222,9 @@ class Daemon:
         if signum == signal.SIGHUP:
             self.reload()
             return
+        if signum == signal.SIGUSR1:
+            self._take_retries()
+            return
         if self.stopping:
             return
         self.stopping = True
@@ -228,6 +232,19 @@ class Daemon:
             "stop", signal=signal.Signals(signum).name, in_flight=self.scheduler.in_flight
         )
         self.notifier.stopping()
+
+    def _take_retries(self) -> None:
+        """``sp404d retry`` asked for files again (see :mod:`sp404d.retry`)."""
+        taken, outside = 0, []
+        for source in take_requests(self.config.journal):
+            inbox = self.intake.inbox_of(source)
+            if inbox is None:
+                outside.append(str(source))
+                continue
+            self.intake.enqueue(source, inbox, retried=True)
+            taken += 1
+        self.state_dirty = True
+        self.log.info("retry", files=taken, not_in_an_inbox=outside or None)
 
     def reload(self) -> None:
         """Re-read the config; an invalid one is refused and the running one kept."""

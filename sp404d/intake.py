@@ -30,6 +30,7 @@ class Intake:
         self.waiting: OrderedDict[Path, Path] = OrderedDict()  # source -> its inbox
         self.busy: set[Path] = set()  # planned or running
         self.again: dict[Path, Path] = {}  # busy sources that changed again -> inbox
+        self.retried: set[Path] = set()  # asked for again by the user (sp404d retry)
         self.use(config)
 
     def use(self, config: Config) -> None:
@@ -121,8 +122,17 @@ class Intake:
 
     # --- the queue ------------------------------------------------------------------------------
 
-    def enqueue(self, path: Path, inbox: Path) -> None:
-        """Queue a source for planning; whether anything changed is the planner's to decide."""
+    def inbox_of(self, path: Path) -> Path | None:
+        """The inbox ``path`` is in, if it is in one and not among sp404d's own files."""
+        if self.excluded(path):
+            return None
+        return next((i for i in self.config.inbox_paths if path.is_relative_to(i)), None)
+
+    def enqueue(self, path: Path, inbox: Path, *, retried: bool = False) -> None:
+        """Queue a source for planning; whether anything changed is the planner's to decide,
+        unless the user asked for it to be ``retried``."""
+        if retried:
+            self.retried.add(path)
         if path in self.busy:
             self.again[path] = inbox
             return
@@ -133,9 +143,11 @@ class Intake:
         taken = 0
         while self.waiting and (limit is None or taken < limit):
             path, inbox = self.waiting.popitem(last=False)
+            again = path in self.retried
+            self.retried.discard(path)
             if path.is_file():
                 taken += 1
-                yield Request(path, inbox, self.settings(inbox))
+                yield Request(path, inbox, self.settings(inbox), again=again)
 
     def ended(self, source: Path) -> None:
         """A source's job ended: queue it again if it changed meanwhile."""

@@ -33,6 +33,7 @@ class Request:
     source: Path
     root: Path
     config: Config
+    again: bool = False  # retried by the user (sp404d retry): planned even if nothing changed
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,9 @@ class Planner:
             return Early(request, Outcome("failed", reason), meta)
         inputs = input_id(config, meta)
         early = (meta, st.st_size, st.st_mtime_ns, inputs)
-        unchanged = self._unchanged(source, inputs, need_output=self.need_output)
+        unchanged = None
+        if not request.again:
+            unchanged = self._unchanged(source, inputs, need_output=self.need_output)
         if unchanged is not None:
             return Early(request, unchanged, *early, settled=True)
         rules = config.rules()

@@ -29,6 +29,7 @@ class JobRecord(TypedDict):
     status: Status
     reason: str | None  # why it was refused or failed, in a musician's words
     output: str | None
+    outbox: str | None  # the outbox it was written below (rebuild puts it at the same place)
     replaced: str | None  # this source's earlier output, superseded and removed
     metadata: dict[str, Any] | None
     input: dict[str, Any] | None  # what the probe found: format, rate, channels, frames
@@ -68,6 +69,7 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> JobRec
         "status": outcome.status,
         "reason": outcome.reason,
         "output": str(outcome.output) if outcome.output else None,
+        "outbox": str(item.rules.outbox) if isinstance(item, Plan) else None,
         "replaced": str(outcome.replaced) if outcome.replaced else None,
         "metadata": meta.as_dict() if meta is not None else None,
         "input": outcome.info.as_dict() if outcome.info is not None else None,

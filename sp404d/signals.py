@@ -1,4 +1,5 @@
-"""Signals to messages: SIGTERM, SIGINT and SIGHUP reach the daemon's loop as queue messages.
+"""Signals to messages: SIGTERM, SIGINT, SIGHUP and SIGUSR1 (``sp404d retry``) reach the
+daemon's loop as queue messages.
 
 They arrive through ``signal.set_wakeup_fd`` and a small relay thread, so no Python code runs
 inside a signal handler while the main thread might hold a lock (gunicorn's arbiter does the
@@ -25,7 +26,7 @@ class SignalRelay:
     def start(self) -> None:
         os.set_blocking(self._w, False)
         signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, lambda *_: None)  # the wakeup fd carries the signal number
         # A writer opening a file during the read-lease probe (watcher.open_for_writing) makes
         # the kernel send SIGIO to the lease holder; its default action would end the daemon.

@@ -214,3 +214,78 @@ class TestCardManifest:
         sp404d(tmp_path, "convert", str(inbox), "--config", str(config),
                "--journal", str(tmp_path / "j.jsonl"))  # fmt: skip
         assert not (card / "SP404D.TXT").exists()
+
+
+def _kit_inbox(tmp_path: Path) -> Path:
+    """A kit (pads from the path) and two loose files, as a sample library holds them."""
+    inbox = tmp_path / "in"
+    for i, name in enumerate(["01 kick.wav", "02 snare.wav", "13 crash.wav"]):
+        write_audio(inbox / "lofi" / "dusty" / "bank_a" / name, 44100, freq=200 + 90 * i)
+    write_audio(inbox / "lofi" / "dusty" / "bank_b" / "loop.wav", 48000, seconds=1.5)
+    return inbox
+
+
+class TestRebuild:
+    def test_a_new_card_from_the_journal_is_the_same_card(self, tmp_path: Path) -> None:
+        inbox = _kit_inbox(tmp_path)
+        old, new, journal = tmp_path / "card1", tmp_path / "card2", tmp_path / "j.jsonl"
+        j = ("--journal", str(journal))
+        sp404d(tmp_path, "convert", str(inbox), "--outbox", str(old), "--layout", "kit", *j)
+        tree = sorted(p.relative_to(old) for p in old.rglob("*.wav"))
+        assert len(tree) == 4 and Path("dusty/bank_A/pad_13_crash.wav") in tree
+        dry = sp404d(tmp_path, "rebuild", "--outbox", str(new), "--dry-run", *j)
+        assert "4 of 4 outputs would be made" in dry.stdout and not new.exists()
+        made = sp404d(tmp_path, "rebuild", "--outbox", str(new), *j)
+        assert "4 of 4 outputs" in made.stdout
+        assert sorted(p.relative_to(new) for p in new.rglob("*.wav")) == tree
+        for rel in tree:
+            assert (new / rel).read_bytes() == (old / rel).read_bytes(), rel  # byte-identical
+        assert not list(new.rglob("~S*"))
+
+    def test_it_repairs_a_card_and_lists_what_it_cannot_make(self, tmp_path: Path) -> None:
+        inbox = _kit_inbox(tmp_path)
+        card, journal = tmp_path / "card", tmp_path / "j.jsonl"
+        j = ("--journal", str(journal))
+        sp404d(tmp_path, "convert", str(inbox), "--outbox", str(card), "--layout", "kit", *j)
+        kick = card / "dusty" / "bank_A" / "pad_01_kick.wav"
+        snare = card / "dusty" / "bank_A" / "pad_02_snare.wav"
+        good = {p: p.read_bytes() for p in (kick, snare)}
+        kick.unlink()
+        snare.write_bytes(good[snare][:1000])  # damaged, as a card pulled mid-copy leaves it
+        (inbox / "lofi" / "dusty" / "bank_b" / "loop.wav").unlink()  # gone
+        write_audio(inbox / "lofi" / "dusty" / "bank_a" / "13 crash.wav", 44100, freq=999)
+        out = sp404d(tmp_path, "rebuild", "--outbox", str(card), *j, code=1).stdout
+        assert f"written  {kick.relative_to(card)}" in out
+        assert f"rewritten  {snare.relative_to(card)}" in out
+        assert "not rebuilt: the source is gone" in out
+        assert "not rebuilt: the source changed" in out
+        assert "2 of 4 outputs" in out
+        assert {p: p.read_bytes() for p in (kick, snare)} == good
+        again = sp404d(tmp_path, "rebuild", "--outbox", str(card), *j, code=1).stdout
+        assert f"ok (identical)  {kick.relative_to(card)}" in again
+
+
+class TestRetry:
+    def test_without_a_daemon_it_runs_them_now(self, tmp_path: Path) -> None:
+        inbox = _mixed_inbox(tmp_path)
+        journal = _convert(tmp_path, inbox)
+        config = tmp_path / "c.yaml"
+        config.write_text(f"outbox: {tmp_path / 'out'}\njournal: {journal}\nshort_files: pad\n")
+        out = sp404d(tmp_path, "retry", "--rejected", "--config", str(config), code=1).stdout
+        assert "2 files retried: 1 done, 1 rejected" in out
+        status = json.loads(sp404d(tmp_path, "status", "--journal", str(journal), "--json").stdout)
+        assert status["total"] == 5  # each retried file has a new record
+        again = sp404d(tmp_path, "retry", str(inbox / "good.wav"), "--config", str(config))
+        assert "1 files retried: 1 done" in again.stdout
+        nothing = sp404d(tmp_path, "retry", "--failed", "--config", str(config))
+        assert "nothing to retry" in nothing.stdout
+
+    def test_a_running_daemon_takes_them(self, daemon: DaemonFactory, tmp_path: Path) -> None:
+        d = daemon().start()
+        write_audio(d.inbox / "tiny.wav", 44100, seconds=0.03)
+        wait_for(lambda: d.by_status("rejected"), "the refusal")
+        out = sp404d(tmp_path, "retry", "--config", str(d.config)).stdout
+        assert "1 files handed to the running daemon" in out
+        # Nothing changed about the file, yet it is planned again: a second record.
+        wait_for(lambda: len(d.by_status("rejected")) == 2, "the retried job's record")
+        assert d.events("retry")[0]["files"] == 1
