@@ -200,15 +200,7 @@ class Daemon:
         """The journal (gone, replaced, records owed), temp files of killed workers, a pulled
         card, and the inboxes and their observer."""
         self.next_health = now + HEALTH_EVERY_S
-        if self.runner.recorder.flush_owed():
-            self.state_dirty = True
-        if self.runner.pool.lost:  # killed workers left temp files (cleared once unlocked)
-            self.runner.pool.lost = False
-            self.guard.temps_left = True
-        if self.guard.temps_left:
-            self.guard.clean_temps()
-        if self.config.outbox_removable:
-            self.work.outbox_ok(now)  # an idle daemon notices a pulled card too (status tells)
+        self.work.health(now)
         restarted = self.inboxes.check()
         if not self.inboxes.all_present():
             self.next_health = now + AWAY_CHECK_S  # watch it again as soon as it is back
@@ -223,7 +215,7 @@ class Daemon:
             self.reload()
             return
         if signum == signal.SIGUSR1:
-            self._take_retries()
+            self.work.take_retries(take_requests(self.config.journal))
             return
         if self.stopping:
             return
@@ -232,19 +224,6 @@ class Daemon:
             "stop", signal=signal.Signals(signum).name, in_flight=self.scheduler.in_flight
         )
         self.notifier.stopping()
-
-    def _take_retries(self) -> None:
-        """``sp404d retry`` asked for files again (see :mod:`sp404d.retry`)."""
-        taken, outside = 0, []
-        for source in take_requests(self.config.journal):
-            inbox = self.intake.inbox_of(source)
-            if inbox is None:
-                outside.append(str(source))
-                continue
-            self.intake.enqueue(source, inbox, retried=True)
-            taken += 1
-        self.state_dirty = True
-        self.log.info("retry", files=taken, not_in_an_inbox=outside or None)
 
     def reload(self) -> None:
         """Re-read the config; an invalid one is refused and the running one kept."""
@@ -305,21 +284,18 @@ class Daemon:
         """The small live-state file ``sp404d status`` reads (throttled to once a second)."""
         self.state_dirty = False
         self.next_state = time.monotonic() + 1.0
-        state = {
-            "pid": os.getpid(),
-            "version": __version__,
-            "updated_at": now_iso(),
-            "queue": self.work.queued,
-            "running": self.work.in_flight,
-            "outbox": str(self.config.outbox),
-            "outbox_state": "away" if self.guard.reason else "ready",
-            "outbox_reason": self.guard.reason,
-            "inboxes": [str(p) for p in self.config.inbox_paths],
-            "mode": self.inboxes.mode,
-            "watch_limit": self.inboxes.note,
-            "journal_problem": self.runner.recorder.journal_problem(),
-        }
-        write_state(self.config.journal, state)
+        write_state(
+            self.config.journal,
+            {
+                "pid": os.getpid(),
+                "version": __version__,
+                "updated_at": now_iso(),
+                **self.work.state(),
+                "inboxes": [str(p) for p in self.config.inbox_paths],
+                "mode": self.inboxes.mode,
+                "watch_limit": self.inboxes.note,
+            },
+        )
         self.notifier.status(self._status_line())
 
 

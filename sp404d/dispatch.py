@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from sp404d.aftercare import Aftercare
 from sp404d.intake import Intake
 from sp404d.job import Outcome, Plan
+from sp404d.logs import get_logger
 from sp404d.outboxguard import OutboxGuard
 from sp404d.runner import Runner
 
@@ -34,6 +36,7 @@ class Dispatcher:
         self.intake = intake
         self.guard = guard
         self.changed = changed
+        self.log = get_logger()
         self.aftercare = Aftercare(
             runner.recorder, intake.settings, self.requeue, lambda: self.outbox_ok(time.monotonic())
         )
@@ -125,6 +128,43 @@ class Dispatcher:
         self.intake.ended(plan.source)
         self.changed()
         self.aftercare.after(rec, plan.source, plan.root)
+
+    def health(self, now: float) -> None:
+        """The journal (gone, replaced, records owed), temp files of killed workers, a pulled
+        card (an idle daemon notices it too: status tells)."""
+        if self.runner.recorder.flush_owed():
+            self.changed()
+        if self.runner.pool.lost:  # killed workers left temp files (cleared once unlocked)
+            self.runner.pool.lost = False
+            self.guard.temps_left = True
+        if self.guard.temps_left:
+            self.guard.clean_temps()
+        if self.guard.removable:
+            self.outbox_ok(now)
+
+    def take_retries(self, sources: list[Path]) -> None:
+        """Files ``sp404d retry`` asked for again (see :mod:`sp404d.retry`)."""
+        taken, outside = 0, []
+        for source in sources:
+            inbox = self.intake.inbox_of(source)
+            if inbox is None:
+                outside.append(str(source))
+                continue
+            self.intake.enqueue(source, inbox, retried=True)
+            taken += 1
+        self.changed()
+        self.log.info("retry", files=taken, not_in_an_inbox=outside or None)
+
+    def state(self) -> dict[str, Any]:
+        """The work's part of the daemon's state file."""
+        return {
+            "queue": self.queued,
+            "running": self.in_flight,
+            "outbox": str(self.guard.outbox),
+            "outbox_state": "away" if self.guard.reason else "ready",
+            "outbox_reason": self.guard.reason,
+            "journal_problem": self.runner.recorder.journal_problem(),
+        }
 
     def status_line(self, inboxes: tuple[Path, ...]) -> str:
         if self.guard.reason:
