@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sp404d.sourcefiles import dispose, remove_error_note, write_error_note
 RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are retried this often
 
 
+@dataclass
 class Aftercare:
     """Source disposition, error notes and retries.
 
@@ -29,19 +31,12 @@ class Aftercare:
     redone when it is back, not retried on a timer).
     """
 
-    def __init__(
-        self,
-        recorder: Recorder,
-        settings: Callable[[Path], Config],
-        requeue: Callable[[Path, Path], None],
-        outbox_ok: Callable[[], bool],
-    ) -> None:
-        self.recorder = recorder
-        self.settings = settings
-        self.requeue = requeue
-        self.outbox_ok = outbox_ok
-        self.log = get_logger()
-        self.retries: dict[Path, tuple[float, int, Path]] = {}  # source -> (due, attempts, inbox)
+    recorder: Recorder
+    settings: Callable[[Path], Config]
+    requeue: Callable[[Path, Path], None]
+    outbox_ok: Callable[[], bool]
+    retries: dict[Path, tuple[float, int, Path]] = field(default_factory=dict)  # (due, n, inbox)
+    log: Any = field(default_factory=get_logger)
 
     def after(self, rec: Mapping[str, Any], source: Path, inbox: Path) -> None:
         """What follows a job's record, once the record is written (it may wait for the

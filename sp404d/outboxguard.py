@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sp404d.logs import get_logger
 from sp404d.notify import Notifier
@@ -19,23 +21,21 @@ from sp404d.outbox import OutboxAwayError, check_outbox, clean_stale_temps
 AWAY_CHECK_S = 1.0  # how often an absent outbox is looked for
 
 
+@dataclass
 class OutboxGuard:
     """The outbox's state: ``reason`` it is away (None while it is there).
 
     ``on_back`` runs when it returns (the daemon forgets what it knew of the outbox).
     """
 
-    def __init__(
-        self, outbox: Path, removable: bool, notifier: Notifier, on_back: Callable[[], None]
-    ) -> None:
-        self.outbox = outbox
-        self.removable = removable
-        self.notifier = notifier
-        self.on_back = on_back
-        self.log = get_logger()
-        self.reason: str | None = None
-        self.next_check = 0.0
-        self.temps_left = False  # temp files of cut-off writes wait to be cleared
+    outbox: Path
+    removable: bool
+    notifier: Notifier
+    on_back: Callable[[], None]
+    reason: str | None = None
+    next_check: float = 0.0
+    temps_left: bool = False  # temp files of cut-off writes wait to be cleared
+    log: Any = field(default_factory=get_logger)
 
     def use(self, outbox: Path, removable: bool) -> None:
         self.outbox, self.removable = outbox, removable

@@ -9,14 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sp404d.commands.common import (
-    EXIT_JOBS,
-    EXIT_OK,
-    add_common,
-    add_flag,
-    config_from,
-    print_settings,
-)
+from sp404d.commands import common
 from sp404d.errors import ConfigError
 from sp404d.jobfilter import absolute
 from sp404d.pathtext import printable
@@ -27,14 +20,14 @@ def register(sub: Any) -> None:
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
     p.add_argument("--failed", action="store_true", help="the files whose last job failed")
     p.add_argument("--rejected", action="store_true", help="the files last refused")
-    add_common(p)
-    add_flag(p, "workers")
+    common.add_common(p)
+    common.add_flag(p, "workers")
     p.set_defaults(handler=cmd_retry)
     p = sub.add_parser("rebuild", help="make a card again from the journal, or repair one")
     p.add_argument("--outbox", type=Path, required=True, help="the new card's IMPORT folder")
     p.add_argument("--dry-run", action="store_true", help="list what would be done")
-    add_common(p)
-    add_flag(p, "workers")
+    common.add_common(p)
+    common.add_flag(p, "workers")
     p.set_defaults(handler=cmd_rebuild)
 
 
@@ -43,7 +36,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from sp404d.retry import choose, hand_over
     from sp404d.state import read_state
 
-    config = config_from(args)
+    config = common.config_from(args)
     statuses = {s for s in ("failed", "rejected") if getattr(args, s)}
     if not statuses and not args.paths:
         statuses = {"failed", "rejected"}
@@ -56,7 +49,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
             print(printable(f"gone, not retried: {rec['source']}"))
     if not present:
         print("nothing to retry" + (" (the files are gone)" if chosen else ""))
-        return EXIT_OK if not chosen else EXIT_JOBS
+        return common.EXIT_OK if not chosen else common.EXIT_JOBS
     sources = [str(rec["source"]) for rec in present]
     daemon = read_state(config.journal)
     if daemon and isinstance(daemon.get("pid"), int):
@@ -68,7 +61,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         else:
             print(f"{len(sources)} files handed to the running daemon (pid {daemon['pid']}); "
                   "sp404d status shows how they end")  # fmt: skip
-            return EXIT_OK
+            return common.EXIT_OK
     return _retry_here(config, present)
 
 
@@ -77,7 +70,7 @@ def _retry_here(config: Any, present: list[Any]) -> int:
     from sp404d.planner import Request
     from sp404d.runner import Runner
 
-    print_settings(config, sys.stderr)
+    common.print_settings(config, sys.stderr)
     requests = []
     for rec in present:
         root = Path(str(rec.get("root") or Path(str(rec["source"])).parent))
@@ -91,14 +84,14 @@ def _retry_here(config: Any, present: list[Any]) -> int:
             runner.close()
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items()))
     print(f"{tally.total} files retried: {parts}")
-    return EXIT_OK if tally.ok else EXIT_JOBS
+    return common.EXIT_OK if tally.ok else common.EXIT_JOBS
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from sp404d.journal import Journal
     from sp404d.rebuild import entries, run
 
-    config = config_from(argparse.Namespace(**{**vars(args), "outbox": None}))
+    config = common.config_from(argparse.Namespace(**{**vars(args), "outbox": None}))
     new = Path(absolute(args.outbox))
     if new.exists() and not new.is_dir():
         raise ConfigError("--outbox", f"{new} is a file, not a folder")
@@ -117,7 +110,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             what = "would write" if entry.plan is not None else f"not rebuilt: {entry.problem}"
             print(printable(f"{what}  {entry.target}  <-  {entry.source}"))
         print(f"{sum(e.plan is not None for e in todo)} of {len(todo)} outputs would be made")
-        return EXIT_OK
+        return common.EXIT_OK
     started = time.monotonic()
     result = run(todo, lambda plans: _execute(plans, config.worker_count, config.job_timeout))
     for entry, verdict in result:
@@ -125,7 +118,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     bad = [v for _, v in result if not (v.startswith(("written", "rewritten", "ok")))]
     made = len(result) - len(bad)
     print(f"{made} of {len(result)} outputs in {new} ({time.monotonic() - started:.1f} s)")
-    return EXIT_OK if not bad else EXIT_JOBS
+    return common.EXIT_OK if not bad else common.EXIT_JOBS
 
 
 def _execute(plans: list[Any], workers: int, job_timeout: float) -> dict[Path, Any]:
