@@ -20,7 +20,9 @@ from sp404d.commands.common import (
     print_settings,
 )
 from sp404d.config import Config
+from sp404d.desktop import reason_kind
 from sp404d.errors import Sp404dError
+from sp404d.pathtext import printable
 
 
 def register(sub: Any) -> None:
@@ -101,8 +103,35 @@ def _passed_over(passed: Sequence[tuple[Path, str]]) -> str:
     return f"{len(passed)} passed over: {parts}"
 
 
+def progress_line(seen: int, total: int, elapsed: float, name: str) -> str:
+    """``[120/3000] 85 files/s, ETA 0:34  name``: the ETA from the rate so far."""
+    rate = seen / max(elapsed, 1e-6)
+    left = max(0, total - seen) / rate if rate > 0 else 0.0
+    minutes, seconds = divmod(round(left), 60)
+    hours, minutes = divmod(minutes, 60)
+    eta = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    return f"[{seen}/{total}] {rate:.0f} files/s, ETA {eta}  {name[:40]}"
+
+
+def refusal_summary(refused: Sequence[tuple[str, str]], examples: int = 3) -> list[str]:
+    """Lines grouping refused files (name, reason) by the kind of reason, most common first,
+    with a few examples of each: a backfill's trouble at a glance."""
+    if not refused:
+        return []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, reason in refused:
+        groups.setdefault(reason_kind(reason), []).append((name, reason))
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
+    lines = ["refused: " + ", ".join(f"{len(jobs)} {kind}" for kind, jobs in ordered)]
+    for _, jobs in ordered:
+        lines += [f"  {name}: {reason}" for name, reason in jobs[:examples]]
+        if len(jobs) > examples:
+            lines.append(f"  ... and {len(jobs) - examples} more")
+    return lines
+
+
 class Progress:
-    """One updating line on a terminal; silent otherwise."""
+    """One updating line on a terminal (silent otherwise), and the refusals for the summary."""
 
     def __init__(self, total: int, out: TextIO) -> None:
         self.total, self.out = total, out
@@ -110,18 +139,20 @@ class Progress:
         self.seen = 0
         self.start = time.monotonic()
         self.last = 0.0
+        self.refused: list[tuple[str, str]] = []
 
     def __call__(self, rec: Mapping[str, Any]) -> None:
         self.seen += 1
+        if rec.get("status") in ("rejected", "failed"):
+            self.refused.append((Path(rec["source"]).name, str(rec.get("reason"))))
         if not self.on:
             return
         now = time.monotonic()
         if now - self.last < 0.1 and self.seen < self.total:
             return
         self.last = now
-        rate = self.seen / max(1e-6, now - self.start)
-        name = Path(rec["source"]).name[:40]
-        self.out.write(f"\r\x1b[K[{self.seen}/{self.total}] {rate:.0f} files/s  {name}")
+        line = progress_line(self.seen, self.total, now - self.start, Path(rec["source"]).name)
+        self.out.write("\r\x1b[K" + line)
         self.out.flush()
 
     def done(self) -> None:
@@ -192,6 +223,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if args.verbose:
             for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
                 print(f"  {path}: {reason}")
+    for line in refusal_summary(progress.refused):
+        print(printable(line))
     if not tally.ok:
         print(f"see why: sp404d status --journal '{config.journal}'")
     if lost:
