@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from sp404d import __version__
-from sp404d.commands import cards, config, convert, service, status
+from sp404d.commands import cards, config, convert, kits, service, status
 from sp404d.commands.common import EXIT_USAGE
 from sp404d.errors import Sp404dError
 
-COMMANDS = (service, convert, status, cards, config)
+COMMANDS = (service, convert, status, cards, kits, config)
 
 
 def build_parser() -> argparse.ArgumentParser:
