@@ -7,7 +7,6 @@ cut short under a writer are merged with what the file holds now.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sp404d._journal_lines import Record, dumps
+from sp404d.durable import fsync_dir
 
 #: (kind, line number, file offset, the line's bytes) of a line that is not a record.
 Damage = tuple[str, int, int, bytes]
@@ -116,18 +116,6 @@ def append_durably(path: Path, payload: bytes) -> None:
         os.close(fd)
     if new:
         fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a new or renamed directory entry durable."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # file systems that cannot
-            raise
-    finally:
-        os.close(fd)
 
 
 def as_table(items: list[Any]) -> dict[str, Record]:
