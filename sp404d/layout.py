@@ -12,11 +12,11 @@ should take the end of the title, not the numbers a musician sorts by.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sp404d.metadata import Metadata
+from sp404d.metadata_path import strip_bpm
 from sp404d.names import safe_component, sample_stem
 
 # (lower bound inclusive, upper bound exclusive, folder name): data, so it reads as a table.
@@ -31,9 +31,6 @@ BPM_RANGES: tuple[tuple[float, float, str], ...] = (
 UNKNOWN_GENRE = "unknown_genre"
 UNKNOWN_BPM = "unknown_bpm"
 DEFAULT_KIT = "kit"
-_BPM_IN_TITLE = re.compile(
-    r"(?i)(?:^|[\s_\-.])(?:\d{2,3}(?:\.\d+)?\s*[_\-]?\s*bpm|bpm\s*[_\-]?\s*\d{2,3}(?:\.\d+)?)(?=$|[\s_\-.])"
-)
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ def place(
     title, prefix = meta.title, ""
     if meta.bpm is not None:
         prefix = f"{_bpm_text(meta.bpm)}bpm_"
-        title = _BPM_IN_TITLE.sub("", title) or title
+        title = strip_bpm(title).strip() or title
     stem = sample_stem(title, prefix=prefix, max_len=name_length)
     if layout == "genre":
         folder = PurePosixPath(safe_component(meta.genre or UNKNOWN_GENRE, fallback=UNKNOWN_GENRE))

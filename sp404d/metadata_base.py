@@ -1,0 +1,69 @@
+"""The metadata of one file (:class:`Metadata`) and the names every metadata module shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+FIELDS: tuple[str, ...] = ("title", "genre", "bpm", "key", "tags", "kit", "bank", "pad")
+FOLDER_FILE = "sp404.yaml"
+MAX_SIDECAR_BYTES = 64 * 1024
+
+METADATA_SUFFIXES: tuple[str, ...] = (".yaml", ".yml")
+# Sidecar names, most specific first; {name} is "kick.wav", {stem} is "kick".
+SIDECAR_FORMS: tuple[str, ...] = ("{name}.yaml", "{name}.yml", "{stem}.yaml", "{stem}.yml")
+
+# Fields a folder file or the config defaults may not set, and why (shown to the user).
+PER_FILE_ONLY: Mapping[str, str] = MappingProxyType(
+    {
+        "title": "every file below would get the same title; put it in the file's sidecar",
+        "pad": "every file below would claim the same pad; use a sidecar or a leading number "
+        "in the file name (07_snare.wav)",
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What sp404d knows about one file, and where each value came from.
+
+    ``origins`` maps a field to ``"sidecar:<file name>"``, ``"folder:<folder file relative to
+    the inbox>"``, ``"path"`` or ``"default"``. It has an entry for every field some source
+    decided, including one a sidecar or folder file set to empty (``key:``), so the journal can
+    say why a value is missing. ``title`` always has a value and an origin.
+    """
+
+    title: str
+    genre: str | None = None
+    bpm: float | None = None
+    key: str | None = None
+    tags: tuple[str, ...] = ()
+    kit: str | None = None
+    bank: str | None = None
+    pad: int | None = None
+    origins: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # A private copy: a caller's dict must not change our origins behind our back. A plain
+        # dict (not a MappingProxyType) because plans cross to worker processes by pickle.
+        object.__setattr__(self, "origins", dict(self.origins))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields plus ``"origins"``, as plain JSON-friendly values (for the journal)."""
+        return {
+            "title": self.title,
+            "genre": self.genre,
+            "bpm": self.bpm,
+            "key": self.key,
+            "tags": list(self.tags),
+            "kit": self.kit,
+            "bank": self.bank,
+            "pad": self.pad,
+            "origins": dict(self.origins),
+        }
