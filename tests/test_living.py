@@ -289,3 +289,14 @@ class TestRetry:
         # Nothing changed about the file, yet it is planned again: a second record.
         wait_for(lambda: len(d.by_status("rejected")) == 2, "the retried job's record")
         assert d.events("retry")[0]["files"] == 1
+
+
+def test_rebuild_refuses_a_new_card_inside_an_inbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    write_audio(inbox / "kick.wav", 44100)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"inbox: {inbox}\noutbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j'}\n")
+    sp404d(tmp_path, "convert", str(inbox), "--config", str(config))
+    bad = sp404d(tmp_path, "rebuild", "--outbox", str(inbox / "card"), "--config", str(config),
+                 code=2)  # fmt: skip
+    assert "inside the inbox" in bad.stderr and not (inbox / "card").exists()

@@ -95,6 +95,15 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     new = Path(absolute(args.outbox))
     if new.exists() and not new.is_dir():
         raise ConfigError("--outbox", f"{new} is a file, not a folder")
+    from sp404d.folders import within
+
+    for inbox in config.inbox_paths:
+        if how := within(new, inbox):
+            raise ConfigError(
+                "--outbox",
+                f"{new} is {how} the inbox {inbox}: its files would be converted "
+                "again; give a folder outside every inbox",
+            )
     with Journal(config.journal, readonly=True) as journal:
         latest: dict[str, Any] = {}
         for rec in journal.iter_newest():
