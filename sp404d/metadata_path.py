@@ -23,6 +23,7 @@ from sp404d.pathtext import readable
 
 
 _TOKEN_SPLIT_RE = re.compile(r"[\s_.\-()\[\]{},+]+")
+_TOKEN_RE = re.compile(r"[^\s_.\-()\[\]{},+]+")  # what _TOKEN_SPLIT_RE leaves
 # A leading pad number: "07_snare", "7 snare", "07-snare", "01". The word after it is kept to
 # catch counts that are not pads ("4_bars", "16 steps").
 _PAD_RE = re.compile(r"^(?P<num>\d{1,3})(?:[\s_.\-]+(?P<next>[^\s_.\-]*)|$)")
@@ -48,8 +49,18 @@ def _is_bank_folder(name: str) -> bool:
     return _BANK_RE.match(name.strip()) is not None
 
 
+def _bare(name: str) -> str:
+    """A folder name without the BPM and key it may state (``Boom Bap 90bpm``: ``Boom Bap``);
+    empty for a folder that states only those (``90 BPM``, ``C minor``)."""
+    spans = [m.span() for rx in _BPM_RES for m in rx.finditer(name)]
+    if (key := _key_in_name(name)) is not None:
+        spans.append(key[1])
+    return _cut(name, spans).strip(" _.-") if spans else name
+
+
 def _folder_name(name: str, rule: str) -> str | None:
-    value: str | None = RULES[rule].convert(name)
+    """A genre or kit from a folder name (see :func:`_bare`); None if it is not a valid one."""
+    value: str | None = RULES[rule].convert(_bare(name))
     return value
 
 
@@ -78,15 +89,21 @@ def strip_bpm(title: str) -> str:
     return _cut(title, spans) if spans else title
 
 
-def _key_from_name(stem: str) -> str | None:
-    """The first token (or token pair) that states a key, normalised; None if none does.
+def _key_in_name(stem: str) -> tuple[str, tuple[int, int]] | None:
+    """The first token (or token pair) that states a key, normalised, with where it is in
+    ``stem``; None if none does.
 
     Single tokens need a quality (``Am``, ``C#min``, ``Bbmaj``) or a sharp (``F#``); a bare
     ``A`` or ``Bb`` is too often a word or an abbreviation. A following quality word works
     (``F#_minor``, ``A minor``), as do ``key_C`` and ``in_G`` (``in`` needs a capital, a sign
     or a quality, so "made_in_a_day" is not A major).
     """
-    tokens = [t for t in _TOKEN_SPLIT_RE.split(stem) if t]
+    found = list(_TOKEN_RE.finditer(stem))
+    tokens = [m.group() for m in found]
+
+    def at(first: int, last: int, key: str) -> tuple[str, tuple[int, int]]:
+        return key, (found[first].start(), found[min(last, len(found) - 1)].end())
+
     for i, token in enumerate(tokens):
         after = [t.lower() for t in tokens[i + 1 : i + 3]]
         marker = token.lower()
@@ -98,19 +115,25 @@ def _key_from_name(stem: str) -> str | None:
                 )
                 stated = marker == "key" or tokens[i + 1][0].isupper()
                 if stated or match["acc"] or quality:
-                    return _normalise_key(match["letter"], match["acc"], quality)
+                    last = i + 1 + (not match["quality"] and quality is not None)
+                    return at(i, last, _normalise_key(match["letter"], match["acc"], quality))
         if token in NOT_KEYS:
             continue
         match = _KEY_TOKEN_RE.match(token)
         if match is None:
             continue
         if match["quality"]:
-            return _normalise_key(match["letter"], match["acc"], match["quality"])
+            return at(i, i, _normalise_key(match["letter"], match["acc"], match["quality"]))
         if after and after[0] in _QUALITY_WORDS:
-            return _normalise_key(match["letter"], match["acc"], after[0])
+            return at(i, i + 1, _normalise_key(match["letter"], match["acc"], after[0]))
         if (match["acc"] or "").lower() in _BARE_SIGNS:
-            return _normalise_key(match["letter"], match["acc"], None)
+            return at(i, i, _normalise_key(match["letter"], match["acc"], None))
     return None
+
+
+def _key_from_name(stem: str) -> str | None:
+    found = _key_in_name(stem)
+    return found[0] if found else None
 
 
 def _cut(stem: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -137,8 +160,10 @@ def infer_from_path(relative: PurePath) -> dict[str, Any]:
     - ``bank``: the nearest folder named ``A``..``J``, ``bank_A``, ``Bank A``, ``bank-a``.
     - ``pad``: a leading 1-16 in the file name, before a separator (``07_snare``, ``7 snare``,
       ``01.wav``), unless the next word is a count (``4_bars``, ``16 steps``).
-    - ``bpm``: a 40-300 number next to "bpm" (``92bpm``, ``92 BPM``, ``bpm_120``, ``92.5bpm``).
-    - ``key``: see ``_key_from_name``.
+    - ``bpm``: a 40-300 number next to "bpm" (``92bpm``, ``92 BPM``, ``bpm_120``, ``92.5bpm``),
+      in the file name, else in the folders, nearest first (``Loops/90 BPM/``).
+    - ``key``: see ``_key_in_name``; the file name, else the folders (``Keys - C minor/``).
+    - ``genre`` and ``kit`` from a folder name lose its BPM and key (``Boom Bap 90bpm``).
     - ``title``: the stem without the pad number and the BPM token (they are shown in front
       of the name by ``names``); the whole stem if nothing else is left.
 
@@ -149,9 +174,10 @@ def infer_from_path(relative: PurePath) -> dict[str, Any]:
     relative = PurePath(readable(str(relative)))
     folders = relative.parent.parts
     values: dict[str, Any] = {}
-    if folders and not _is_bank_folder(folders[0]):
-        values["genre"] = _folder_name(folders[0], "genre")
-    for folder in reversed(folders):
+    named = [f for f in folders if _bare(f)]  # a folder like "90 BPM" names no genre or kit
+    if named and not _is_bank_folder(named[0]):
+        values["genre"] = _folder_name(named[0], "genre")
+    for folder in reversed(named):
         if _is_bank_folder(folder):
             values.setdefault("bank", _bank(folder))
         elif "kit" not in values:
@@ -165,5 +191,10 @@ def infer_from_path(relative: PurePath) -> dict[str, Any]:
         values["bpm"], span = bpm
         spans.append(span)
     values["key"] = _key_from_name(stem)
+    for folder in reversed(folders):  # then the folders, nearest first
+        if "bpm" not in values and (found := _bpm_from_name(folder)) is not None:
+            values["bpm"] = found[0]
+        if values.get("key") is None:
+            values["key"] = _key_from_name(folder)
     values["title"] = _cut(stem, spans).strip() or stem
     return {name: value for name, value in values.items() if value is not None}

@@ -383,6 +383,25 @@ class TestInferFromPath:
             pytest.param("x/kit/A/more/k.wav", {"bank": "A", "kit": "more"}, id="nearest-kit"),
             pytest.param("x/" + "k" * 65 + "/k.wav", {"kit": None}, id="too-long-folder"),
             pytest.param(".../k.wav", {"genre": None, "kit": None}, id="dots-folder"),
+            pytest.param(
+                "Loops/90 BPM/dusty loop.wav",
+                {"genre": "Loops", "kit": "Loops", "bpm": 90.0},
+                id="bpm-folder-names-no-kit",
+            ),
+            pytest.param(
+                "Boom Bap 90bpm/kick.wav",
+                {"genre": "Boom Bap", "kit": "Boom Bap", "bpm": 90.0},
+                id="genre-loses-its-bpm",
+            ),
+            pytest.param(
+                "Keys - C minor/rhodes.wav", {"genre": "Keys", "key": "Cm"}, id="key-folder"
+            ),
+            pytest.param(
+                "Boom Bap 90bpm/Soul Am/loop 84bpm.wav",
+                {"genre": "Boom Bap", "kit": "Soul", "bpm": 84.0, "key": "Am"},
+                id="file-name-first-then-nearest-folder",
+            ),
+            pytest.param("F#_minor/pad.wav", {"genre": None, "key": "F#m"}, id="only-a-key"),
         ],
     )
     def test_folders(self, relative: str, expected: dict[str, Any]) -> None:
