@@ -48,6 +48,9 @@ class Metadata:
     bank: str | None = None
     pad: int | None = None
     origins: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # A BPM guessed from the length alone (see ``metadata_path.bpm_from_length``), kept apart
+    # from ``bpm`` so that it decides nothing unless ``bpm_from_length: true`` makes it the BPM.
+    bpm_guess: float | None = None
 
     def __post_init__(self) -> None:
         # A private copy: a caller's dict must not change our origins behind our back. A plain
@@ -66,4 +69,6 @@ class Metadata:
             "bank": self.bank,
             "pad": self.pad,
             "origins": dict(self.origins),
+            # Only when there is one: the metadata of every other file reads as it always did.
+            **({"bpm_guess": self.bpm_guess} if self.bpm_guess is not None else {}),
         }

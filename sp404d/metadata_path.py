@@ -82,6 +82,27 @@ def _bpm_from_name(stem: str) -> tuple[float, tuple[int, int]] | None:
     return None
 
 
+BPM_FROM_LENGTH = (60, 180)  # the tempos a length is read as
+BARS = (1, 2, 4, 8, 16, 32)  # of 4/4
+LENGTH_TOLERANCE = 0.005
+
+
+def bpm_from_length(seconds: float) -> float | None:
+    """The whole-number tempo at which ``seconds`` is a whole number of 4/4 bars, within 0.5%,
+    among 60-180 BPM; of several, the one nearest 120 (a 5.33 s loop is 2 bars at 90 rather
+    than 4 at 180). None for a length that fits no tempo (one-shots, most takes)."""
+    if seconds <= 0:
+        return None
+    low, high = BPM_FROM_LENGTH
+    found = []
+    for bars in BARS:
+        exact = 240.0 * bars / seconds
+        bpm = round(exact)
+        if low <= bpm <= high and abs(exact - bpm) <= LENGTH_TOLERANCE * bpm:
+            found.append(bpm)
+    return float(min(found, key=lambda b: abs(b - 120))) if found else None
+
+
 def strip_bpm(title: str) -> str:
     """``title`` without its BPM tokens (``Loop 92bpm`` -> ``Loop``), found as the path's BPM
     is found, so the name never says the BPM twice once the layout puts it in front."""

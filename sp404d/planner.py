@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import soundfile as sf
 
 from sp404d.config import Config
 from sp404d.errors import JobError
@@ -23,6 +25,7 @@ from sp404d.journal import Journal
 from sp404d.kits import PadBook
 from sp404d.layout import kit_folder, place
 from sp404d.metadata import Metadata, read_metadata
+from sp404d.metadata_path import bpm_from_length
 from sp404d.names import fold, unique_filename
 
 
@@ -71,8 +74,27 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
         "rules": config.fingerprint(),
         "max_duration_s": config.max_duration_s,
     }
+    if config.bpm_from_length:  # only when on: every other file's id stays as it was
+        payload["bpm_from_length"] = True
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _with_length_bpm(meta: Metadata, request: Request) -> Metadata:
+    """A loop with no BPM from anywhere gets one guessed from its length (a header read):
+    used as its BPM with ``bpm_from_length``, otherwise only recorded as ``bpm_guess``."""
+    if meta.bpm is not None or "bpm" in meta.origins:  # given, or cleared on purpose (bpm:)
+        return meta
+    try:
+        seconds = sf.info(os.fsencode(request.source)).duration
+    except Exception:  # not a file libsndfile reads: no guess (the job says what it is)
+        return meta
+    guess = bpm_from_length(float(seconds))
+    if guess is None:
+        return meta
+    if request.config.bpm_from_length:
+        return replace(meta, bpm=guess, origins={**meta.origins, "bpm": "length"})
+    return replace(meta, bpm_guess=guess, origins={**meta.origins, "bpm_guess": "length"})
 
 
 class Planner:
@@ -182,7 +204,8 @@ class Planner:
 
     def _read(self, request: Request) -> Metadata | Early:
         try:
-            return read_metadata(request.source, request.root, request.config.defaults)
+            meta = read_metadata(request.source, request.root, request.config.defaults)
+            return _with_length_bpm(meta, request)
         except JobError as exc:
             st = _stat(request.source)
             return Early(

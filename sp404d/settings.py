@@ -223,6 +223,13 @@ class Rules:
         "reject it, or keep what it holds (recorded as truncated in the journal).",
         per_inbox=True,
     )
+    bpm_from_length: bool = setting(
+        False,
+        _bool,
+        "Use a BPM guessed from a loop's length (a whole number of bars at 60-180 BPM) when "
+        "nothing else gives one; otherwise the guess is only recorded (bpm_guess).",
+        per_inbox=True,
+    )
     write_txt: bool = setting(
         False, _bool, "Write NAME.txt with the metadata beside each output.", per_inbox=True
     )

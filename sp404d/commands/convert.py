@@ -286,6 +286,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 for name, value in meta.as_dict().items():
                     if name != "origins" and value not in (None, [], ()):
                         origin = meta.origins.get(name, "?")
+                        if name == "bpm_guess":
+                            origin = "a guess from the length; bpm_from_length: true uses it"
                         print(printable(f"    {name}: {value}  [{origin}]"))
     for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
         print(printable(f"{path}\n  passed over: {reason}"))
