@@ -125,7 +125,11 @@ class Config(Rules):
         per_inbox=True,
     )
     archive: Path | None = setting(
-        None, check_path, "Folder for sources when on_done is move.", per_inbox=True
+        None,
+        check_path,
+        "Folder for sources when on_done is move.",
+        per_inbox=True,
+        example="~/sp404d/archive",
     )
     error_files: bool = setting(
         True, _bool, "Write NAME.error.txt beside a rejected file saying why.", per_inbox=True
@@ -385,7 +389,7 @@ def example_yaml() -> str:
         if isinstance(value, tuple):
             value = list(value)
         if value is None:
-            lines.append(f"# {s.name}: ~/sp404d/archive")
+            lines.append(f"# {s.name}: {s.example}")
             continue
         dumped = yaml.safe_dump({s.name: value}, default_flow_style=True, sort_keys=False)
         lines.append(dumped.strip().removeprefix("{").removesuffix("}"))

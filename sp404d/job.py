@@ -254,6 +254,10 @@ def _write(
             seed=seed,
             truncated=plan.rules.truncated,
             recheck=lambda decoded: check_duration(decoded, plan.rules),
+            trim=plan.rules.trim,
+            normalize=plan.rules.normalize,
+            mono=plan.rules.channels == "mono",
+            mono_below_s=plan.rules.mono_below_s,
         )
         result = render(plan.source, info, tmp.path, spec)
         # A run killed after its rename but before its journal record left this very file:

@@ -9,6 +9,7 @@ new setting is one entry and nothing can drift apart.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -100,6 +101,34 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _trim(value: Any) -> tuple[float, float] | None:
+    """``{threshold_db: -60, keep_ms: 5}`` (either key may be left out), or ``off``."""
+    if value in (False, "off", None):
+        return None
+    if not isinstance(value, dict) or set(value) - {"threshold_db", "keep_ms"}:
+        raise ValueError(f"must be off or {{threshold_db: -60, keep_ms: 5}}; got {shown(value)}")
+    threshold = _number(-120, -1)(value.get("threshold_db", -60))
+    keep = _number(0, 1000)(value.get("keep_ms", 5))
+    return (float(threshold), float(keep))
+
+
+def _normalize(value: Any) -> tuple[str, float] | None:
+    """``peak -1`` (the output's true peak, dBTP), or ``off``."""
+    if value in (False, "off", None):
+        return None
+    words = str(value).split() if isinstance(value, str) else []
+    if len(words) == 2 and words[0].lower() == "peak":
+        try:
+            target = float(words[1])
+        except ValueError:
+            target = math.nan
+        if -40 <= target <= 0:
+            return ("peak", target)
+    if words[:1] == ["lufs"]:
+        raise ValueError("lufs is not supported yet; use peak (e.g. peak -1)")
+    raise ValueError(f"must be off or peak DB (from -40 to 0), e.g. peak -1; got {shown(value)}")
+
+
 def _defaults(value: Any) -> Mapping[str, Any]:
     from sp404d.metadata import parse_defaults  # the metadata stack, only when it is used
 
@@ -127,6 +156,7 @@ class Setting:
     flag: bool = False
     choices: tuple[str, ...] = ()
     kind: type = str
+    example: str | None = None  # shown, commented out, in the example file (no default value)
 
 
 def setting(
@@ -137,6 +167,7 @@ def setting(
     per_inbox: bool = False,
     flag: bool = False,
     required: bool = False,
+    example: str | None = None,
 ) -> Any:
     """A dataclass field that is a setting. ``check`` may be a tuple of allowed words.
 
@@ -149,7 +180,7 @@ def setting(
         kind = Path
     elif isinstance(checker, _Number):
         kind = int if checker.integer else float
-    meta = {"setting": (checker, doc, per_inbox, flag, choices, kind, default)}
+    meta = {"setting": (checker, doc, per_inbox, flag, choices, kind, default, example)}
     if required:
         return field(metadata=meta)
     if isinstance(default, dict):
@@ -163,10 +194,10 @@ def settings_of(cls: type) -> tuple[Setting, ...]:
     for f in fields(cls):
         if "setting" not in f.metadata:
             continue
-        check, doc, per_inbox, flag, choices, kind, default = f.metadata["setting"]
+        check, doc, per_inbox, flag, choices, kind, default, example = f.metadata["setting"]
         if f.default is not MISSING:
             default = f.default
-        found.append(Setting(f.name, default, check, doc, per_inbox, flag, choices, kind))
+        found.append(Setting(f.name, default, check, doc, per_inbox, flag, choices, kind, example))
     return tuple(found)
 
 
@@ -233,6 +264,35 @@ class Rules:
     write_txt: bool = setting(
         False, _bool, "Write NAME.txt with the metadata beside each output.", per_inbox=True
     )
+    trim: tuple[float, float] | None = setting(
+        None,
+        _trim,
+        "Cut leading and trailing silence below threshold_db, keeping keep_ms before the first "
+        "sound and after the last (a short fade where the cut is inside sound); off by default.",
+        per_inbox=True,
+        example="{threshold_db: -60, keep_ms: 5}",
+    )
+    normalize: tuple[str, float] | None = setting(
+        None,
+        _normalize,
+        "Bring the output's true peak to this level (dBTP), e.g. peak -1; the overs rule still "
+        "has the last word. Off by default.",
+        per_inbox=True,
+        example="peak -1",
+    )
+    channels: str = setting(
+        "keep",
+        ("keep", "mono"),
+        "mono: fold stereo to mono (half the memory on the unit); a fold whose sides cancel "
+        "stays stereo, with a warning.",
+        per_inbox=True,
+    )
+    mono_below_s: float = setting(
+        0,
+        _number(0, 86_400),
+        "With channels: mono, fold only files shorter than this (one-shots); 0: every file.",
+        per_inbox=True,
+    )
 
     @property
     def extension(self) -> str:
@@ -244,7 +304,19 @@ class Rules:
             f"{self.format}|{self.quality}|{self.overs}|{self.min_duration_ms}|{self.short_files}"
             # Only when not the default, so that adding the setting re-does no finished job.
             + ("" if self.truncated == "reject" else f"|truncated={self.truncated}")
+            + "".join(f"|{k}={v}" for k, v in self.shaping().items())
         )
+
+    def shaping(self) -> dict[str, object]:
+        """The sound shaping asked for (nothing by default)."""
+        asked: dict[str, object] = {}
+        if self.trim is not None:
+            asked["trim"] = self.trim
+        if self.normalize is not None:
+            asked["normalize"] = self.normalize
+        if self.channels == "mono":
+            asked["mono"] = self.mono_below_s or "all"
+        return asked
 
     def rules(self) -> Rules:
         """Just the job's rules (of a :class:`~sp404d.config.Config`, which is also Rules)."""

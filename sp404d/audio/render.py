@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from sp404d.audio import dsp
+from sp404d.audio import dsp, shape
 from sp404d.audio.decode import read_all, read_blocks
 from sp404d.audio.pcmfile import PcmWriter
 from sp404d.audio.probe import AudioInfo, truncated_reason
@@ -66,6 +66,15 @@ class RenderSpec:
     truncated: str = "reject"  # reject | keep a file whose decode ends early
     # Applies the length rules again when the decode's length differs from the header's.
     recheck: Recheck | None = None
+    # Sound shaping (:mod:`sp404d.audio.shape`), all off by default.
+    trim: tuple[float, float] | None = None  # (threshold dB, keep ms)
+    normalize: tuple[str, float] | None = None  # ("peak", dBTP)
+    mono: bool = False
+    mono_below_s: float = 0.0  # 0: fold every file
+
+    @property
+    def shapes(self) -> bool:
+        return self.trim is not None or self.normalize is not None or self.mono
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class RenderResult:
     truncated: tuple[float, float | None] | None = None  # kept: (decoded s, promised s)
     recovered: str | None = None  # how a broken header was read round
     warning: str | None = None  # one line a musician should know about this output
+    shaping: dict[str, object] | None = None  # what trim, fold and normalise did, measured
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -104,6 +114,8 @@ class RenderResult:
             out["recovered"] = self.recovered
         if self.warning is not None:
             out["warning"] = self.warning
+        if self.shaping:
+            out["shaping"] = self.shaping
         return out
 
 
@@ -178,6 +190,11 @@ def render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec = RenderSpec(
         and not info.truncated  # a header promising more than the file holds is not valid
         and info.raw_offset is None
     )
+    if spec.shapes:
+        if info.frames <= IN_MEMORY_FRAMES and info.exact_length:
+            return _render_whole(src, info, dst, spec)
+        result = _render_streamed(src, info, dst, spec)
+        return _warn(result, "not shaped (trim, normalise, mono apply to files up to 43 s)")
     if exact and copyable and info.frames >= spec.min_frames:
         shutil.copyfile(src, dst)
         return RenderResult("copy", info.frames, channels, 0.0, 0, False, None)
@@ -207,13 +224,22 @@ def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Re
     if not dsp.finite(x):
         raise _nan_reason()
     x = dsp.fold_channels(x)
+    x, shaping, warning = _shape_input(x, info.rate, spec)
     x, scale = dsp.tame(x, dsp.peak(x), spec.overs)
     if info.rate != dsp.OUT_RATE:
         x = soxr.resample(x, info.rate, dsp.OUT_RATE, quality=SOXR_QUALITY[spec.quality])
     if len(x) < length.min_frames:
         x = np.concatenate([x, dsp.silence(length.min_frames - len(x), x.shape[1])])
+    if spec.normalize is not None:
+        gain, before = shape.peak_gain(x, dsp.OUT_RATE, spec.normalize[1])
+        x = x * np.float32(gain)  # not part of ``scale``: the limiter judges the result
+        shaping.update(peak_before_dbtp=round(before, 2), normalize_gain_db=round(_db(gain), 2))
     top = dsp.peak(x)
     gain = _limit(top, scale) if spec.overs == "limit" else 1.0
+    if spec.normalize is not None:
+        shaping["peak_after_dbtp"] = round(
+            _db(shape.true_peak(x * np.float32(gain), dsp.OUT_RATE)), 2
+        )
     samples, clipped = dsp.quantise(x, np.random.default_rng(spec.seed), gain, top)
     with PcmWriter(dst, spec.fmt, samples.shape[1]) as out:
         out.write(samples)
@@ -221,7 +247,44 @@ def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Re
     result = RenderResult(
         "convert", len(samples), samples.shape[1], _db(scale * gain), clipped, True, peak_db
     )
-    return length.annotate(result, info)
+    result = length.annotate(result, info)
+    result = replace(result, shaping=shaping or None)
+    return _warn(result, warning) if warning else result
+
+
+def _shape_input(
+    x: np.ndarray, rate: int, spec: RenderSpec
+) -> tuple[np.ndarray, dict[str, object], str | None]:
+    """Fold and trim at the input's rate; what was done, and a warning if one is due."""
+    shaping: dict[str, object] = {}
+    warning = None
+    short = not spec.mono_below_s or len(x) < spec.mono_below_s * rate
+    if spec.mono and x.shape[1] == 2 and short:
+        fold = shape.fold_to_mono(x)
+        shaping["fold_drop_db"] = round(fold.drop_db, 2)
+        if fold.cancels:
+            shaping["fold"] = "kept stereo"
+            warning = (
+                f"kept stereo: folded to mono it would be {fold.drop_db:.0f} dB quieter "
+                "(its channels cancel, one is phase-inverted)"
+            )
+        else:
+            x, shaping["fold"] = fold.samples, "mono"
+    if spec.trim is not None:
+        threshold, keep = spec.trim
+        trimmed = shape.trim_silence(x, rate, threshold, keep)
+        if trimmed is None:
+            raise RejectedError(f"silent: nothing above {threshold:g} dB (trim)")
+        x = trimmed.samples
+        shaping.update(
+            trim_start_ms=round(trimmed.start_ms, 1), trim_end_ms=round(trimmed.end_ms, 1)
+        )
+    return x, shaping, warning
+
+
+def _warn(result: RenderResult, warning: str) -> RenderResult:
+    joined = "; ".join(w for w in (result.warning, warning) if w)
+    return replace(result, warning=joined)
 
 
 @dataclass

@@ -1,0 +1,98 @@
+"""Sound shaping: trim, normalise, fold to mono, measured on generated signals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from sp404d.audio.shape import fold_to_mono, trim_silence, true_peak
+from tests.conftest import SP404D, run_env
+
+RATE = 44100
+
+
+def _tone(seconds: float, freq: float = 440.0, level: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _fft_true_peak(y: np.ndarray, factor: int = 8) -> float:
+    """An independent true peak: band-limited upsampling by zero-padding the spectrum."""
+    n = len(y)
+    spectrum = np.fft.rfft(y, axis=0)
+    up = np.fft.irfft(spectrum, n * factor, axis=0) * factor
+    return float(np.max(np.abs(up)))
+
+
+def test_trim_cuts_silence_and_keeps_a_margin() -> None:
+    x = np.concatenate([np.zeros(RATE // 2), _tone(1.0), np.zeros(RATE // 4)])[:, None]
+    trimmed = trim_silence(x.astype(np.float32), RATE, threshold_db=-60, keep_ms=5)
+    assert trimmed is not None
+    assert abs(trimmed.start_ms - 495) < 1 and abs(trimmed.end_ms - 245) < 1.5
+    assert abs(len(trimmed.samples) - round(1.01 * RATE)) <= 2
+    assert trim_silence(np.zeros((RATE, 1), np.float32), RATE, -60, 5) is None
+
+
+def test_fold_level_and_cancellation() -> None:
+    tone = _tone(1.0)
+    same = fold_to_mono(np.stack([tone, tone], axis=1))
+    assert same.samples.shape[1] == 1 and abs(same.drop_db) < 0.01
+    inverted = fold_to_mono(np.stack([tone, -tone * 0.98], axis=1))
+    assert inverted.cancels and inverted.drop_db > 30
+    one_side = fold_to_mono(np.stack([tone, np.zeros_like(tone)], axis=1))
+    assert abs(one_side.drop_db - 6.02) < 0.05 and not one_side.cancels
+
+
+def test_true_peak_agrees_with_an_independent_measure() -> None:
+    # A tone at a quarter of the rate, phased so the samples miss its crests by 3 dB.
+    t = np.arange(RATE) / RATE
+    y = (0.5 * np.sin(2 * np.pi * RATE / 4 * t + np.pi / 4)).astype(np.float32)[:, None]
+    assert np.max(np.abs(y)) < 0.36
+    assert abs(true_peak(y, RATE) - _fft_true_peak(y[:, 0])) < 0.01
+
+
+def _convert(tmp_path: Path, settings: str) -> tuple[dict[str, object], np.ndarray]:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    stereo = np.stack([_tone(1.0, level=0.25), _tone(1.0, level=0.2)], axis=1)
+    x = np.concatenate([np.zeros((RATE // 2, 2)), stereo, np.zeros((RATE // 2, 2))])
+    sf.write(str(inbox / "loop.wav"), x, RATE, subtype="PCM_24")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j.jsonl'}\n{settings}")
+    env = run_env(tmp_path / "home")
+    command = [*SP404D, "convert", str(inbox), "--config", str(config)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    status = subprocess.run(
+        [*SP404D, "status", "--journal", str(tmp_path / "j.jsonl"), "--json", "--source",
+         str(inbox / "loop.wav")], capture_output=True, text=True, env=run_env(tmp_path / "home"),
+    )  # fmt: skip
+    (job,) = json.loads(status.stdout)["jobs"]
+    y, rate = sf.read(str(tmp_path / "out" / "loop.wav"))
+    assert rate == 48000
+    return job["render"], np.asarray(y)
+
+
+def test_convert_trims_folds_and_normalises(tmp_path: Path) -> None:
+    render, y = _convert(
+        tmp_path, "trim: {threshold_db: -60, keep_ms: 5}\nnormalize: peak -1\nchannels: mono\n"
+    )
+    shaping = render["shaping"]
+    assert isinstance(shaping, dict)
+    assert y.ndim == 1  # mono
+    assert abs(len(y) / 48000 - 1.01) < 0.002  # half a second of silence gone at each end
+    assert abs(shaping["trim_start_ms"] - 495) < 1 and abs(shaping["trim_end_ms"] - 495) < 1
+    peak_db = 20 * np.log10(_fft_true_peak(y))
+    assert abs(peak_db - -1.0) < 0.1, peak_db
+    assert abs(shaping["peak_after_dbtp"] - -1.0) < 0.1
+    assert shaping["fold_drop_db"] < 1
+
+
+def test_off_by_default_byte_identical(tmp_path: Path) -> None:
+    render, y = _convert(tmp_path, "")
+    assert "shaping" not in render or not render["shaping"]
+    assert y.ndim == 2 and abs(len(y) / 48000 - 2.0) < 0.001
