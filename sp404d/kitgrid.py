@@ -25,8 +25,9 @@ def mmss(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+def size_text(size: int) -> str:
+    """Bytes as a card's file browser would say them (1 KB = 1000 bytes, as on the card's box)."""
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
 
 
 def summary_lines(kits: Iterable[Kit]) -> list[str]:
@@ -38,7 +39,7 @@ def summary_lines(kits: Iterable[Kit]) -> list[str]:
         # The same name below two outboxes: the folder tells them apart.
         name = k.name if names.count(k.name) == 1 else f"{k.name} ({k.folder})"
         line = f"{name:<24} {k.used:>3}/{PADS_PER_KIT} pads  {mmss(k.length_s):>6}  "
-        line += f"{megabytes(k.size):>9}"
+        line += f"{size_text(k.size):>9}"
         if k.full:
             line += "  full"
         if k.doubles():

@@ -87,7 +87,7 @@ def _refusal(target: Path, kits: list[Kit], force: bool) -> str | None:
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     from sp404d.bundle import write_bundle
-    from sp404d.kitgrid import megabytes
+    from sp404d.kitgrid import size_text
 
     kits = _kits(args)
     found = _named(kits, args.kit)
@@ -103,5 +103,5 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sp404d: bundle: cannot write {target}: {exc}", file=sys.stderr)
         return common.EXIT_JOBS
-    print(f"wrote {target}: kit {kit.name}, {files} samples and KIT.txt, {megabytes(size)}")
+    print(f"wrote {target}: kit {kit.name}, {files} samples and KIT.txt, {size_text(size)}")
     return common.EXIT_OK
