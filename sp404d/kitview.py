@@ -1,15 +1,20 @@
-"""Kits as the SP-404MK2 shows them: banks A-J of 4x4 pads, read from the journal.
+"""Kits as the SP-404MK2 holds them, read from the journal: banks A-J of 16 pads.
 
-A kit is what the outbox holds under ``KIT/bank_X/pad_NN_NAME.wav``; the journal says where
-each sample came from, how long it is and its BPM. Only the newest ``done`` job of each source
-whose output is still there counts, so the view is the card as it is. Rendering is pure: the
-same kits give the same text, with box drawing and colour only when asked (a terminal).
+A kit is what the outbox holds under ``KIT/bank_X/pad_NN_NAME.wav``. The journal says where each
+sample came from, how long it is and its BPM, so the view is built from it rather than from a
+scan of the card (a scan knows none of that). Only what stands counts: the newest job of each
+source, if it is ``done`` (or ``skipped``, which says the earlier ``done`` output still stands),
+its output still on disk and its metadata naming a kit. The newest claim to an output path wins,
+so a pad taken over after a file was deleted is not seen twice. Two different files on one pad
+(possible only when the card was changed behind sp404d's back) are kept, to be flagged.
+
+Everything here is pure but for ``stat`` of the outputs; :mod:`sp404d.kitgrid` draws the result.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,15 +22,17 @@ from typing import Any
 BANKS = "ABCDEFGHIJ"
 PADS_PER_BANK = 16
 PADS_PER_KIT = len(BANKS) * PADS_PER_BANK
-#: The MK2's pads as they sit on the unit: 13-16 on the top row, 1-4 at the bottom.
-GRID_ROWS = ((13, 14, 15, 16), (9, 10, 11, 12), (5, 6, 7, 8), (1, 2, 3, 4))
-CELL = 14  # characters inside a cell
-_PAD_FILE = re.compile(r"^pad_(\d{2})_(.*)$", re.IGNORECASE)
+# A sample's place below the outbox, as layout.place makes it (a `.txt` note holds no pad).
+_PAD_FILE = re.compile(r"^pad_(\d\d)_(.*)\.(wav|aif|aiff)$", re.IGNORECASE)
 _BANK_DIR = re.compile(r"^bank_([A-J])$", re.IGNORECASE)
+
+Slot = tuple[str, int]
 
 
 @dataclass(frozen=True)
 class Pad:
+    """One sample on a pad, with what the journal knows of it."""
+
     bank: str
     pad: int
     name: str  # as the unit shows it: the file's stem without ``pad_NN_``
@@ -51,42 +58,104 @@ class Pad:
 
 @dataclass
 class Kit:
+    """One kit folder below one outbox; a slot lists every sample claiming it (normally one)."""
+
     name: str
     folder: Path
-    pads: dict[tuple[str, int], list[Pad]] = field(default_factory=dict)
+    pads: dict[Slot, list[Pad]] = field(default_factory=dict)
+
+    @property
+    def outbox(self) -> Path:
+        return self.folder.parent
 
     @property
     def used(self) -> int:
         return len(self.pads)
 
     @property
+    def full(self) -> bool:
+        return self.used >= PADS_PER_KIT
+
+    @property
     def length_s(self) -> float:
-        return sum(p[0].length_s or 0.0 for p in self.pads.values())
+        return sum(p.length_s or 0.0 for pads in self.pads.values() for p in pads)
 
     @property
     def size(self) -> int:
         return sum(p.size for pads in self.pads.values() for p in pads)
 
-    def doubles(self) -> list[tuple[str, int]]:
-        """Pads claimed by more than one sample (on the card, two files for one pad)."""
+    def banks_used(self) -> list[str]:
+        return sorted({bank for bank, _ in self.pads})
+
+    def bank_pads(self, bank: str) -> list[Pad]:
+        """The bank's samples in pad order (both of a pad claimed twice)."""
+        return [p for (b, _), pads in sorted(self.pads.items()) if b == bank for p in pads]
+
+    def all_pads(self) -> list[Pad]:
+        return [p for _, pads in sorted(self.pads.items()) for p in pads]
+
+    def doubles(self) -> list[Slot]:
+        """Pads claimed by more than one sample (on the card: two files for one pad)."""
         return sorted(slot for slot, pads in self.pads.items() if len(pads) > 1)
 
 
-def _pad_of(rec: Mapping[str, Any], output: Path) -> Pad | None:
-    bank_dir, pad_file = _BANK_DIR.match(output.parent.name), _PAD_FILE.match(output.stem)
-    if bank_dir is None or pad_file is None:
+def standing(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The record that stands for each source: its newest, if ``done``; if that is ``skipped``
+    (a re-run found it converted), the ``done`` record behind it with the same output, which
+    holds what a skip does not (the probe's length). A source whose newest job was refused or
+    failed has no standing output."""
+    settled: set[str] = set()
+    waiting: dict[str, str] = {}  # source -> the output its newest skip confirmed
+    for rec in newest_first:
+        source = str(rec.get("source"))
+        if source in settled:
+            continue
+        status, output = rec.get("status"), rec.get("output")
+        if source in waiting:
+            if status == "done" and output == waiting[source]:
+                settled.add(source)
+                del waiting[source]
+                yield rec
+            continue
+        if status == "skipped" and output:
+            waiting[source] = str(output)
+            continue
+        settled.add(source)
+        if status == "done" and output:
+            yield rec
+
+
+def _slot_of(rec: Mapping[str, Any], output: Path) -> tuple[Path, str, int, str] | None:
+    """(kit folder, bank, pad, name) if ``output`` sits where the kit layout puts a sample."""
+    bank_dir, pad_file = _BANK_DIR.match(output.parent.name), _PAD_FILE.match(output.name)
+    if bank_dir is None or pad_file is None or not 1 <= int(pad_file.group(1)) <= PADS_PER_BANK:
         return None
+    folder = output.parent.parent
+    outbox = rec.get("outbox")  # older records and skips have none
+    if outbox and Path(str(outbox)) != folder.parent:
+        return None
+    return folder, bank_dir.group(1).upper(), int(pad_file.group(1)), pad_file.group(2)
+
+
+def _pad_of(rec: Mapping[str, Any]) -> tuple[Path, Pad] | None:
     meta = rec.get("metadata") or {}
-    info = rec.get("input") or {}
+    if not meta.get("kit"):
+        return None
+    output = Path(str(rec["output"]))
+    where = _slot_of(rec, output)
+    if where is None:
+        return None
     try:
         size = output.stat().st_size
-    except OSError:
+    except OSError:  # deleted from the card since: not on the unit either
         return None
-    return Pad(
-        bank=bank_dir.group(1).upper(),
-        pad=int(pad_file.group(1)),
-        name=pad_file.group(2),
-        length_s=info.get("duration_s"),
+    folder, bank, number, name = where
+    length = (rec.get("input") or {}).get("duration_s")
+    return folder, Pad(
+        bank=bank,
+        pad=number,
+        name=name,
+        length_s=round(float(length), 3) if length is not None else None,
         bpm=meta.get("bpm"),
         key=meta.get("key"),
         source=str(rec.get("source")),
@@ -95,120 +164,55 @@ def _pad_of(rec: Mapping[str, Any], output: Path) -> Pad | None:
     )
 
 
-def read_kits(newest_first: Iterable[Mapping[str, Any]]) -> dict[str, Kit]:
-    """The kits on the card, by name, from the journal's records (newest first)."""
-    kits: dict[str, Kit] = {}
-    looked: set[str] = set()
-    for rec in newest_first:
-        source = str(rec.get("source"))
-        if source in looked:
+def read_kits(newest_first: Iterable[Mapping[str, Any]]) -> list[Kit]:
+    """The kits on the card(s), sorted by name, from the journal's records (newest first)."""
+    kits: dict[Path, Kit] = {}
+    outputs: set[str] = set()
+    for rec in standing(newest_first):
+        if str(rec["output"]) in outputs:  # an older claim to a path a newer job wrote
             continue
-        looked.add(source)
-        if rec.get("status") != "done" or not rec.get("output"):
+        outputs.add(str(rec["output"]))
+        found = _pad_of(rec)
+        if found is None:
             continue
-        output = Path(str(rec["output"]))
-        pad = _pad_of(rec, output)
-        if pad is None:
-            continue
-        folder = output.parent.parent
-        kit = kits.setdefault(folder.name, Kit(folder.name, folder))
+        folder, pad = found
+        kit = kits.setdefault(folder, Kit(folder.name, folder))
         kit.pads.setdefault((pad.bank, pad.pad), []).append(pad)
-    return dict(sorted(kits.items(), key=lambda item: item[0].casefold()))
+    for kit in kits.values():
+        for pads in kit.pads.values():
+            pads.sort(key=lambda p: p.name)
+    return sorted(kits.values(), key=lambda k: (k.name.casefold(), str(k.folder)))
 
 
-def find(kits: Mapping[str, Kit], name: str) -> Kit | None:
-    return next((k for n, k in kits.items() if n.casefold() == name.casefold()), None)
+def find(kits: Iterable[Kit], name: str) -> list[Kit]:
+    """The kits named ``name`` without regard to case (the card's file system has none); more
+    than one only when the journal knows several outboxes."""
+    return [k for k in kits if k.name.casefold() == name.casefold()]
 
 
-def _mmss(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}:{secs:02d}"
+def as_json(kits: Iterable[Kit]) -> dict[str, Any]:
+    """The stable shape of ``sp404d kits --json`` (fields are added, never renamed)::
 
+        {"kits": [{"name", "folder", "outbox", "pads_used", "length_s", "size", "full",
+                   "claimed_twice": ["A01", ...],
+                   "banks": {"A": [{"bank", "pad", "name", "length_s", "bpm", "key",
+                                    "source", "output"}, ...], ...}}]}
 
-def summary_lines(kits: Mapping[str, Kit]) -> list[str]:
-    """One line per kit: pads used, total length, size on the card."""
-    return [
-        f"{k.name:<24} {k.used:>3}/{PADS_PER_KIT} pads  {_mmss(k.length_s):>6}  "
-        f"{k.size / 1e6:7.1f} MB" + ("  (full)" if k.used >= PADS_PER_KIT else "")
-        for k in kits.values()
-    ]
-
-
-def _cells(kit: Kit, bank: str, row: tuple[int, ...]) -> tuple[list[str], list[str]]:
-    names, details = [], []
-    for number in row:
-        pads = kit.pads.get((bank, number))
-        if not pads:
-            names.append(f"{number:>2} .")
-            details.append("")
-            continue
-        pad = pads[0]
-        names.append(f"{number:>2} {pad.name}"[:CELL] + ("!" if len(pads) > 1 else ""))
-        bits = [f"{pad.length_s:.1f}s" if pad.length_s is not None else ""]
-        if pad.bpm:
-            bits.append(f"{pad.bpm:g}bpm")
-        details.append("   " + " ".join(b for b in bits if b))
-    return names, details
-
-
-def _paint(text: str, colour: bool, code: str) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if colour and text.strip() else text
-
-
-def grid_lines(kit: Kit, *, box: bool = False, colour: bool = False) -> list[str]:
-    """The kit's banks as the unit lays out its pads; empty banks folded into one line."""
-    v, h, cross = ("│", "─", "┼") if box else ("|", "-", "+")
-    rule = cross + cross.join([h * (CELL + 2)] * 4) + cross
-    lines = [f"kit {kit.name}: {kit.used}/{PADS_PER_KIT} pads, {_mmss(kit.length_s)}"]
-    empty: list[str] = []
-    for bank in BANKS:
-        if not any(b == bank for b, _ in kit.pads):
-            empty.append(bank)
-            continue
-        if empty:
-            lines.append(_empty_banks(empty))
-            empty = []
-        lines += ["", f"bank {bank}", rule]
-        for row in GRID_ROWS:
-            names, details = _cells(kit, bank, row)
-            for texts, code in ((names, "1"), (details, "2")):
-                cells = [_paint(f" {t:<{CELL + 1}}", colour, code) for t in texts]
-                lines.append(v + v.join(cells) + v)
-            lines.append(rule)
-    if empty:
-        lines.append(_empty_banks(empty))
-    for bank, number in kit.doubles():
-        claims = ", ".join(p.name for p in kit.pads[(bank, number)])
-        lines.append(f"! pad {bank}{number:02d} is claimed twice: {claims}")
-    if kit.used >= PADS_PER_KIT:
-        lines.append(f"! the kit is full: {PADS_PER_KIT} pads; a new sample needs a new kit")
-    return lines
-
-
-def _empty_banks(banks: list[str]) -> str:
-    span = banks[0] if len(banks) == 1 else f"{banks[0]}-{banks[-1]}"
-    return f"bank{'s' if len(banks) > 1 else ''} {span}: empty"
-
-
-def as_json(kits: Mapping[str, Kit]) -> dict[str, Any]:
-    """``{"kits": [{"name", "folder", "pads_used", "length_s", "size", "banks": {"A": [pad,
-    ...]}}]}``, pads in pad order, every sample of a doubly claimed pad listed."""
+    Only banks with a pad used appear; pads in pad order, both samples of a pad claimed twice.
+    """
     return {
         "kits": [
             {
                 "name": k.name,
                 "folder": str(k.folder),
+                "outbox": str(k.outbox),
                 "pads_used": k.used,
                 "length_s": round(k.length_s, 3),
                 "size": k.size,
-                "banks": {
-                    bank: _bank_pads(k, bank) for bank in BANKS if any(b == bank for b, _ in k.pads)
-                },
+                "full": k.full,
+                "claimed_twice": [f"{b}{n:02d}" for b, n in k.doubles()],
+                "banks": {b: [p.as_dict() for p in k.bank_pads(b)] for b in k.banks_used()},
             }
-            for k in kits.values()
+            for k in kits
         ]
     }
-
-
-def _bank_pads(kit: Kit, bank: str) -> list[dict[str, Any]]:
-    return [p.as_dict() for (b, _), pads in sorted(kit.pads.items()) if b == bank for p in pads]

@@ -1,5 +1,6 @@
 """``sp404d kits`` (the kits on the card as the unit shows them) and ``sp404d bundle`` (one kit
-as a ZIP)."""
+as a ZIP). The reading is :mod:`sp404d.kitview`, the drawing :mod:`sp404d.kitgrid`, the ZIP
+:mod:`sp404d.bundle`; here are only the flags, the refusals and the exit codes."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from sp404d.commands import common
-from sp404d.errors import ConfigError
-from sp404d.kitview import Kit, as_json, find, grid_lines, read_kits, summary_lines
+from sp404d.errors import Sp404dError
+from sp404d.kitview import Kit, as_json, find, read_kits
+
+NO_KITS = "no kits yet: files converted with layout: kit make them"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("kits", help="the kits on the card: banks and pads as the unit shows them")
-    p.add_argument("kit", nargs="?", metavar="KIT", help="one kit's pad grid")
+    p = sub.add_parser("kits", help="the kits on the card; one kit's pads as the unit shows them")
+    p.add_argument("kit", nargs="?", metavar="KIT", help="one kit's banks as pad grids")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     common.add_common(p)
     p.set_defaults(handler=cmd_kits)
@@ -29,51 +32,76 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_bundle)
 
 
-def _kits(args: argparse.Namespace) -> dict[str, Kit]:
+def _kits(args: argparse.Namespace) -> list[Kit]:
     from sp404d.journal import Journal
 
-    with Journal(common.journal_path(args), readonly=True) as journal:
+    path = common.journal_path(args)
+    if not path.exists():  # nothing converted yet: no kits, and no journal made by looking
+        return []
+    with Journal(path, readonly=True) as journal:
         return read_kits(journal.iter_newest())
 
 
-def _one(kits: dict[str, Kit], name: str) -> Kit:
-    kit = find(kits, name)
-    if kit is None:
-        known = ", ".join(kits) or "none yet (layout: kit makes them)"
-        raise ConfigError("KIT", f"no kit {name!r}; the kits: {known}")
-    return kit
+def _named(kits: list[Kit], name: str) -> list[Kit]:
+    found = find(kits, name)
+    if not found:
+        known = ", ".join(sorted({k.name for k in kits})) or "none yet (layout: kit makes them)"
+        raise Sp404dError(f"no kit {name!r}; the kits: {known}")
+    return found
 
 
 def cmd_kits(args: argparse.Namespace) -> int:
+    from sp404d.kitgrid import grid_lines, summary_lines
+
     kits = _kits(args)
     if args.kit:
-        kits = {args.kit: _one(kits, args.kit)}
+        kits = _named(kits, args.kit)
     if args.json:
-        print(json.dumps(as_json(kits)))
+        print(json.dumps(as_json(kits), indent=1))
+    elif not kits:
+        print(NO_KITS)
     elif args.kit:
         tty = sys.stdout.isatty()
-        lines = grid_lines(
-            next(iter(kits.values())), box=tty, colour=tty and "NO_COLOR" not in os.environ
-        )
-        print("\n".join(lines))
-    elif not kits:
-        print("no kits yet: files converted with layout: kit make them")
+        colour = tty and "NO_COLOR" not in os.environ
+        print("\n\n".join("\n".join(grid_lines(k, box=tty, colour=colour)) for k in kits))
     else:
         print("\n".join(summary_lines(kits)))
     return common.EXIT_OK
 
 
-def cmd_bundle(args: argparse.Namespace) -> int:
-    from sp404d.bundle import write_bundle
+def _refusal(target: Path, kits: list[Kit], force: bool) -> str | None:
+    """Why ``target`` must not be written, or None."""
     from sp404d.folders import within
 
+    for outbox in sorted({k.outbox for k in kits}):
+        if within(target.parent, outbox):
+            return f"{target} is inside the outbox {outbox}: the card would carry the ZIP"
+    if target.is_dir():
+        return f"{target} is a folder; give a file name such as {target / 'KIT.zip'}"
+    if not target.parent.is_dir():
+        return f"{target.parent} does not exist"
+    if target.exists() and not force:
+        return f"{target} exists; --force overwrites it"
+    return None
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from sp404d.bundle import write_bundle
+    from sp404d.kitgrid import size_text
+
+    kits = _kits(args)
+    found = _named(kits, args.kit)
+    if len(found) > 1:
+        folders = ", ".join(str(k.folder) for k in found)
+        raise Sp404dError(f"kit {args.kit!r} is in more than one outbox: {folders}")
+    (kit,) = found
     target = Path(os.path.abspath(args.output))
-    kit = _one(_kits(args), args.kit)
-    outbox = kit.folder.parent
-    if within(target.parent, outbox):
-        raise ConfigError("-o", f"{target} is inside the outbox {outbox}: the unit would import it")
-    if target.exists() and not args.force:
-        raise ConfigError("-o", f"{target} exists; --force overwrites it")
-    files, size = write_bundle(kit, target)
-    print(f"wrote {target}: kit {kit.name}, {files} samples and KIT.txt, {size / 1e6:.1f} MB")
+    if why := _refusal(target, kits, args.force):
+        raise Sp404dError(f"bundle: {why}")
+    try:
+        files, size = write_bundle(kit, target)
+    except OSError as exc:
+        print(f"sp404d: bundle: cannot write {target}: {exc}", file=sys.stderr)
+        return common.EXIT_JOBS
+    print(f"wrote {target}: kit {kit.name}, {files} samples and KIT.txt, {size_text(size)}")
     return common.EXIT_OK
