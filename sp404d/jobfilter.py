@@ -75,3 +75,29 @@ class JobFilter:
                 return
             if self.matches(rec):
                 yield rec
+
+
+def standing(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The record that stands for each source: its newest, if ``done``; if that is ``skipped``
+    (a re-run found it converted), the ``done`` record behind it with the same output, which
+    holds what a skip does not (the probe's length). A source whose newest job was refused or
+    failed has no standing output."""
+    settled: set[str] = set()
+    waiting: dict[str, str] = {}  # source -> the output its newest skip confirmed
+    for rec in newest_first:
+        source = str(rec.get("source"))
+        if source in settled:
+            continue
+        status, output = rec.get("status"), rec.get("output")
+        if source in waiting:
+            if status == "done" and output == waiting[source]:
+                settled.add(source)
+                del waiting[source]
+                yield rec
+            continue
+        if status == "skipped" and output:
+            waiting[source] = str(output)
+            continue
+        settled.add(source)
+        if status == "done" and output:
+            yield rec

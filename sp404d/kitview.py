@@ -14,10 +14,12 @@ Everything here is pure but for ``stat`` of the outputs; :mod:`sp404d.kitgrid` d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sp404d.jobfilter import standing
 
 BANKS = "ABCDEFGHIJ"
 PADS_PER_BANK = 16
@@ -97,32 +99,6 @@ class Kit:
     def doubles(self) -> list[Slot]:
         """Pads claimed by more than one sample (on the card: two files for one pad)."""
         return sorted(slot for slot, pads in self.pads.items() if len(pads) > 1)
-
-
-def standing(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    """The record that stands for each source: its newest, if ``done``; if that is ``skipped``
-    (a re-run found it converted), the ``done`` record behind it with the same output, which
-    holds what a skip does not (the probe's length). A source whose newest job was refused or
-    failed has no standing output."""
-    settled: set[str] = set()
-    waiting: dict[str, str] = {}  # source -> the output its newest skip confirmed
-    for rec in newest_first:
-        source = str(rec.get("source"))
-        if source in settled:
-            continue
-        status, output = rec.get("status"), rec.get("output")
-        if source in waiting:
-            if status == "done" and output == waiting[source]:
-                settled.add(source)
-                del waiting[source]
-                yield rec
-            continue
-        if status == "skipped" and output:
-            waiting[source] = str(output)
-            continue
-        settled.add(source)
-        if status == "done" and output:
-            yield rec
 
 
 def _slot_of(rec: Mapping[str, Any], output: Path) -> tuple[Path, str, int, str] | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sp404d.commands import common
 from sp404d.errors import ConfigError
-from sp404d.jobfilter import absolute
+from sp404d.jobfilter import absolute, standing
 from sp404d.pathtext import printable
 
 
@@ -105,10 +105,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
                 "again; give a folder outside every inbox",
             )
     with Journal(config.journal, readonly=True) as journal:
-        latest: dict[str, Any] = {}
-        for rec in journal.iter_newest():
-            latest.setdefault(str(rec.get("source")), rec)
-    done = [r for r in reversed(latest.values()) if r.get("status") == "done" and r.get("output")]
+        # A re-run's "skipped" stands for the done job behind it (jobfilter.standing).
+        done = list(standing(journal.iter_newest()))
+    done.reverse()
     todo, targets = [], set()
     for entry in entries(done, config, new):
         if entry.target not in targets:  # the newest claim to a place wins
