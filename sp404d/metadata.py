@@ -39,6 +39,7 @@ from sp404d.metadata_base import (
     FIELDS,
     FOLDER_FILE,
     MAX_SIDECAR_BYTES,
+    SHAPING_KEYS,
     Metadata,
 )
 from sp404d.metadata_files import (
@@ -124,7 +125,14 @@ def read_metadata(source: Path, root: Path, defaults: Mapping[str, Any] | None =
             if name in values:
                 chosen[name], origins[name] = values[name], origin
                 break
+    shaping: dict[str, Any] = {}
+    for name in SHAPING_KEYS:
+        for origin, values in layers:
+            if name in values and values[name] is not None:
+                shaping[name], origins[name] = values[name], origin
+                break
     return Metadata(
+        shaping=shaping,
         title=chosen["title"],
         genre=chosen.get("genre"),
         bpm=chosen.get("bpm"),

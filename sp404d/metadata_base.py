@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Any
 
 FIELDS: tuple[str, ...] = ("title", "genre", "bpm", "key", "tags", "kit", "bank", "pad")
+#: Sound shaping a sidecar or folder file may ask for, over the inbox's settings of those names.
+SHAPING_KEYS: tuple[str, ...] = ("trim", "normalize", "channels", "mono_below_s")
 FOLDER_FILE = "sp404.yaml"
 MAX_SIDECAR_BYTES = 64 * 1024
 
@@ -51,11 +53,15 @@ class Metadata:
     # A BPM guessed from the length alone (see ``metadata_path.bpm_from_length``), kept apart
     # from ``bpm`` so that it decides nothing unless ``bpm_from_length: true`` makes it the BPM.
     bpm_guess: float | None = None
+    # Sound shaping asked for by a sidecar or folder file (``SHAPING_KEYS``), over the inbox's
+    # settings; ``False`` for ``off``.
+    shaping: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         # A private copy: a caller's dict must not change our origins behind our back. A plain
         # dict (not a MappingProxyType) because plans cross to worker processes by pickle.
         object.__setattr__(self, "origins", dict(self.origins))
+        object.__setattr__(self, "shaping", dict(self.shaping))
 
     def as_dict(self) -> dict[str, Any]:
         """The fields plus ``"origins"``, as plain JSON-friendly values (for the journal)."""
@@ -71,4 +77,5 @@ class Metadata:
             "origins": dict(self.origins),
             # Only when there is one: the metadata of every other file reads as it always did.
             **({"bpm_guess": self.bpm_guess} if self.bpm_guess is not None else {}),
+            **({"shaping": dict(self.shaping)} if self.shaping else {}),
         }

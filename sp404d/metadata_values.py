@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sp404d.metadata_base import FIELDS, PER_FILE_ONLY
+from sp404d.metadata_base import FIELDS, PER_FILE_ONLY, SHAPING_KEYS
 
 # --------------------------------------------------------------------------------------------
 # Value rules: one row per field. A converter returns the clean value, or None if it refuses.
@@ -144,6 +144,23 @@ class FieldRule:
     convert: Callable[[object], Any]
 
 
+def _setting(name: str) -> Callable[[object], Any]:
+    """A shaping key checked by the setting of that name; ``off`` is kept as False."""
+
+    def convert(value: object) -> Any:
+        from sp404d.settings import Rules, settings_of
+
+        if value is False or (isinstance(value, str) and value.lower() == "off"):
+            return False if name in ("trim", "normalize") else None
+        check = next(s.check for s in settings_of(Rules) if s.name == name)
+        try:
+            return check(value)
+        except ValueError:
+            return None
+
+    return convert
+
+
 _NAME_RULE = "a name of 1 to 64 characters without / or \\"
 RULES: Mapping[str, FieldRule] = MappingProxyType(
     {
@@ -157,10 +174,14 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
             FieldRule("kit", _NAME_RULE, _text(64, path_part=True)),
             FieldRule("bank", "one letter from A to J", _bank),
             FieldRule("pad", "a whole number from 1 to 16", _pad),
+            FieldRule("trim", "off or {threshold_db: -60, keep_ms: 5}", _setting("trim")),
+            FieldRule("normalize", "off or peak DB, e.g. peak -1", _setting("normalize")),
+            FieldRule("channels", "keep or mono", _setting("channels")),
+            FieldRule("mono_below_s", "seconds, 0 for every file", _setting("mono_below_s")),
         )
     }
 )
-assert tuple(RULES) == FIELDS
+assert tuple(RULES) == FIELDS + SHAPING_KEYS
 
 
 class _InvalidError(Exception):
@@ -187,7 +208,8 @@ def _validate(raw: Mapping[Any, Any], *, shared: str | None) -> dict[str, Any]:
 
     Keys are matched case-insensitively. The result keeps an explicit empty value as None.
     """
-    allowed = [name for name in FIELDS if shared is None or name not in PER_FILE_ONLY]
+    keys = FIELDS + SHAPING_KEYS
+    allowed = [name for name in keys if shared is None or name not in PER_FILE_ONLY]
     clean: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.strip().lower() if isinstance(key, str) else key

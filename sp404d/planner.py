@@ -263,6 +263,9 @@ class Planner:
         if unchanged is not None:
             return Early(request, unchanged, *early, settled=True)
         rules = config.rules()
+        if meta.shaping:  # a sidecar's or folder file's shaping, over the inbox's
+            over: dict[str, Any] = {k: None if v is False else v for k, v in meta.shaping.items()}
+            rules = replace(rules, **over)
         previous = self._own_output(source)
         slot = None
         if config.layout == "kit":

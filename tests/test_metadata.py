@@ -265,7 +265,10 @@ class TestFolderFiles:
     def test_unknown_key_lists_folder_keys(self, inbox: Path) -> None:
         """The allowed keys listed for a folder file leave out title and pad."""
         reason = rejection(inbox, "a.wav", FOLDER_FILE, "colour: red\n")
-        assert reason.endswith("allowed keys: genre, bpm, key, tags, kit, bank")
+        assert reason.endswith(
+            "allowed keys: genre, bpm, key, tags, kit, bank, trim, normalize, channels, "
+            "mono_below_s"
+        )
 
 
 class TestPrecedence:
@@ -579,7 +582,8 @@ class TestValues:
             pytest.param(
                 "bmp: 90",
                 "unknown key 'bmp' (did you mean 'bpm'?); allowed keys: "
-                "title, genre, bpm, key, tags, kit, bank, pad",
+                "title, genre, bpm, key, tags, kit, bank, pad, trim, normalize, channels, "
+                "mono_below_s",
                 id="typo",
             ),
             pytest.param("1: x", "unknown key 1", id="number-key"),

@@ -96,3 +96,30 @@ def test_off_by_default_byte_identical(tmp_path: Path) -> None:
     render, y = _convert(tmp_path, "")
     assert "shaping" not in render or not render["shaping"]
     assert y.ndim == 2 and abs(len(y) / 48000 - 2.0) < 0.001
+
+
+def test_a_sidecar_and_a_folder_file_shape_their_files(tmp_path: Path) -> None:
+    """Per folder (sp404.yaml) and per file (sidecar), over the inbox's settings; a bad value is
+    a refusal naming the file and the key."""
+    inbox = tmp_path / "in"
+    hits = inbox / "hits"
+    hits.mkdir(parents=True)
+    stereo = np.stack([_tone(0.5, level=0.25), _tone(0.5, level=0.2)], axis=1)
+    padded = np.concatenate([np.zeros((RATE // 4, 2)), stereo])
+    for name in ("kick.wav", "snare.wav", "hat.wav"):
+        sf.write(str(hits / name), padded, RATE, subtype="PCM_24")
+    (hits / "sp404.yaml").write_text("channels: mono\n")
+    (hits / "kick.wav.yaml").write_text("trim: {threshold_db: -60, keep_ms: 0}\n")
+    (hits / "snare.wav.yaml").write_text("channels: keep\n")
+    (hits / "hat.wav.yaml").write_text("normalize: peak 3\n")
+    env = run_env(tmp_path / "home")
+    proc = subprocess.run(
+        [*SP404D, "convert", str(inbox), "--outbox", str(tmp_path / "out"),
+         "--journal", str(tmp_path / "j.jsonl")], capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # hat.wav's sidecar is refused
+    kick, _ = sf.read(str(tmp_path / "out" / "kick.wav"))
+    snare, _ = sf.read(str(tmp_path / "out" / "snare.wav"))
+    assert kick.ndim == 1 and abs(len(kick) / 48000 - 0.5) < 0.002  # folded, trimmed
+    assert snare.ndim == 2 and abs(len(snare) / 48000 - 0.75) < 0.002  # kept stereo, untrimmed
+    assert "normalize must be off or peak DB" in proc.stdout
