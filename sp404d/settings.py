@@ -307,9 +307,9 @@ class Rules:
             + "".join(f"|{k}={v}" for k, v in self.shaping().items())
         )
 
-    def shaping(self) -> dict[str, object]:
+    def shaping(self) -> dict[str, Any]:
         """The sound shaping asked for (nothing by default)."""
-        asked: dict[str, object] = {}
+        asked: dict[str, Any] = {}
         if self.trim is not None:
             asked["trim"] = self.trim
         if self.normalize is not None:

@@ -83,6 +83,13 @@ def test_convert_trims_folds_and_normalises(tmp_path: Path) -> None:
     )
     shaping = render["shaping"]
     assert isinstance(shaping, dict)
+    check = subprocess.run(
+        [*SP404D, "check", str(tmp_path / "in"), "--config", str(tmp_path / "c.yaml")],
+        capture_output=True, text=True, env=run_env(tmp_path / "home"),
+    )  # fmt: skip
+    assert "then: trim below -60 dB keeping 5 ms, normalise to -1 dBTP, fold to mono" in (
+        check.stdout
+    )
     assert y.ndim == 1  # mono
     assert abs(len(y) / 48000 - 1.01) < 0.002  # half a second of silence gone at each end
     assert abs(shaping["trim_start_ms"] - 495) < 1 and abs(shaping["trim_end_ms"] - 495) < 1

@@ -246,6 +246,18 @@ def _write_card_manifest(config: Config, journal: Any) -> None:
         print(f"sp404d: could not write the card's SP404D.TXT: {exc}", file=sys.stderr)
 
 
+def _shaping_text(asked: Mapping[str, Any]) -> str:
+    """What ``check`` says shaping would do, e.g. ``then: trim below -60 dB, fold to mono``."""
+    said = []
+    if trim := asked.get("trim"):
+        said.append(f"trim below {trim[0]:g} dB keeping {trim[1]:g} ms")
+    if normalize := asked.get("normalize"):
+        said.append(f"normalise to {normalize[1]:g} dBTP")
+    if mono := asked.get("mono"):
+        said.append("fold to mono" + ("" if mono == "all" else f" if under {mono:g} s"))
+    return f"\n  then: {', '.join(said)}" if said else ""
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from sp404d.audio.probe import probe
     from sp404d.errors import JobError
@@ -271,7 +283,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     line = (
                         f"-> {item.final}  ({info.format} {info.subtype}, {info.rate} Hz, "
                         f"{info.channels} ch, {info.duration:.2f} s)"
-                    )
+                    ) + _shaping_text(item.rules.shaping())
                 except JobError as exc:
                     line, bad = f"refused: {exc.reason}", bad + 1
             else:
