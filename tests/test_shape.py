@@ -84,7 +84,8 @@ def test_convert_trims_folds_and_normalises(tmp_path: Path) -> None:
     shaping = render["shaping"]
     assert isinstance(shaping, dict)
     check = subprocess.run(
-        [*SP404D, "check", str(tmp_path / "in"), "--config", str(tmp_path / "c.yaml")],
+        [*SP404D, "check", str(tmp_path / "in"), "--config", str(tmp_path / "c.yaml"),
+         "--journal", str(tmp_path / "fresh.jsonl")],
         capture_output=True, text=True, env=run_env(tmp_path / "home"),
     )  # fmt: skip
     assert "then: trim below -60 dB keeping 5 ms, normalise to -1 dBTP, fold to mono" in (
