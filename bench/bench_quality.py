@@ -34,10 +34,28 @@ def run_sp404d(src: str, dst: str) -> None:
     render(Path(src), probe(Path(src)), Path(dst), RenderSpec(seed=1))
 
 
+def run_shaped(src: str, dst: str) -> None:
+    """sp404d with trim (a -100 dB threshold: cuts nothing of a tone) and the fold to mono."""
+    Path(dst).touch()
+    spec = RenderSpec(seed=1, trim=(-100.0, 5.0), mono=True)
+    render(Path(src), probe(Path(src)), Path(dst), spec)
+
+
+def run_normalised(src: str, dst: str) -> None:
+    """sp404d with ``normalize: peak -1``: every tone brought to -1 dBTP, so the level columns
+    read relative to that; SNR and the harmonic's distance from its tone are what to compare."""
+    Path(dst).touch()
+    render(Path(src), probe(Path(src)), Path(dst), RenderSpec(seed=1, normalize=("peak", -1.0)))
+
+
 def main() -> None:
     methods = dict(peers.M)
     methods["sp404d"] = run_sp404d
-    wanted = sys.argv[1:] or ["sp404d", "sox", "ffmpeg", "soxr_hq", "soxr_vhq"]
+    methods["trim+mono"] = run_shaped
+    methods["normalised"] = run_normalised
+    wanted = sys.argv[1:] or [
+        "sp404d", "trim+mono", "normalised", "sox", "ffmpeg", "soxr_hq", "soxr_vhq"
+    ]  # fmt: skip
     wanted = [m for m in wanted if m not in ("sox", "ffmpeg") or shutil.which(m)]
     cases = {
         "snr_1k": (44100, 1000, -1.0),
