@@ -131,3 +131,23 @@ def test_a_sidecar_and_a_folder_file_shape_their_files(tmp_path: Path) -> None:
     assert kick.ndim == 1 and abs(len(kick) / 48000 - 0.5) < 0.002  # folded, trimmed
     assert snare.ndim == 2 and abs(len(snare) / 48000 - 0.75) < 0.002  # kept stereo, untrimmed
     assert "normalize must be off or peak DB" in proc.stdout
+
+
+def test_what_a_trim_leaves_is_judged_by_the_length_rules(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    x = np.concatenate([np.zeros(RATE), _tone(0.05), np.zeros(RATE)])
+    sf.write(str(inbox / "blip.wav"), x, RATE)
+    env = run_env(tmp_path / "home")
+    base = [*SP404D, "convert", str(inbox), "--outbox", str(tmp_path / "out")]
+    config = tmp_path / "c.yaml"
+    config.write_text("trim: {threshold_db: -60, keep_ms: 0}\n")
+    run = [*base, "--config", str(config), "--journal"]
+    refused = subprocess.run([*run, str(tmp_path / "j1")], capture_output=True, text=True, env=env)
+    assert refused.returncode == 1
+    assert "too short: 50 ms, minimum 100 ms after trimming silence" in refused.stdout
+    config.write_text("trim: {threshold_db: -60, keep_ms: 0}\nshort_files: pad\n")
+    padded = subprocess.run([*run, str(tmp_path / "j2")], capture_output=True, text=True, env=env)
+    assert padded.returncode == 0, padded.stdout
+    y, rate = sf.read(str(tmp_path / "out" / "blip.wav"))
+    assert abs(len(y) / rate - 0.1) < 0.001  # padded up to the minimum, not the 2 s it had

@@ -225,6 +225,12 @@ def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Re
         raise _nan_reason()
     x = dsp.fold_channels(x)
     x, shaping, warning = _shape_input(x, info.rate, spec)
+    if "trim_start_ms" in shaping and spec.recheck is not None:
+        # The length rules again, on what the trim left: too short is refused or padded.
+        try:
+            length = replace(length, min_frames=spec.recheck(replace(info, frames=len(x))))
+        except RejectedError as exc:
+            raise RejectedError(f"{exc.reason} after trimming silence") from None
     x, scale = dsp.tame(x, dsp.peak(x), spec.overs)
     if info.rate != dsp.OUT_RATE:
         x = soxr.resample(x, info.rate, dsp.OUT_RATE, quality=SOXR_QUALITY[spec.quality])
