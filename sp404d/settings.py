@@ -113,20 +113,21 @@ def _trim(value: Any) -> tuple[float, float] | None:
 
 
 def _normalize(value: Any) -> tuple[str, float] | None:
-    """``peak -1`` (the output's true peak, dBTP), or ``off``."""
+    """``peak -1`` (the output's true peak, dBTP), ``lufs -14`` (integrated loudness,
+    ITU-R BS.1770-4), or ``off``."""
     if value in (False, "off", None):
         return None
     words = str(value).split() if isinstance(value, str) else []
-    if len(words) == 2 and words[0].lower() == "peak":
+    if len(words) == 2 and words[0].lower() in ("peak", "lufs"):
         try:
             target = float(words[1])
         except ValueError:
             target = math.nan
         if -40 <= target <= 0:
-            return ("peak", target)
-    if words[:1] == ["lufs"]:
-        raise ValueError("lufs is not supported yet; use peak (e.g. peak -1)")
-    raise ValueError(f"must be off or peak DB (from -40 to 0), e.g. peak -1; got {shown(value)}")
+            return (words[0].lower(), target)
+    raise ValueError(
+        f"must be off, peak DB or lufs DB (from -40 to 0), e.g. peak -1; got {shown(value)}"
+    )
 
 
 def _defaults(value: Any) -> Mapping[str, Any]:
@@ -275,8 +276,8 @@ class Rules:
     normalize: tuple[str, float] | None = setting(
         None,
         _normalize,
-        "Bring the output's true peak to this level (dBTP), e.g. peak -1; the overs rule still "
-        "has the last word. Off by default.",
+        "peak -1: the output's true peak to -1 dBTP; lufs -14: its integrated loudness to "
+        "-14 LUFS (ITU-R BS.1770-4). The overs rule still has the last word. Off by default.",
         per_inbox=True,
         example="peak -1",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,44 @@ def test_what_a_trim_leaves_is_judged_by_the_length_rules(tmp_path: Path) -> Non
     assert padded.returncode == 0, padded.stdout
     y, rate = sf.read(str(tmp_path / "out" / "blip.wav"))
     assert abs(len(y) / rate - 0.1) < 0.001  # padded up to the minimum, not the 2 s it had
+
+
+def _ebu_sine(parts: Sequence[tuple[float, float]]) -> np.ndarray:
+    """EBU Tech 3341's stereo 1 kHz test signals: (dBFS, seconds) one after another."""
+    rate = 48000
+    pieces = []
+    for level_db, seconds in parts:
+        t = np.arange(round(seconds * rate)) / rate
+        pieces.append(10 ** (level_db / 20) * np.sin(2 * np.pi * 1000 * t))
+    x = np.concatenate(pieces)
+    return np.stack([x, x], axis=1)
+
+
+def test_loudness_meets_the_ebu_3341_reference_signals() -> None:
+    from sp404d.audio.shape import loudness
+
+    assert abs(loudness(_ebu_sine([(-23, 20)])) - -23.0) < 0.1  # test 1
+    assert abs(loudness(_ebu_sine([(-33, 20)])) - -33.0) < 0.1  # test 2
+    assert abs(loudness(_ebu_sine([(-36, 10), (-23, 60), (-36, 10)])) - -23.0) < 0.1  # test 3
+    gated = [(-72, 10), (-36, 10), (-23, 60), (-36, 10), (-72, 10)]
+    assert abs(loudness(_ebu_sine(gated)) - -23.0) < 0.1  # test 4
+
+
+def test_convert_normalises_loudness(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    t = np.arange(2 * RATE) / RATE
+    sine = 0.3 * np.sin(2 * np.pi * 1000 * t)
+    sf.write(str(inbox / "tone.wav"), np.stack([sine, sine], axis=1), RATE, subtype="PCM_24")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j'}\nnormalize: lufs -20\n"
+    )
+    env = run_env(tmp_path / "home")
+    proc = subprocess.run([*SP404D, "convert", str(inbox), "--config", str(config)],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    y, _ = sf.read(str(tmp_path / "out" / "tone.wav"))
+    # By EBU Tech 3341, a stereo 1 kHz sine measures its peak level in LUFS: -20 LUFS is a peak
+    # of 0.1. Checked on the samples, not by the loudness function under test.
+    assert abs(20 * np.log10(np.max(np.abs(y[RATE // 2 : -RATE // 2]))) - -20.0) < 0.15

@@ -237,15 +237,22 @@ def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Re
     if len(x) < length.min_frames:
         x = np.concatenate([x, dsp.silence(length.min_frames - len(x), x.shape[1])])
     if spec.normalize is not None:
-        gain, before = shape.peak_gain(x, dsp.OUT_RATE, spec.normalize[1])
+        way, target = spec.normalize
+        if way == "lufs":
+            gain, before = shape.loudness_gain(x, target)
+            shaping["loudness_before_lufs"] = round(before, 2)
+        else:
+            gain, before = shape.peak_gain(x, dsp.OUT_RATE, target)
+            shaping["peak_before_dbtp"] = round(before, 2)
         x = x * np.float32(gain)  # not part of ``scale``: the limiter judges the result
-        shaping.update(peak_before_dbtp=round(before, 2), normalize_gain_db=round(_db(gain), 2))
+        shaping["normalize_gain_db"] = round(_db(gain), 2)
     top = dsp.peak(x)
     gain = _limit(top, scale) if spec.overs == "limit" else 1.0
     if spec.normalize is not None:
-        shaping["peak_after_dbtp"] = round(
-            _db(shape.true_peak(x * np.float32(gain), dsp.OUT_RATE)), 2
-        )
+        final = x * np.float32(gain)
+        shaping["peak_after_dbtp"] = round(_db(shape.true_peak(final, dsp.OUT_RATE)), 2)
+        if spec.normalize[0] == "lufs":
+            shaping["loudness_after_lufs"] = round(shape.loudness(final), 2)
     samples, clipped = dsp.quantise(x, np.random.default_rng(spec.seed), gain, top)
     with PcmWriter(dst, spec.fmt, samples.shape[1]) as out:
         out.write(samples)

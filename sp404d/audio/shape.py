@@ -93,3 +93,57 @@ def peak_gain(x: np.ndarray, rate: int, target_dbtp: float) -> tuple[float, floa
     if peak <= 0:
         return 1.0, -math.inf
     return 10 ** (target_dbtp / 20) / peak, db(peak)
+
+
+# ITU-R BS.1770-4's K-weighting at 48 kHz (the output's rate): a high shelf, then the RLB
+# high-pass, as (b, a) biquad coefficients from the recommendation.
+_K_WEIGHTING = (
+    (
+        (1.53512485958697, -2.69169618940638, 1.19839281085285),
+        (1.0, -1.69065929318241, 0.73248077421585),
+    ),
+    ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621)),
+)
+_K_RATE = 48_000
+_TAIL_S = 1.0  # the filters' ring-out, kept clear of the FFT's wrap-around
+
+
+def k_weighted(x: np.ndarray) -> np.ndarray:
+    """``x`` (48 kHz) through the K-weighting filters, applied as their exact frequency response
+    on a zero-padded FFT (no scipy needed; the padding outlasts the filters' ring-out)."""
+    n = 1 << math.ceil(math.log2(len(x) + _TAIL_S * _K_RATE))
+    spectrum = np.fft.rfft(x.astype(np.float64), n, axis=0)
+    for b, a in _K_WEIGHTING:
+        spectrum *= (np.fft.rfft(b, n) / np.fft.rfft(a, n))[:, None]
+    return np.fft.irfft(spectrum, n, axis=0)[: len(x)]
+
+
+def loudness(x: np.ndarray) -> float:
+    """Integrated loudness (LUFS) of 48 kHz samples, as ITU-R BS.1770-4 gates it: 400 ms blocks
+    every 100 ms, an absolute gate at -70 LUFS and a relative one 10 LU under the gated mean.
+    A file shorter than one block is measured whole."""
+    weighted = k_weighted(x)
+    power = np.square(weighted).sum(axis=1)  # channel weights: 1.0 for left and right
+    block, step = int(0.4 * _K_RATE), int(0.1 * _K_RATE)
+    if len(power) < block:
+        blocks = np.array([power.mean()]) if len(power) else np.array([0.0])
+    else:
+        sums = np.concatenate([[0.0], np.cumsum(power)])
+        starts = np.arange(0, len(power) - block + 1, step)
+        blocks = (sums[starts + block] - sums[starts]) / block
+    with np.errstate(divide="ignore"):
+        levels = -0.691 + 10 * np.log10(blocks)
+    kept = blocks[levels > -70.0]
+    if len(kept) == 0:
+        return -math.inf
+    relative = -0.691 + 10 * math.log10(kept.mean()) - 10.0
+    kept = blocks[(levels > -70.0) & (levels > relative)]
+    return -0.691 + 10 * math.log10(kept.mean())
+
+
+def loudness_gain(x: np.ndarray, target_lufs: float) -> tuple[float, float]:
+    """The gain that brings ``x`` (48 kHz) to ``target_lufs``, and its loudness before."""
+    before = loudness(x)
+    if not math.isfinite(before):
+        return 1.0, before
+    return 10 ** ((target_lufs - before) / 20), before

@@ -252,7 +252,8 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
     if trim := asked.get("trim"):
         said.append(f"trim below {trim[0]:g} dB keeping {trim[1]:g} ms")
     if normalize := asked.get("normalize"):
-        said.append(f"normalise to {normalize[1]:g} dBTP")
+        unit = "LUFS" if normalize[0] == "lufs" else "dBTP"
+        said.append(f"normalise to {normalize[1]:g} {unit}")
     if mono := asked.get("mono"):
         said.append("fold to mono" + ("" if mono == "all" else f" if under {mono:g} s"))
     return f"\n  then: {', '.join(said)}" if said else ""
