@@ -155,8 +155,8 @@ def _setting(name: str) -> Callable[[object], Any]:
         check = next(s.check for s in settings_of(Rules) if s.name == name)
         try:
             return check(value)
-        except ValueError:
-            return None
+        except ValueError as exc:  # the setting's own words: they say what is expected
+            raise _InvalidError(f"{name} {exc}") from None
 
     return convert
 

@@ -107,8 +107,14 @@ def _trim(value: Any) -> tuple[float, float] | None:
         return None
     if not isinstance(value, dict) or set(value) - {"threshold_db", "keep_ms"}:
         raise ValueError(f"must be off or {{threshold_db: -60, keep_ms: 5}}; got {shown(value)}")
-    threshold = _number(-120, -1)(value.get("threshold_db", -60))
-    keep = _number(0, 1000)(value.get("keep_ms", 5))
+    try:
+        threshold = _number(-120, -1)(value.get("threshold_db", -60))
+    except ValueError as exc:
+        raise ValueError(f"threshold_db {exc}") from None
+    try:
+        keep = _number(0, 1000)(value.get("keep_ms", 5))
+    except ValueError as exc:
+        raise ValueError(f"keep_ms {exc}") from None
     return (float(threshold), float(keep))
 
 

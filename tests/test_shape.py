@@ -131,7 +131,7 @@ def test_a_sidecar_and_a_folder_file_shape_their_files(tmp_path: Path) -> None:
     snare, _ = sf.read(str(tmp_path / "out" / "snare.wav"))
     assert kick.ndim == 1 and abs(len(kick) / 48000 - 0.5) < 0.002  # folded, trimmed
     assert snare.ndim == 2 and abs(len(snare) / 48000 - 0.75) < 0.002  # kept stereo, untrimmed
-    assert "normalize must be off or peak DB" in proc.stdout
+    assert "hat.wav.yaml: normalize must be off, peak DB or lufs DB" in proc.stdout
 
 
 def test_what_a_trim_leaves_is_judged_by_the_length_rules(tmp_path: Path) -> None:
