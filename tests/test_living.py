@@ -277,7 +277,7 @@ class TestRetry:
         status = json.loads(sp404d(tmp_path, "status", "--journal", str(journal), "--json").stdout)
         assert status["total"] == 5  # each retried file has a new record
         again = sp404d(tmp_path, "retry", str(inbox / "good.wav"), "--config", str(config))
-        assert "1 files retried: 1 done" in again.stdout
+        assert "1 file retried: 1 done" in again.stdout
         nothing = sp404d(tmp_path, "retry", "--failed", "--config", str(config))
         assert "nothing to retry" in nothing.stdout
 
@@ -286,7 +286,7 @@ class TestRetry:
         write_audio(d.inbox / "tiny.wav", 44100, seconds=0.03)
         wait_for(lambda: d.by_status("rejected"), "the refusal")
         out = sp404d(tmp_path, "retry", "--config", str(d.config)).stdout
-        assert "1 files handed to the running daemon" in out
+        assert "1 file handed to the running daemon" in out
         # Nothing changed about the file, yet it is planned again: a second record.
         wait_for(lambda: len(d.by_status("rejected")) == 2, "the retried job's record")
         assert d.events("retry")[0]["files"] == 1

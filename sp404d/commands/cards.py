@@ -59,7 +59,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
             print(f"sp404d: could not reach the daemon (pid {daemon['pid']}): {exc}; "
                   "running them here", file=sys.stderr)  # fmt: skip
         else:
-            print(f"{len(sources)} files handed to the running daemon (pid {daemon['pid']}); "
+            print(f"{_files(len(sources))} handed to the running daemon (pid {daemon['pid']}); "
                   "sp404d status shows how they end")  # fmt: skip
             return common.EXIT_OK
     return _retry_here(config, present)
@@ -83,7 +83,7 @@ def _retry_here(config: Any, present: list[Any]) -> int:
         finally:
             runner.close()
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items()))
-    print(f"{tally.total} files retried: {parts}")
+    print(f"{_files(tally.total)} retried: {parts}")
     return common.EXIT_OK if tally.ok else common.EXIT_JOBS
 
 
@@ -142,3 +142,7 @@ def _execute(plans: list[Any], workers: int, job_timeout: float) -> dict[Path, A
     finally:
         pool.close()
     return outcomes
+
+
+def _files(n: int) -> str:
+    return f"{n} file{'s' if n != 1 else ''}"
