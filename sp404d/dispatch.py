@@ -126,6 +126,11 @@ class Dispatcher:
     def finished(self, plan: Plan, outcome: Outcome, started_at: str) -> None:
         rec = self.runner.finish(plan, outcome, started_at)
         self.intake.ended(plan.source)
+        if outcome.status == "failed":
+            # A write cut off (a card pulled and back before the daemon looked, a full disk) may
+            # have left its temp file where its worker could not remove it: the health check
+            # clears it once nothing holds it.
+            self.guard.temps_left = True
         self.changed()
         self.aftercare.after(rec, plan.source, plan.root)
 
