@@ -287,6 +287,21 @@ def _staged_files(staging: Path, n: int) -> list[tuple[str, bytes]]:
     return files
 
 
+def drop_one(daemon: Daemon, name: str, payload: bytes) -> tuple[float, float]:
+    """Write one file into the inbox (open, write, close: IN_CLOSE_WRITE) and wait for its
+    output; return the wall times of the close and of the output seen (polled every 1 ms)."""
+    before = daemon.outputs()
+    with open(daemon.inbox / name, "wb") as f:
+        f.write(payload)
+    closed = time.time()
+    end = time.monotonic() + 10.0
+    while daemon.outputs() <= before:
+        if time.monotonic() > end:
+            raise RuntimeError(f"{name}: no output after 10 s; log: {daemon.log_path}")
+        time.sleep(0.001)
+    return closed, time.time()
+
+
 def bench_latency(root: Path, n: int, workers: int, pause: float) -> None:
     files = _staged_files(root / "staging", n)
     daemon = Daemon(root / "daemon", workers=workers, settle=0.2)
@@ -297,16 +312,7 @@ def bench_latency(root: Path, n: int, workers: int, pause: float) -> None:
         print(f"latency: daemon ready in {daemon.ready_s:.2f} s (pid {daemon.pid})")
         time.sleep(0.5)  # let start-up work (the first rescan, the state file) finish
         for name, payload in files:
-            before = daemon.outputs()
-            with open(daemon.inbox / name, "wb") as f:
-                f.write(payload)
-            t_close = time.time()
-            end = time.monotonic() + 10.0
-            while daemon.outputs() <= before:
-                if time.monotonic() > end:
-                    raise RuntimeError(f"{name}: no output after 10 s; log: {daemon.log_path}")
-                time.sleep(0.002)
-            t_seen = time.time()
+            t_close, t_seen = drop_one(daemon, name, payload)
             lat.append(t_seen - t_close)
             closed_at[name], seen_at[name] = t_close, t_seen
             time.sleep(pause)

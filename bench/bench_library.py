@@ -45,7 +45,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_convert import sp404d
-from bench_daemon import Daemon, _pct
+from bench_daemon import Daemon, _pct, drop_one
 from bench_journal import sp404d_record
 from corpus import make_corpus
 from procfs import read, status_kb
@@ -121,16 +121,8 @@ def daemon_run(template: Path | None, work: Path, drops: list[tuple[str, bytes]]
     with daemon:
         ready = daemon.ready_s
         for name, payload in drops:
-            before = daemon.outputs()
-            with open(daemon.inbox / name, "wb") as f:
-                f.write(payload)
-            closed = time.perf_counter()
-            end = time.monotonic() + 10.0
-            while daemon.outputs() <= before:
-                if time.monotonic() > end:
-                    raise RuntimeError(f"{name}: no output after 10 s; log: {daemon.log_path}")
-                time.sleep(0.001)
-            latencies.append((time.perf_counter() - closed) * 1000)
+            closed, seen = drop_one(daemon, name, payload)
+            latencies.append((seen - closed) * 1000)
             time.sleep(0.05)
         time.sleep(1.5)  # idle: the state file written, nothing queued
         rss = status_kb(read(f"/proc/{daemon.pid}/status") or "", "VmRSS") / 1024

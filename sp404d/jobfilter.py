@@ -77,6 +77,16 @@ class JobFilter:
                 yield rec
 
 
+def latest_per_source(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The newest record of each source, newest first, from records read newest first."""
+    looked: set[str] = set()
+    for rec in newest_first:
+        source = str(rec.get("source"))
+        if source not in looked:
+            looked.add(source)
+            yield rec
+
+
 def standing(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
     """The record that stands for each source: its newest, if ``done``; if that is ``skipped``
     (a re-run found it converted), the ``done`` record behind it with the same output, which

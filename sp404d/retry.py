@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sp404d.jobfilter import latest_per_source
 from sp404d.journal import Journal
 
 
@@ -30,12 +31,8 @@ def choose(
     """The latest record of each source to retry, oldest first: under ``paths`` (files or
     folders, absolute) if any are given, and with one of ``statuses`` if any are given."""
     chosen: list[Mapping[str, Any]] = []
-    looked: set[str] = set()
-    for rec in journal.iter_newest():
+    for rec in latest_per_source(journal.iter_newest()):
         source = str(rec.get("source"))
-        if source in looked:
-            continue
-        looked.add(source)
         if statuses and rec.get("status") not in statuses:
             continue
         if paths and not any(source == p or source.startswith(p.rstrip("/") + "/") for p in paths):

@@ -301,3 +301,20 @@ def test_rebuild_refuses_a_new_card_inside_an_inbox(tmp_path: Path) -> None:
     bad = sp404d(tmp_path, "rebuild", "--outbox", str(inbox / "card"), "--config", str(config),
                  code=2)  # fmt: skip
     assert "inside the inbox" in bad.stderr and not (inbox / "card").exists()
+
+
+def test_status_into_a_pipe_closed_early_is_no_error(tmp_path: Path) -> None:
+    """``sp404d status --limit 0 | head``: the reader goes away mid-stream; no traceback."""
+    from sp404d.journal import Journal
+
+    journal = tmp_path / "j.jsonl"
+    with Journal(journal) as j:
+        j.db.insert_multiple(
+            {"source": f"/in/s{i}.wav", "status": "done", "output": f"/out/s{i}.wav",
+             "finished_at": "2026-12-03T10:00:00.000Z"} for i in range(3000)
+        )  # fmt: skip
+    proc = subprocess.run(
+        f"{' '.join(SP404D)} status --journal {journal} --limit 0 | head -1",
+        shell=True, capture_output=True, text=True, env=run_env(tmp_path / "home"),
+    )  # fmt: skip
+    assert proc.stdout.startswith("journal ") and proc.stderr == ""
