@@ -49,9 +49,9 @@ class Intents:
         self._torn = False  # a write stopped part-way: end that line before the next
         self._open_notes: dict[tuple[str, str], None] = {}  # added here, not resolved yet
 
-    def unresolved(self, recorded: Callable[[str], bool]) -> dict[str, Path]:
+    def unresolved(self, recorded: Callable[[str], bool]) -> dict[str, tuple[Path, ...]]:
         """Outputs on disk that an earlier run wrote but never journaled (``recorded(output)``
-        is false), by source."""
+        is false), by source (a chopped loop's slices: several), in the order noted."""
         with contextlib.suppress(OSError):
             self._open()
         if self._fd is None:
@@ -60,13 +60,15 @@ class Intents:
             pending = _pending(_read_all(self._fd))
         except OSError:
             return {}
-        return {
-            source: Path(output)
-            for source, output in pending
-            if (source, output) not in self._open_notes
-            and Path(output).is_file()
-            and not recorded(output)
-        }
+        found: dict[str, tuple[Path, ...]] = {}
+        for source, output in pending:
+            if (
+                (source, output) not in self._open_notes
+                and Path(output).is_file()
+                and not recorded(output)
+            ):
+                found[source] = (*found.get(source, ()), Path(output))
+        return found
 
     def _open(self) -> None:
         """Open the file (shared lock held from now on); compact it if it is big and no

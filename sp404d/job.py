@@ -20,13 +20,23 @@ from typing import Any, Literal
 
 from sp404d.audio import dsp
 from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.audio.render import RenderSpec, render
+from sp404d.audio.render import RenderSpec, render, render_chopped
 from sp404d.converted import converted
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, same_bytes, write_reason
 from sp404d.settings import Rules
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Where one slice of a chopped loop goes: its reserved name, its pad in a kit, and files
+    already on disk that may be this very slice (a crash between rename and record)."""
+
+    final: Path
+    slot: tuple[str, int] | None = None
+    adopt: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,11 @@ class Plan:
     # order its workers happen to finish in.
     journal: Path | None = None
     known_until: int = 0
+    # A chopped loop (``rules.chop``): one piece a slice, as many as it may give (``final`` is
+    # the first's). ``earlier``: this source's other earlier outputs (its slices, or its one
+    # output before it was chopped), removed once the new outputs are durable.
+    pieces: tuple[Piece, ...] = ()
+    earlier: tuple[Path, ...] = ()
 
 
 #: How a job ended, as the journal records it: converted; nothing to convert (the same content
@@ -72,6 +87,19 @@ class Outcome:
     render: dict[str, Any] = field(default_factory=dict)
     replaced: Path | None = None
     elapsed_s: float = 0.0
+    slices: tuple[SliceDone, ...] = ()  # a chopped loop's outputs (``output`` is the first's)
+    removed: tuple[Path, ...] = ()  # ``Plan.earlier`` files that were there and are gone
+
+
+@dataclass(frozen=True)
+class SliceDone:
+    """One slice written: its file, which frames of the 48 kHz loop it holds, what rendering
+    did."""
+
+    output: Path
+    start: int
+    end: int
+    render: dict[str, Any]
 
 
 def hash_file(path: Path) -> str:
@@ -150,7 +178,13 @@ def execute_many(plans: tuple[Plan, ...]) -> list[Outcome]:
 
 
 def _sync_folders(outcomes: list[Outcome]) -> list[Outcome]:
-    written = [o.output.parent for o in outcomes if o.status == "done" and o.output is not None]
+    written = [
+        path.parent
+        for o in outcomes
+        if o.status == "done"
+        for path in (o.output, *(s.output for s in o.slices))
+        if path is not None
+    ]
     failed: dict[Path, str] = {}
     for folder in dict.fromkeys(written):
         try:
@@ -159,33 +193,48 @@ def _sync_folders(outcomes: list[Outcome]) -> list[Outcome]:
             failed[folder] = write_reason(exc, folder)
     if not failed:
         return outcomes
-    return [
-        replace(o, status="failed", reason=failed[o.output.parent])
-        if o.status == "done" and o.output is not None and o.output.parent in failed
-        else o
-        for o in outcomes
-    ]
+    return [_unsynced(o, failed) for o in outcomes]
+
+
+def _unsynced(outcome: Outcome, failed: dict[Path, str]) -> Outcome:
+    """A done job with an output in a folder whose fsync failed is failed, for that reason."""
+    if outcome.status != "done":
+        return outcome
+    for path in (outcome.output, *(s.output for s in outcome.slices)):
+        if path is not None and path.parent in failed:
+            return replace(outcome, status="failed", reason=failed[path.parent])
+    return outcome
 
 
 def _remove_replaced(plans: tuple[Plan, ...], outcomes: list[Outcome]) -> list[Outcome]:
     """Delete the earlier outputs the finished jobs supersede (``Outcome.replaced`` on entry:
-    what to delete; on return: what was there and deleted), then fsync their folders."""
+    what to delete, with ``Plan.earlier``; on return: what was there and deleted), then fsync
+    their folders."""
     result: list[Outcome] = []
     folders: list[Path] = []
     for plan, outcome in zip(plans, outcomes, strict=True):
         old = outcome.replaced
-        if outcome.status != "done" or old is None:
+        if outcome.status != "done":
             result.append(replace(outcome, replaced=None) if old is not None else outcome)
             continue
-        gone = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(old)
-            gone = old
-        if plan.rules.write_txt:
+        kept = {outcome.output, *(s.output for s in outcome.slices)}
+        stale = [p for p in (old, *plan.earlier) if p is not None and p not in kept]
+        gone = []
+        for path in stale:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(old.with_suffix(".txt"))  # the note we wrote beside it
-        folders.append(old.parent)
-        result.append(replace(outcome, replaced=gone))
+                os.unlink(path)
+                gone.append(path)
+            if plan.rules.write_txt:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path.with_suffix(".txt"))  # the note we wrote beside it
+            folders.append(path.parent)
+        result.append(
+            replace(
+                outcome,
+                replaced=old if old in gone else None,
+                removed=tuple(p for p in gone if p != old),
+            )
+        )
     for folder in dict.fromkeys(folders):
         with contextlib.suppress(OSError):  # the new output is durable already
             fsync_dir(folder)
@@ -223,12 +272,14 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
             raise  # vanished: said so by the caller
         raise FailedError(f"cannot read the file: {exc.strerror or 'read error'}") from None
     facts["key"] = key = job_key(sha, plan)
-    if plan.journal is not None:
+    if plan.journal is not None and not plan.pieces:  # a chop is redone, never looked up
         earlier = converted(plan.journal, key, plan.known_until)
         if earlier is not None:
             return ended("skipped", "already converted", output=earlier)
     facts["info"] = info = probe(plan.source)
     min_frames = check_duration(info, plan.rules)
+    if plan.pieces:
+        return _chopped(plan, info, min_frames, _seed(sha), ended)
     folder = ensure_folder(plan.rules.outbox, plan.folder, removable=plan.rules.outbox_removable)
     if plan.final.parent != folder or plan.final.name in ("", ".", "..") or "/" in plan.final.name:
         # The planner's names are safe by construction; this is the last word if one is not.
@@ -241,25 +292,92 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
     return ended("done", None, output=output, render=result, replaced=stale)
 
 
+def _spec(plan: Plan, min_frames: int, seed: int) -> RenderSpec:
+    rules = plan.rules
+    return RenderSpec(
+        fmt=rules.format,
+        quality=rules.quality,
+        overs=rules.overs,
+        min_frames=min_frames,
+        seed=seed,
+        truncated=rules.truncated,
+        recheck=lambda decoded: check_duration(decoded, rules),
+        trim=rules.trim,
+        normalize=rules.normalize,
+        mono=rules.channels == "mono",
+        mono_below_s=rules.mono_below_s,
+        chop=rules.chop,
+        slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
+        pad_slices=rules.short_files != "reject",
+    )
+
+
+def _chopped(
+    plan: Plan, info: AudioInfo, min_frames: int, seed: int, ended: Callable[..., Outcome]
+) -> Outcome:
+    """Render a loop's slices into locked temp files, then adopt identical files already in
+    place or rename each into its piece's name: nothing is renamed until every slice is
+    rendered, so a refusal leaves the outbox as it was."""
+    folders = []
+    for piece in plan.pieces:
+        rel = PurePosixPath(piece.final.parent.relative_to(plan.rules.outbox).as_posix())
+        folder = ensure_folder(plan.rules.outbox, rel, removable=plan.rules.outbox_removable)
+        if piece.final.parent != folder or piece.final.name in ("", ".", ".."):
+            raise FailedError(f"refusing to write {piece.final}: not a file in {folder}")
+        folders.append(folder)
+    spec = _spec(plan, min_frames, seed)
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(TempFile(folder)) for folder in folders]
+        made = render_chopped(plan.source, info, [t.path for t in temps], spec)
+        ours = {*plan.earlier, *(p for p in (plan.replaces,) if p is not None)}
+        for (_, _), piece in zip(made, plan.pieces, strict=False):
+            if piece.final.exists() and piece.final not in ours and piece.final not in piece.adopt:
+                raise FailedError(
+                    f"{piece.final.name} appeared in the outbox meanwhile; will retry"
+                )
+        done: list[SliceDone] = []
+        count = len(made)
+        for i, ((part, result), piece, tmp) in enumerate(
+            zip(made, plan.pieces, temps, strict=False)
+        ):
+            render = {**result.as_dict(), "slice": _slice_facts(part, i, count, plan.rules)}
+            adopted = next((e for e in piece.adopt if same_bytes(tmp.path, e)), None)
+            if adopted is not None:
+                done.append(SliceDone(adopted, part.start, part.end, {**render, "adopted": True}))
+                continue
+            tmp.sync()
+            try:
+                os.replace(tmp.path, piece.final)
+            except OSError as exc:
+                raise FailedError(write_reason(exc, piece.final.parent)) from None
+            tmp.committed = True
+            done.append(SliceDone(piece.final, part.start, part.end, render))
+    if plan.rules.write_txt:
+        for slice_done in done:
+            _write_txt(plan, slice_done.output, slice_done.output.parent)
+    return ended("done", None, output=done[0].output, render=done[0].render, slices=tuple(done))
+
+
+def _slice_facts(part: Any, index: int, count: int, rules: Rules) -> dict[str, Any]:
+    """What the journal keeps about a slice: which one, of how many, cut how and where."""
+    assert rules.chop is not None
+    way, asked = rules.chop
+    return {
+        "n": index + 1,
+        "of": count,
+        "chop": f"onsets {asked}" if way == "onsets" else str(asked),
+        "start_s": round(part.start / dsp.OUT_RATE, 6),
+        "end_s": round(part.end / dsp.OUT_RATE, 6),
+        "faded": [part.fade_in, part.fade_out],
+    }
+
+
 def _write(
     plan: Plan, info: AudioInfo, folder: Path, min_frames: int, seed: int
 ) -> tuple[Path, dict[str, Any]]:
     """Render into a locked temp file, then adopt an identical existing file or commit."""
     with TempFile(folder) as tmp:
-        spec = RenderSpec(
-            fmt=plan.rules.format,
-            quality=plan.rules.quality,
-            overs=plan.rules.overs,
-            min_frames=min_frames,
-            seed=seed,
-            truncated=plan.rules.truncated,
-            recheck=lambda decoded: check_duration(decoded, plan.rules),
-            trim=plan.rules.trim,
-            normalize=plan.rules.normalize,
-            mono=plan.rules.channels == "mono",
-            mono_below_s=plan.rules.mono_below_s,
-        )
-        result = render(plan.source, info, tmp.path, spec)
+        result = render(plan.source, info, tmp.path, _spec(plan, min_frames, seed))
         # A run killed after its rename but before its journal record left this very file:
         # the output is deterministic, so identical bytes mean it is ours. Adopt it.
         for existing in plan.adopt:

@@ -88,26 +88,55 @@ def latest_per_source(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Map
 
 
 def standing(newest_first: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    """The record that stands for each source: its newest, if ``done``; if that is ``skipped``
+    """The records that stand for each source: its newest, if ``done``; if that is ``skipped``
     (a re-run found it converted), the ``done`` record behind it with the same output, which
-    holds what a skip does not (the probe's length). A source whose newest job was refused or
-    failed has no standing output."""
+    holds what a skip does not (the probe's length). A chopped loop stands as all its slices
+    (its last slice's record and the ones appended with it). A source whose newest job was
+    refused or failed has no standing output."""
     settled: set[str] = set()
     waiting: dict[str, str] = {}  # source -> the output its newest skip confirmed
+    slicing: dict[str, int] = {}  # source -> the slice number still to come
     for rec in newest_first:
         source = str(rec.get("source"))
+        if source in slicing:
+            n = _slice_number(rec)
+            if rec.get("status") == "done" and n == slicing[source]:
+                yield rec
+                slicing[source] = n - 1
+                if n > 1:
+                    continue
+            del slicing[source]
+            settled.add(source)
+            continue
         if source in settled:
             continue
         status, output = rec.get("status"), rec.get("output")
         if source in waiting:
             if status == "done" and output == waiting[source]:
-                settled.add(source)
                 del waiting[source]
-                yield rec
+                yield from _stand(rec, source, settled, slicing)
             continue
         if status == "skipped" and output:
             waiting[source] = str(output)
             continue
-        settled.add(source)
         if status == "done" and output:
-            yield rec
+            yield from _stand(rec, source, settled, slicing)
+        else:
+            settled.add(source)
+
+
+def _stand(
+    rec: Mapping[str, Any], source: str, settled: set[str], slicing: dict[str, int]
+) -> Iterator[Mapping[str, Any]]:
+    yield rec
+    n = _slice_number(rec)
+    if n > 1:
+        slicing[source] = n - 1  # the slices before it come next (newest first)
+    else:
+        settled.add(source)
+
+
+def _slice_number(rec: Mapping[str, Any]) -> int:
+    facts = rec.get("slice")
+    n = facts.get("n") if isinstance(facts, Mapping) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from sp404d.errors import RejectedError
@@ -64,11 +65,11 @@ class PadBook:
         bank: str | None,
         pad: int | None,
         owner: str,
-        previous: str | None = None,
+        previous: Collection[str] = (),
     ) -> Slot:
-        """Take a slot for ``owner`` (a source path); ``previous`` is its own earlier output."""
+        """Take a slot for ``owner`` (a source path); ``previous``: its own earlier outputs."""
         held = self._kit(kit)
-        mine = [s for s, h in held.items() if h in (previous, owner)]
+        mine = [s for s, h in held.items() if h in previous or h == owner]
         for old in mine:
             del held[old]
         if pad is None:
@@ -81,8 +82,7 @@ class PadBook:
             slot: Slot = ((bank or "A").upper(), pad)
             taken_by = held.get(slot)
             if taken_by is not None and taken_by != owner:
-                for old in mine:  # still on disk: the refusal must not free it
-                    held[old] = previous or owner
+                self._keep(held, mine, owner)  # still on disk: a refusal must not free them
                 raise RejectedError(
                     f"pad {slot[0]}{slot[1]:02d} of kit '{kit}' is already taken by "
                     f"{Path(taken_by).name}"
@@ -94,11 +94,61 @@ class PadBook:
                 if (b, p) not in held:
                     held[(b, p)] = owner
                     return (b, p)
-        for old in mine:
-            held[old] = previous or owner
+        self._keep(held, mine, owner)
         if bank:
             raise RejectedError(f"bank {bank.upper()} of kit '{kit}' is full: 16 pads")
         raise RejectedError(f"kit '{kit}' is full: 160 samples (banks A-J x 16 pads)")
+
+    def claim_run(
+        self,
+        kit: str,
+        bank: str | None,
+        pad: int | None,
+        count: int,
+        owner: str,
+        previous: Collection[str] = (),
+    ) -> list[Slot]:
+        """Take ``count`` consecutive pads for the slices of ``owner``, in the unit's order
+        (A1..A16, B1...): from ``pad`` if one is asked for (refused if any is taken), else its
+        own earlier run if it fits, else the first free run (starting in ``bank``, if given)."""
+        held = self._kit(kit)
+        mine = [s for s, h in held.items() if h in previous or h == owner]
+        for old in mine:
+            del held[old]
+        order = [(b, p) for b in BANKS for p in range(1, PADS + 1)]
+        if pad is not None:
+            first = order.index(((bank or "A").upper(), pad))
+            run = order[first : first + count]
+            taken = [s for s in run if s in held]
+            if len(run) < count or taken:
+                self._keep(held, mine, owner)
+                span = f"{_name(run[0])}-{_name(order[min(first + count, len(order)) - 1])}"
+                why = (
+                    f"{_name(taken[0])} is taken by {Path(held[taken[0]]).name}"
+                    if taken
+                    else f"the kit ends at J16, {count} pads from {_name(run[0])} do not fit"
+                )
+                raise RejectedError(f"pads {span} of kit '{kit}' for {count} slices: {why}")
+            starts = [first]
+        else:
+            starts = sorted(order.index(s) for s in mine)[:1]
+            starts += [i for i, s in enumerate(order) if bank is None or s[0] == bank.upper()]
+        for first in starts:
+            run = order[first : first + count]
+            if len(run) == count and not any(s in held for s in run):
+                for slot in run:
+                    held[slot] = owner
+                return run
+        self._keep(held, mine, owner)
+        where = f"bank {bank.upper()} on" if bank else "A1 on"
+        raise RejectedError(
+            f"kit '{kit}' has no {count} free pads in a row ({where}) for its slices"
+        )
+
+    @staticmethod
+    def _keep(held: dict[Slot, str], mine: list[Slot], owner: str) -> None:
+        for old in mine:
+            held[old] = owner
 
     def release(self, kit: str, slot: Slot, owner: str) -> None:
         """Give back a slot whose job did not produce a file."""
@@ -109,3 +159,7 @@ class PadBook:
     def settle(self, kit: str, slot: Slot, output: str) -> None:
         """After the file is written, the slot is held by the file (as a rescan would see it)."""
         self._kit(kit)[slot] = output
+
+
+def _name(slot: Slot) -> str:
+    return f"{slot[0]}{slot[1]:02d}"

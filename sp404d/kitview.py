@@ -4,7 +4,7 @@ A kit is what the outbox holds under ``KIT/bank_X/pad_NN_NAME.wav``. The journal
 sample came from, how long it is and its BPM, so the view is built from it rather than from a
 scan of the card (a scan knows none of that). Only what stands counts: the newest job of each
 source, if it is ``done`` (or ``skipped``, which says the earlier ``done`` output still stands),
-its output still on disk and its metadata naming a kit. The newest claim to an output path wins,
+its output still on disk where the kit layout puts a sample. The newest claim to an output path wins,
 so a pad taken over after a file was deleted is not seen twice. Two different files on one pad
 (possible only when the card was changed behind sp404d's back) are kept, to be flagged.
 
@@ -115,8 +115,6 @@ def _slot_of(rec: Mapping[str, Any], output: Path) -> tuple[Path, str, int, str]
 
 def _pad_of(rec: Mapping[str, Any]) -> tuple[Path, Pad] | None:
     meta = rec.get("metadata") or {}
-    if not meta.get("kit"):
-        return None
     output = Path(str(rec["output"]))
     where = _slot_of(rec, output)
     if where is None:
@@ -127,6 +125,8 @@ def _pad_of(rec: Mapping[str, Any]) -> tuple[Path, Pad] | None:
         return None
     folder, bank, number, name = where
     length = (rec.get("input") or {}).get("duration_s")
+    if rec.get("slice"):  # a slice of a chopped loop: its own length, not the loop's
+        length = (rec.get("render") or {}).get("duration_s", length)
     return folder, Pad(
         bank=bank,
         pad=number,

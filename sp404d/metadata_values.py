@@ -151,7 +151,7 @@ def _setting(name: str) -> Callable[[object], Any]:
         from sp404d.settings import Rules, settings_of
 
         if value is False or (isinstance(value, str) and value.lower() == "off"):
-            return False if name in ("trim", "normalize") else None
+            return False if name in ("trim", "normalize", "chop") else None
         check = next(s.check for s in settings_of(Rules) if s.name == name)
         try:
             return check(value)
@@ -178,6 +178,7 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
             FieldRule("normalize", "off or peak DB, e.g. peak -1", _setting("normalize")),
             FieldRule("channels", "keep or mono", _setting("channels")),
             FieldRule("mono_below_s", "seconds, 0 for every file", _setting("mono_below_s")),
+            FieldRule("chop", "off, a number of slices (e.g. 16) or onsets", _setting("chop")),
         )
     }
 )

@@ -20,13 +20,14 @@ import soundfile as sf
 from sp404d.config import Config
 from sp404d.errors import JobError
 from sp404d.intents import Intents
-from sp404d.job import Outcome, Plan
+from sp404d.job import Outcome, Piece, Plan
 from sp404d.journal import Journal
 from sp404d.kits import PadBook
 from sp404d.layout import kit_folder, place
 from sp404d.metadata import Metadata, read_metadata
 from sp404d.metadata_path import bpm_from_length
 from sp404d.names import fold, unique_filename
+from sp404d.settings import Rules
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class Planner:
         self._taken: dict[Path, FolderNames] = {}
         self._pads: dict[Path, PadBook] = {}
         self._spellings: dict[Path, dict[str, str]] = {}  # outbox -> fold(folder) -> folder
-        self._recovered: dict[str, str] | None = None  # source -> output no record claims
+        # source -> outputs no record claims (a chopped loop's slices: several)
+        self._recovered: dict[str, tuple[Path, ...]] | None = None
 
     def forget(self) -> None:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
@@ -119,14 +121,13 @@ class Planner:
         self._pads.clear()
         self._spellings.clear()
 
-    def _recovered_outputs(self) -> dict[str, str]:
+    def _recovered_outputs(self) -> dict[str, tuple[Path, ...]]:
         """Outputs a crash left without their record, by source (read once, on first need)."""
         if self._recovered is None:
             self._recovered = {}
             if self._intents is not None:
                 recorded = self.journal.latest_by_output
-                found = self._intents.unresolved(lambda out: recorded(out) is not None)
-                self._recovered = {source: str(output) for source, output in found.items()}
+                self._recovered = self._intents.unresolved(lambda out: recorded(out) is not None)
         return self._recovered
 
     def recorded(self, rec: Mapping[str, Any]) -> None:
@@ -134,17 +135,18 @@ class Planner:
         if self._recovered and rec.get("status") == "done" and rec.get("output"):
             self._recovered.pop(str(rec.get("source")), None)
 
-    def _own_output(self, source: Path) -> Path | None:
-        """The output this source's own last done job wrote, if it is still there.
+    def _own_outputs(self, source: Path) -> tuple[Path, ...]:
+        """The outputs this source's own last done job wrote (a chopped loop's slices), those
+        still there.
 
         Unjournaled outputs (a crash between rename and record) were written after their
         source's last record: they win.
         """
-        out = self._recovered_outputs().get(str(source))
-        if out is None:
+        found = self._recovered_outputs().get(str(source))
+        if found is None:
             rec = self.journal.latest_done_by_source(str(source))
-            out = str(rec["output"]) if rec else None
-        return Path(out) if out and Path(out).is_file() else None
+            found = tuple(Path(str(p)) for p in outputs_of(rec)) if rec else ()
+        return tuple(p for p in found if p.is_file())
 
     def _names(self, folder: Path) -> FolderNames:
         names = self._taken.get(folder)
@@ -185,13 +187,7 @@ class Planner:
                 yield self.plan(request)
             return
         metas: list[tuple[Request, Metadata | Early]] = [(r, self._read(r)) for r in requests]
-        order = sorted(
-            range(len(metas)),
-            key=lambda i: (
-                0 if isinstance(m := metas[i][1], Metadata) and m.pad is not None else 1,
-                i,
-            ),
-        )
+        order = sorted(range(len(metas)), key=lambda i: (_claim_order(*metas[i]), i))
         results: list[Plan | Early | None] = [None] * len(metas)
         for i in order:
             request, meta = metas[i]
@@ -244,7 +240,9 @@ class Planner:
         if status not in ("done", "skipped"):
             return None
         output = Path(str(rec["output"])) if rec.get("output") else None
-        if need_output and (output is None or not output.is_file()):
+        if need_output and not (
+            outputs_of(rec) and all(Path(p).is_file() for p in outputs_of(rec))
+        ):
             return None
         return Outcome("skipped", "already converted", rec.get("sha256"), rec.get("key"), output)
 
@@ -266,13 +264,17 @@ class Planner:
         if meta.shaping:  # a sidecar's or folder file's shaping, over the inbox's
             over: dict[str, Any] = {k: None if v is False else v for k, v in meta.shaping.items()}
             rules = replace(rules, **over)
-        previous = self._own_output(source)
+        own = self._own_outputs(source)
+        if rules.chop is not None:
+            return self._plan_chop(request, meta, rules, inputs, st, own)
+        # Re-done in place: its one earlier output (others, from a time it was chopped, go).
+        previous = own[0] if len(own) == 1 else None
         slot = None
         if config.layout == "kit":
             kit = self._spelling(config.outbox, kit_folder(meta.kit))
             try:
                 slot = self._pad_book(config.outbox).claim(
-                    kit, meta.bank, meta.pad, str(source), str(previous) if previous else None
+                    kit, meta.bank, meta.pad, str(source), [str(p) for p in own]
                 )
             except JobError as exc:
                 # Not a fact about this file: the pad may free up. No input id, so the next
@@ -300,6 +302,71 @@ class Planner:
             inputs=inputs,
             journal=self.journal.path,
             known_until=self.journal.last_id,
+            earlier=tuple(p for p in own if p != previous),
+        )
+
+    def _plan_chop(
+        self,
+        request: Request,
+        meta: Metadata,
+        rules: Rules,
+        inputs: str,
+        st: os.stat_result,
+        own: tuple[Path, ...],
+    ) -> Plan | Early:
+        """A loop to chop: a name (``NAME_01``...) and in a kit a pad for each slice it may
+        give, consecutive pads from its own pad or the first free run."""
+        config = request.config
+        assert rules.chop is not None
+        count = rules.chop[1]
+        slots: list[tuple[str, int] | None] = [None] * count
+        if config.layout == "kit":
+            kit = self._spelling(config.outbox, kit_folder(meta.kit))
+            try:
+                run = self._pad_book(config.outbox).claim_run(
+                    kit, meta.bank, meta.pad, count, str(request.source), [str(p) for p in own]
+                )
+            except JobError as exc:  # as for one pad: it may free up, so no input id
+                return Early(
+                    request, Outcome("rejected", exc.reason), meta, st.st_size, st.st_mtime_ns
+                )
+            slots = list(run)
+        room = config.name_length - 3  # for _01
+        pieces: list[Piece] = []
+        for i, slot in enumerate(slots):
+            placement = place(meta, config.layout, name_length=room, slot=slot)
+            folder = self._spelled(config.outbox, placement.folder)
+            folder_abs = config.outbox.joinpath(*folder.parts)
+            stem = f"{placement.stem}_{i + 1:02d}"
+            mine = next(
+                (
+                    p
+                    for p in own
+                    if p.parent == folder_abs and fold(p.name) == fold(stem + rules.extension)
+                ),
+                None,
+            )
+            final, adopt = self._reserve(
+                folder_abs, stem, rules.extension, mine, config.name_length
+            )
+            pieces.append(Piece(final, slot, adopt if mine is None else (*adopt, final)))
+        first = pieces[0]
+        return Plan(
+            source=request.source,
+            root=request.root,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            meta=meta,
+            folder=PurePosixPath(first.final.parent.relative_to(config.outbox).as_posix()),
+            stem=first.final.stem,
+            final=first.final,
+            rules=rules,
+            slot=first.slot,
+            inputs=inputs,
+            journal=self.journal.path,
+            known_until=self.journal.last_id,
+            pieces=tuple(pieces),
+            earlier=own,
         )
 
     def _reserve(
@@ -324,6 +391,9 @@ class Planner:
 
     def settle(self, plan: Plan, outcome: Outcome) -> None:
         """Update reservations once a job has ended."""
+        if plan.pieces:
+            self._settle_pieces(plan, outcome)
+            return
         if outcome.status == "done" and outcome.output is not None:
             if outcome.output != plan.final:  # adopted an existing file: free the reservation
                 self._names(plan.final.parent).taken.discard(fold(plan.final.name))
@@ -332,15 +402,61 @@ class Planner:
                     plan.folder.parts[0], plan.slot, str(outcome.output)
                 )
             return
-        if plan.final != plan.replaces:
-            names = self._names(plan.final.parent)
-            if plan.final.exists():
-                # Renamed into place before the job failed (a killed worker, a failed folder
-                # fsync): the name stays taken, and the retry's plan offers it for adoption.
-                names.saw(plan.final.name)
-            else:
-                names.taken.discard(fold(plan.final.name))
+        self._unreserve(plan.final, plan.replaces)
         self._release_slot(plan)
+
+    def _unreserve(self, final: Path, replaces: Path | None) -> None:
+        """Free a name a job did not write (unless something is on disk under it now)."""
+        if final == replaces:
+            return
+        names = self._names(final.parent)
+        if final.exists():
+            # Renamed into place before the job failed (a killed worker, a failed folder
+            # fsync): the name stays taken, and the retry's plan offers it for adoption.
+            names.saw(final.name)
+        else:
+            names.taken.discard(fold(final.name))
+
+    def _settle_pieces(self, plan: Plan, outcome: Outcome) -> None:
+        """A chopped loop: pieces it wrote hold their names and pads; the rest (fewer onsets
+        than pieces, or a job that failed) are given back."""
+        written = outcome.slices if outcome.status == "done" else ()
+        book = self._pad_book(plan.rules.outbox)
+        kit = plan.folder.parts[0] if plan.folder.parts else ""
+        for i, piece in enumerate(plan.pieces):
+            output = written[i].output if i < len(written) else None
+            if output is not None:
+                if output != piece.final:
+                    self._names(piece.final.parent).taken.discard(fold(piece.final.name))
+                if piece.slot is not None:
+                    book.settle(kit, piece.slot, str(output))
+                continue
+            self._unreserve(piece.final, piece.final if piece.final in plan.earlier else None)
+            if piece.slot is not None:
+                book.release(kit, piece.slot, str(plan.source))
+
+
+def outputs_of(rec: Mapping[str, Any] | None) -> list[str]:
+    """The outputs a done record stands for: a chopped loop's slices (on its last slice's
+    record), else its one output."""
+    if not rec:
+        return []
+    slices = rec.get("slices")
+    if isinstance(slices, list) and all(isinstance(p, str) for p in slices) and slices:
+        return list(slices)
+    output = rec.get("output")
+    return [str(output)] if output else []
+
+
+def _claim_order(request: Request, meta: Metadata | Early) -> int:
+    """Explicit pads first; a loop chopped at its onsets last (it holds as many pads as it may
+    give until it has run, and gives back those it did not use)."""
+    if not isinstance(meta, Metadata):
+        return 1
+    if meta.pad is not None:
+        return 0
+    chop = meta.shaping.get("chop", request.config.chop)
+    return 2 if chop and chop[0] == "onsets" else 1
 
 
 def _folders_in(outbox: Path) -> dict[str, str]:

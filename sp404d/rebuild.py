@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sp404d.config import Config
-from sp404d.job import Outcome, Plan
+from sp404d.job import Outcome, Piece, Plan
 from sp404d.metadata import Metadata
 
 
@@ -32,6 +32,7 @@ class Entry:
     target: PurePosixPath  # below the outbox
     problem: str | None = None  # gone, changed, outside the outbox: listed, not rebuilt
     plan: Plan | None = None
+    piece: int | None = None  # a slice of a chopped loop: which of the plan's pieces
 
 
 def _metadata(data: Mapping[str, Any] | None, fallback: str) -> Metadata:
@@ -61,8 +62,8 @@ def entries(
     latest_done: Iterable[Mapping[str, Any]], config: Config, new_outbox: Path
 ) -> list[Entry]:
     """What to make, from the latest ``done`` record of each source, in the journal's order."""
-    rules = replace(config.rules(), outbox=new_outbox)
-    found = []
+    rules = replace(config.rules(), outbox=new_outbox, chop=None)
+    found: list[Entry] = []
     for rec in latest_done:
         source, output = str(rec["source"]), Path(str(rec["output"]))
         outbox = Path(str(rec.get("outbox") or config.outbox))  # older records: the config's
@@ -101,13 +102,58 @@ def entries(
             replaces=final if on_disk else None,  # different: written again
         )
         found.append(Entry(source, rel, None, plan))
-    return found
+    return _chopped(found, latest_done)
+
+
+def _chopped(found: list[Entry], records: Iterable[Mapping[str, Any]]) -> list[Entry]:
+    """Slices of a chopped loop are made by one plan that chops it again (as it was: the cut
+    points are a function of the samples), each slice's entry pointing at its piece."""
+    by_target = {e.target: e for e in found}
+    groups: dict[str, list[tuple[Entry, Mapping[str, Any]]]] = {}
+    for rec, entry in zip(records, found, strict=True):
+        facts = rec.get("slice")
+        if isinstance(facts, Mapping) and entry.plan is not None:
+            groups.setdefault(entry.source, []).append((entry, facts))
+    for members in groups.values():
+        members.sort(key=lambda m: int(m[1].get("n") or 0))
+        first = members[0][0].plan
+        assert first is not None
+        chop_setting = str(members[0][1].get("chop") or len(members))
+        pieces = tuple(
+            Piece(e.plan.final, adopt=e.plan.adopt) for e, _ in members if e.plan is not None
+        )
+        plan = replace(
+            first,
+            rules=replace(first.rules, chop=_chop_setting(chop_setting)),
+            replaces=None,
+            adopt=(),
+            pieces=pieces,
+            earlier=tuple(p.final for p in pieces if p.final.exists()),
+        )
+        for i, (entry, _) in enumerate(members):
+            by_target[entry.target] = replace(entry, plan=plan, piece=i)
+    return [by_target[e.target] for e in found]
+
+
+def _chop_setting(text: str) -> tuple[str, int] | None:
+    from sp404d.settings import Rules, settings_of
+
+    check = next(s.check for s in settings_of(Rules) if s.name == "chop")
+    result: tuple[str, int] | None = check(int(text) if text.isdigit() else text)
+    return result
 
 
 def verdict(entry: Entry, outcome: Outcome) -> str:
     """How one output ended, for the manifest."""
     if outcome.status != "done":
         return f"{outcome.status}: {outcome.reason}"
+    if entry.piece is not None:
+        if entry.piece >= len(outcome.slices):
+            return "not rebuilt: the loop gave fewer slices this time"
+        rendered = outcome.slices[entry.piece].render
+        if rendered.get("adopted"):
+            return "ok (identical)"
+        return "rewritten" if entry.plan is not None and entry.plan.earlier else "written"
     if outcome.render.get("adopted"):
         return "ok (identical)"
     return "rewritten" if entry.plan is not None and entry.plan.replaces else "written"
@@ -118,7 +164,8 @@ def run(
 ) -> list[tuple[Entry, str]]:
     """Make every entry that can be made (``execute_all`` runs plans, by source); return each
     entry with its verdict, in order."""
-    outcomes = execute_all([e.plan for e in todo if e.plan is not None])
+    plans = {id(e.plan): e.plan for e in todo if e.plan is not None}  # a chop's slices: one
+    outcomes = execute_all(list(plans.values()))
     result = []
     for entry in todo:
         if entry.plan is None:

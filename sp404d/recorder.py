@@ -25,7 +25,7 @@ from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
 from sp404d.logs import get_logger
 from sp404d.planner import Early
-from sp404d.records import JobRecord, make_record
+from sp404d.records import JobRecord, make_record, make_records
 
 RecordHook = Callable[[JobRecord], None]
 
@@ -46,6 +46,11 @@ class Tally:
     @property
     def ok(self) -> bool:
         return not (self.counts.get("rejected") or self.counts.get("failed"))
+
+
+def _finals(plan: Plan) -> list[Path]:
+    """The output names a plan reserved: its one, or one a slice."""
+    return [p.final for p in plan.pieces] if plan.pieces else [plan.final]
 
 
 class Recorder:
@@ -73,22 +78,32 @@ class Recorder:
         """Note each plan's output before it runs, so a crash between its rename and its record
         never leaves a duplicate (:mod:`sp404d.intents`)."""
         for plan in plans:
-            self.intents.add(plan.source, plan.final)
+            for final in _finals(plan):
+                self.intents.add(plan.source, final)
 
     def ran(self, plan: Plan, outcome: Outcome, started_at: str) -> JobRecord:
-        """Record a job that ran; its intent note is resolved once its record is written."""
-        return self._record(make_record(plan, outcome, started_at), (plan.source, plan.final))
+        """Record a job that ran (a chopped loop: a record a slice); its intent notes are
+        resolved once its (last) record is written. Returns the last record."""
+        records = make_records(plan, outcome, started_at)
+        notes = [(plan.source, final) for final in _finals(plan)]
+        for rec in records[:-1]:
+            self._record(rec, [], last=False)
+        return self._record(records[-1], notes)
 
     def record(self, item: Plan | Early, outcome: Outcome, started_at: str) -> JobRecord:
         """Journal (or owe), log and report one finished job. Never raises for the journal."""
-        return self._record(make_record(item, outcome, started_at), None)
+        return self._record(make_record(item, outcome, started_at), ())
 
-    def _record(self, rec: JobRecord, intent: tuple[Path, Path] | None) -> JobRecord:
+    def _record(
+        self, rec: JobRecord, intents: Sequence[tuple[Path, Path]], *, last: bool = True
+    ) -> JobRecord:
+        """``last``: the job's last record (a slice before it is logged and journaled, but
+        neither counted nor shown to the hooks: a job is one file, however many slices)."""
         source = rec["source"]
 
         def written(late: bool) -> None:
-            if intent is not None:
-                self.intents.resolve(*intent)
+            for note in intents:
+                self.intents.resolve(*note)
             if late:
                 self._written_late += 1
                 if not self.journal.owes(source):
@@ -97,10 +112,14 @@ class Recorder:
         self.journal.append_or_owe(rec, written)
         self._journal_state()
         status = rec["status"]
-        self.tally.add(status)
         level = "info" if status in ("done", "skipped") else "warning"
         fields = {k: rec[k] for k in ("source", "status", "reason", "output") if rec[k] is not None}
+        if "slice" in rec:
+            fields["slice"] = f"{rec['slice'].get('n')}/{rec['slice'].get('of')}"
         getattr(self.log, level)("job", **fields, duration_s=rec["elapsed_s"])
+        if not last:
+            return rec
+        self.tally.add(status)
         for hook in self.hooks:
             hook(rec)
         self._run_ready()

@@ -6,8 +6,9 @@ part of sp404d's interface: add fields, do not rename them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from sp404d import __version__
 from sp404d.job import Outcome, Plan, Status
@@ -40,6 +41,12 @@ class JobRecord(TypedDict):
     started_at: str
     finished_at: str
     version: str
+    # A slice of a chopped loop: which (n of), how it was chopped and where (seconds of the
+    # 48 kHz loop). The last slice's record, the one a lookup by source finds, also lists every
+    # slice's output (``slices``) and the earlier outputs it removed (``removed``).
+    slice: NotRequired[dict[str, Any]]
+    slices: NotRequired[list[str]]
+    removed: NotRequired[list[str]]
 
 
 def now_iso() -> str:
@@ -81,3 +88,28 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> JobRec
         "finished_at": now_iso(),
         "version": __version__,
     }
+
+
+def make_records(plan: Plan, outcome: Outcome, started_at: str) -> list[JobRecord]:
+    """The records of a job that ran: one, or one a slice of a chopped loop (in slice order,
+    appended together)."""
+    if not outcome.slices:
+        rec = make_record(plan, outcome, started_at)
+        if outcome.removed:
+            rec["removed"] = [str(p) for p in outcome.removed]
+        return [rec]
+    records = []
+    for part in outcome.slices:
+        render = dict(part.render)
+        facts = render.pop("slice", None)
+        one = replace(outcome, output=part.output, render=render, replaced=None)
+        rec = make_record(plan, one, started_at)
+        if facts is not None:
+            rec["slice"] = facts
+        records.append(rec)
+    last = records[-1]
+    last["slices"] = [str(s.output) for s in outcome.slices]
+    gone = [p for p in (outcome.replaced, *outcome.removed) if p is not None]
+    if gone:
+        last["removed"] = [str(p) for p in gone]
+    return records

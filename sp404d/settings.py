@@ -136,6 +136,29 @@ def _normalize(value: Any) -> tuple[str, float] | None:
     )
 
 
+CHOP_MOST = 64  # slices of one loop: four banks of pads
+
+
+def _chop(value: Any) -> tuple[str, int] | None:
+    """``16`` (equal slices), ``onsets`` (at its transients, at most 16 slices), ``onsets 8``
+    (at most 8), or ``off``."""
+    if value in (False, "off", None):
+        return None
+    words = str(value).split() if isinstance(value, (int, str)) and value is not True else []
+    count: Any = None
+    if len(words) == 1 and words[0].isdigit():
+        way, count = "equal", int(words[0])
+    elif words and words[0].lower() == "onsets" and len(words) <= 2:
+        way = "onsets"
+        count = 16 if len(words) == 1 else (int(words[1]) if words[1].isdigit() else None)
+    if count is not None and 2 <= count <= CHOP_MOST:
+        return (way, count)
+    raise ValueError(
+        f"must be off, a number of equal slices (2 to {CHOP_MOST}), onsets, or onsets N "
+        f"(at most N slices), e.g. 16; got {shown(value)}"
+    )
+
+
 def _defaults(value: Any) -> Mapping[str, Any]:
     from sp404d.metadata import parse_defaults  # the metadata stack, only when it is used
 
@@ -301,6 +324,15 @@ class Rules:
         per_inbox=True,
     )
 
+    chop: tuple[str, int] | None = setting(
+        None,
+        _chop,
+        "16: cut each file into 16 equal slices onto consecutive pads (NAME_01..16); onsets "
+        "(or onsets 8): cut at its transients, at most 16 (8) slices. Off by default.",
+        per_inbox=True,
+        example="16",
+    )
+
     @property
     def extension(self) -> str:
         return ".wav" if self.format == "wav" else ".aif"
@@ -323,6 +355,8 @@ class Rules:
             asked["normalize"] = self.normalize
         if self.channels == "mono":
             asked["mono"] = self.mono_below_s or "all"
+        if self.chop is not None:
+            asked["chop"] = self.chop
         return asked
 
     def rules(self) -> Rules:

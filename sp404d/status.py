@@ -47,7 +47,10 @@ def latest_jobs(
     """The ``limit`` latest jobs (all when None) that ``which`` selects, newest first, read as
     they are shown."""
     for rec in islice(which.select(journal.iter_newest()), limit):
-        yield {k: rec.get(k) for k in JOB_FIELDS}
+        job = {k: rec.get(k) for k in JOB_FIELDS}
+        if rec.get("slice"):  # a slice of a chopped loop: which, of how many, where
+            job["slice"] = rec["slice"]
+        yield job
 
 
 def write_status_json(
@@ -186,6 +189,8 @@ def _head_lines(data: dict[str, Any]) -> list[str]:
 def _job_lines(job: dict[str, Any]) -> list[str]:
     when = (job.get("finished_at") or "")[:19].replace("T", " ")
     name = Path(job["source"]).name if job.get("source") else "?"
+    if isinstance(part := job.get("slice"), dict):  # one slice of a chopped loop
+        name += f" [{part.get('n')}/{part.get('of')}]"
     detail = job.get("reason") if job.get("status") in ("rejected", "failed") else job.get("output")
     lines = [f"  {when}  {job['status']:<8}  {name}  {detail or ''}".rstrip()]
     if job.get("warning"):

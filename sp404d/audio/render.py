@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import soxr
 
-from sp404d.audio import dsp, shape
+from sp404d.audio import chop, dsp, shape
 from sp404d.audio.decode import read_all, read_blocks
 from sp404d.audio.pcmfile import PcmWriter
 from sp404d.audio.probe import AudioInfo, truncated_reason
@@ -71,6 +71,9 @@ class RenderSpec:
     normalize: tuple[str, float] | None = None  # ("peak", dBTP)
     mono: bool = False
     mono_below_s: float = 0.0  # 0: fold every file
+    chop: tuple[str, int] | None = None  # ("equal", N) or ("onsets", most): render_chopped
+    slice_min_frames: int = 0  # no slice shorter: padded with silence, or with
+    pad_slices: bool = True  # False, equal slices that short are refused
 
     @property
     def shapes(self) -> bool:
@@ -218,7 +221,21 @@ def _render_exact(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Re
     return length.annotate(RenderResult("exact", frames, info.channels, 0.0, 0, False, None), info)
 
 
-def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
+@dataclass(frozen=True)
+class _Whole:
+    """A whole input, decoded, shaped and resampled: float samples at 48 kHz, not yet limited
+    or dithered, with what is needed to finish them."""
+
+    x: np.ndarray
+    length: _Length
+    scale: float
+    gain: float  # the limiter's
+    top: float
+    shaping: dict[str, object]
+    warning: str | None
+
+
+def _prepare_whole(src: Path, info: AudioInfo, spec: RenderSpec) -> _Whole:
     x = read_all(src, info)
     length = _judge(info, len(x), spec)
     if not dsp.finite(x):
@@ -253,16 +270,73 @@ def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Re
         shaping["peak_after_dbtp"] = round(_db(shape.true_peak(final, dsp.OUT_RATE)), 2)
         if spec.normalize[0] == "lufs":
             shaping["loudness_after_lufs"] = round(shape.loudness(final), 2)
-    samples, clipped = dsp.quantise(x, np.random.default_rng(spec.seed), gain, top)
+    return _Whole(x, length, scale, gain, top, shaping, warning)
+
+
+def _finish(
+    whole: _Whole,
+    x: np.ndarray,
+    info: AudioInfo,
+    dst: Path,
+    spec: RenderSpec,
+    seed: int | tuple[int, int],
+) -> RenderResult:
+    """Limit, dither and write ``x`` (the whole, or a slice of it) to ``dst``."""
+    top = dsp.peak(x)
+    samples, clipped = dsp.quantise(x, np.random.default_rng(seed), whole.gain, whole.top)
     with PcmWriter(dst, spec.fmt, samples.shape[1]) as out:
         out.write(samples)
-    peak_db = _db(top * gain) if top > 0 else None
+    peak_db = _db(top * whole.gain) if top > 0 else None
+    gain_db = _db(whole.scale * whole.gain)
     result = RenderResult(
-        "convert", len(samples), samples.shape[1], _db(scale * gain), clipped, True, peak_db
+        "convert", len(samples), samples.shape[1], gain_db, clipped, True, peak_db
     )
-    result = length.annotate(result, info)
-    result = replace(result, shaping=shaping or None)
-    return _warn(result, warning) if warning else result
+    result = whole.length.annotate(result, info)
+    result = replace(result, shaping=whole.shaping or None)
+    return _warn(result, whole.warning) if whole.warning else result
+
+
+def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
+    whole = _prepare_whole(src, info, spec)
+    return _finish(whole, whole.x, info, dst, spec, spec.seed)
+
+
+def render_chopped(
+    src: Path, info: AudioInfo, dsts: Sequence[Path], spec: RenderSpec
+) -> list[tuple[chop.Slice, RenderResult]]:
+    """Write ``src`` as slices (``spec.chop``) to the first of ``dsts``, one a slice: as many
+    as the way of chopping gives, at most ``len(dsts)``.
+
+    The whole loop is shaped, normalised and limited as one (slices keep their levels against
+    each other); each slice is then cut, faded where its cut is inside sound, and dithered
+    with its own seed.
+    """
+    assert spec.chop is not None
+    way, count = spec.chop
+    if info.frames > IN_MEMORY_FRAMES or not info.exact_length:
+        minutes = info.duration / 60
+        length = f"{minutes:.1f} min" if minutes >= 1 else f"{info.duration:.1f} s"
+        raise RejectedError(f"too long to chop: {length}; chop takes files up to 43 s")
+    whole = _prepare_whole(src, info, spec)
+    x = whole.x
+    least = spec.slice_min_frames
+    if way == "equal":
+        if len(x) // count < least and not spec.pad_slices:
+            ms = 1000 * len(x) / count / dsp.OUT_RATE
+            raise RejectedError(
+                f"chop {count}: slices of {ms:.0f} ms, minimum {1000 * least / dsp.OUT_RATE:.0f} ms"
+            )
+        parts = chop.slices(x, chop.equal_cuts(len(x), count), dsp.OUT_RATE, snapped=False)
+    else:
+        cuts = chop.onset_cuts(x, dsp.OUT_RATE, min(count, len(dsts)), least)
+        parts = chop.slices(x, cuts, dsp.OUT_RATE, snapped=True)
+    done = []
+    for i, (part, dst) in enumerate(zip(parts, dsts, strict=False)):
+        y = chop.cut_out(x, part, dsp.OUT_RATE)
+        if len(y) < least:
+            y = np.concatenate([y, dsp.silence(least - len(y), y.shape[1])])
+        done.append((part, _finish(whole, y, info, dst, spec, (spec.seed, i))))
+    return done
 
 
 def _shape_input(
