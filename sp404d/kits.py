@@ -69,7 +69,7 @@ class PadBook:
     ) -> Slot:
         """Take a slot for ``owner`` (a source path); ``previous``: its own earlier outputs."""
         held = self._kit(kit)
-        mine = [s for s, h in held.items() if h in previous or h == owner]
+        mine = sorted(s for s, h in held.items() if h in previous or h == owner)
         for old in mine:
             del held[old]
         if pad is None:

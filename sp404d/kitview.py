@@ -4,8 +4,9 @@ A kit is what the outbox holds under ``KIT/bank_X/pad_NN_NAME.wav``. The journal
 sample came from, how long it is and its BPM, so the view is built from it rather than from a
 scan of the card (a scan knows none of that). Only what stands counts: the newest job of each
 source, if it is ``done`` (or ``skipped``, which says the earlier ``done`` output still stands),
-its output still on disk where the kit layout puts a sample. The newest claim to an output path wins,
-so a pad taken over after a file was deleted is not seen twice. Two different files on one pad
+its output still on disk where the kit layout puts a sample (a chopped loop: each slice). The
+newest claim to an output path wins, so a pad taken over after a file was deleted is not seen
+twice. Two different files on one pad
 (possible only when the card was changed behind sp404d's back) are kept, to be flagged.
 
 Everything here is pure but for ``stat`` of the outputs; :mod:`sp404d.kitgrid` draws the result.

@@ -684,7 +684,7 @@ class TestPassedOver:
         self._folder(env)
         proc = env.convert(check=0)
         lines = proc.stdout.splitlines()
-        assert lines[0].startswith("1 files in") and lines[0].endswith(": 1 done")
+        assert lines[0].startswith("1 file in") and lines[0].endswith(": 1 done")
         assert lines[1:] == [
             "4 passed over: 1 hidden name, 1 not a regular file, 1 broken link, "
             "1 linked folder, not followed (-v lists them)"

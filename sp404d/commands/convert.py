@@ -217,7 +217,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         clean_stale_temps(config.outbox, wait_young=True)
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
-    print(f"{tally.total} files in {elapsed:.1f} s: {parts}")
+    print(f"{tally.total} file{'' if tally.total == 1 else 's'} in {elapsed:.1f} s: {parts}")
     if passed:
         print(_passed_over(passed) + ("" if args.verbose else " (-v lists them)"))
         if args.verbose:
@@ -246,6 +246,15 @@ def _write_card_manifest(config: Config, journal: Any) -> None:
         print(f"sp404d: could not write the card's SP404D.TXT: {exc}", file=sys.stderr)
 
 
+def _said(value: Any) -> Any:
+    """A shaping value as a config would say it: ``off``, ``onsets 16``, ``peak -1``."""
+    if value is False:
+        return "off"
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        return str(value[1]) if value[0] == "equal" else f"{value[0]} {value[1]:g}"
+    return value
+
+
 def _shaping_text(asked: Mapping[str, Any]) -> str:
     """What ``check`` says shaping would do, e.g. ``then: trim below -60 dB, fold to mono``."""
     said = []
@@ -256,6 +265,13 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
         said.append(f"normalise to {normalize[1]:g} {unit}")
     if mono := asked.get("mono"):
         said.append("fold to mono" + ("" if mono == "all" else f" if under {mono:g} s"))
+    if chop := asked.get("chop"):
+        way, count = chop
+        said.append(
+            f"chop into {count} equal slices"
+            if way == "equal"
+            else f"chop at its onsets into at most {count} slices"
+        )
     return f"\n  then: {', '.join(said)}" if said else ""
 
 
@@ -281,8 +297,13 @@ def cmd_check(args: argparse.Namespace) -> int:
                 try:
                     info = probe(item.source)
                     check_duration(info, item.rules)
+                    target = str(item.final)
+                    if len(item.pieces) > 1:  # a chop: its first and last names
+                        last = item.pieces[-1].final
+                        same = last.parent == item.final.parent
+                        target += f" .. {'' if same else last.parent.name + '/'}{last.name}"
                     line = (
-                        f"-> {item.final}  ({info.format} {info.subtype}, {info.rate} Hz, "
+                        f"-> {target}  ({info.format} {info.subtype}, {info.rate} Hz, "
                         f"{info.channels} ch, {info.duration:.2f} s)"
                     ) + _shaping_text(item.rules.shaping())
                 except JobError as exc:
@@ -296,8 +317,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                     line, bad = f"refused: {outcome.reason}", bad + 1
             print(printable(f"{source}\n  {line}"))
             if meta is not None:
-                for name, value in meta.as_dict().items():
-                    if name != "origins" and value not in (None, [], ()):
+                shown = {**meta.as_dict(), **{k: _said(v) for k, v in meta.shaping.items()}}
+                for name, value in shown.items():
+                    if name not in ("origins", "shaping") and value not in (None, [], ()):
                         origin = meta.origins.get(name, "?")
                         if name == "bpm_guess":
                             origin = "a guess from the length; bpm_from_length: true uses it"
