@@ -26,7 +26,7 @@ except ImportError:
     sys.exit(f"needs ../shared/bench/quality.py (looked in {SHARED})")
 
 from sp404d.audio.probe import probe  # noqa: E402
-from sp404d.audio.render import RenderSpec, render  # noqa: E402
+from sp404d.audio.render import RenderSpec, render, render_chopped  # noqa: E402
 
 
 def run_sp404d(src: str, dst: str) -> None:
@@ -48,13 +48,34 @@ def run_normalised(src: str, dst: str) -> None:
     render(Path(src), probe(Path(src)), Path(dst), RenderSpec(seed=1, normalize=("peak", -1.0)))
 
 
+def run_chopped(src: str, dst: str) -> None:
+    """sp404d with ``chop: 2``: the first of the two equal slices (1 s of the 2 s tone) is
+    measured; the cut and its fade fall at its end, outside the steady middle measured."""
+    spare = Path(dst + ".2.wav")
+    Path(dst).touch()
+    spare.touch()
+    spec = RenderSpec(seed=1, chop=("equal", 2))
+    render_chopped(Path(src), probe(Path(src)), [Path(dst), spare], spec)
+    spare.unlink()
+
+
+def run_half(src: str, dst: str) -> None:
+    """The plain conversion's first half (its samples copied, not dithered again): the
+    baseline of the same length for the chopped row."""
+    run_sp404d(src, dst)
+    y, rate = sf.read(dst, dtype="int16", always_2d=True)
+    sf.write(dst, y[: len(y) // 2], rate, subtype="PCM_16")
+
+
 def main() -> None:
     methods = dict(peers.M)
     methods["sp404d"] = run_sp404d
     methods["trim+mono"] = run_shaped
     methods["normalised"] = run_normalised
+    methods["chopped"] = run_chopped
+    methods["half"] = run_half
     wanted = sys.argv[1:] or [
-        "sp404d", "trim+mono", "normalised", "sox", "ffmpeg", "soxr_hq", "soxr_vhq"
+        "sp404d", "trim+mono", "normalised", "half", "chopped", "sox", "ffmpeg", "soxr_hq", "soxr_vhq"
     ]  # fmt: skip
     wanted = [m for m in wanted if m not in ("sox", "ffmpeg") or shutil.which(m)]
     cases = {
