@@ -75,7 +75,8 @@ def main() -> None:
     methods["chopped"] = run_chopped
     methods["half"] = run_half
     wanted = sys.argv[1:] or [
-        "sp404d", "trim+mono", "normalised", "half", "chopped", "sox", "ffmpeg", "soxr_hq", "soxr_vhq"
+        "sp404d", "trim+mono", "normalised", "half", "chopped",
+        "sox", "ffmpeg", "soxr_hq", "soxr_vhq",
     ]  # fmt: skip
     wanted = [m for m in wanted if m not in ("sox", "ffmpeg") or shutil.which(m)]
     cases = {

@@ -46,7 +46,12 @@ class Trip:
 
 
 def for_rerun(plan: Plan) -> Plan:
-    """A plan to run again: it may find its own complete output already in place."""
+    """A plan to run again: it may find its own complete output (or slices) already in place."""
+    if plan.pieces:
+        pieces = tuple(
+            p if p.final in p.adopt else replace(p, adopt=(*p.adopt, p.final)) for p in plan.pieces
+        )
+        return replace(plan, pieces=pieces)
     return plan if plan.final in plan.adopt else replace(plan, adopt=(*plan.adopt, plan.final))
 
 

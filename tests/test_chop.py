@@ -20,7 +20,12 @@ import soundfile as sf
 import yaml
 
 from sp404d.audio import chop
+from sp404d.config import build_config
 from sp404d.intents import intents_path
+from sp404d.job import Plan, execute
+from sp404d.journal import Journal
+from sp404d.planner import Planner, Request
+from sp404d.scheduler import for_rerun
 from tests.conftest import SP404D, journal_records, run_env
 from tests.daemon_harness import DaemonFactory, ours
 
@@ -371,3 +376,36 @@ def test_the_daemon_chops_a_drop_and_redoes_it_when_its_sidecar_changes(
     )
     assert "loop.wav [2/2]" in status.stdout
     assert len([r for r in ours(d.records()) if r["status"] == "done"]) == 6
+
+
+def test_a_chop_run_again_after_its_worker_died_adopts_the_slices_it_renamed(
+    tmp_path: Path,
+) -> None:
+    """The scheduler re-runs the plan of a worker that died: slices it had renamed into
+    place are its own, taken back rather than refused as strangers."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    source = inbox / "loop.wav"
+    sf.write(str(source), _quarters(), RATE, subtype="PCM_24")
+    settings = {"inbox": str(inbox), "outbox": str(tmp_path / "out"), "chop": 4}
+    config = build_config({**settings, "journal": str(tmp_path / "j.jsonl"), "layout": "kit"})
+    with Journal(config.journal) as journal:
+        plan = Planner(journal).plan(Request(source, inbox, config))
+        assert isinstance(plan, Plan) and len(plan.pieces) == 4
+        first = execute(plan)  # its outcome lost with the worker
+        assert first.status == "done" and not first.render.get("adopted")
+        again = execute(for_rerun(plan))
+    assert again.status == "done", again.reason
+    assert [s.output for s in again.slices] == [p.final for p in plan.pieces]
+    assert all(s.render.get("adopted") for s in again.slices)
+
+
+def test_a_loop_without_transients_is_one_slice_with_a_warning(env: Env) -> None:
+    t = np.arange(RATE) / RATE
+    pad = 0.3 * np.sin(2 * np.pi * 220 * t) * np.minimum(1, t / 0.5)  # a slow swell
+    env.write("swell.wav", np.stack([pad, pad], axis=1), "chop: onsets\n")
+    env.convert()
+    assert env.outputs() == ["swell_01.wav"]
+    (rec,) = env.records("swell.wav")
+    assert rec["warning"] == "no transients found to chop at: one slice"
+    assert rec["slice"]["of"] == 1

@@ -336,6 +336,9 @@ def render_chopped(
         if len(y) < least:
             y = np.concatenate([y, dsp.silence(least - len(y), y.shape[1])])
         done.append((part, _finish(whole, y, info, dst, spec, (spec.seed, i))))
+    if way == "onsets" and len(done) == 1:
+        part, result = done[0]
+        done[0] = (part, _warn(result, "no transients found to chop at: one slice"))
     return done
 
 
