@@ -209,7 +209,7 @@ class TestJournalInsideAnInbox:
                 timeout=120,
             )
             assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "1 files" in proc.stdout and "1 skipped" in proc.stdout
+        assert "1 file in" in proc.stdout and "1 skipped" in proc.stdout
         assert "passed over" not in proc.stdout
         side = sorted(p.name for p in folder.iterdir() if p.name.startswith("journal.jsonl"))
         assert side[:2] == ["journal.jsonl", "journal.jsonl.intents"]
