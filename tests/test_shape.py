@@ -8,9 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-from sp404d.audio.shape import fold_to_mono, trim_silence, true_peak
+from sp404d.audio import render as render_module
+from sp404d.audio.probe import probe
+from sp404d.audio.render import RenderSpec, render
+from sp404d.audio.shape import fold_to_mono, loudness, trim_silence, true_peak
 from tests.conftest import SP404D, run_env
 
 RATE = 44100
@@ -193,3 +197,93 @@ def test_convert_normalises_loudness(tmp_path: Path) -> None:
     # By EBU Tech 3341, a stereo 1 kHz sine measures its peak level in LUFS: -20 LUFS is a peak
     # of 0.1. Checked on the samples, not by the loudness function under test.
     assert abs(20 * np.log10(np.max(np.abs(y[RATE // 2 : -RATE // 2]))) - -20.0) < 0.15
+
+
+LONG_S = 50.0  # past the in-memory path's 2**21 frames (47.5 s at 44.1 kHz)
+
+
+def test_a_file_too_long_to_hold_whole_is_shaped_to_the_same_figures(tmp_path: Path) -> None:
+    """A 50 s take with silence at both ends, trimmed, folded and normalised to -20 LUFS in
+    passes: the output measured independently (the whole-file loudness of its samples)."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    body = np.stack([_tone(LONG_S - 3, level=0.3), _tone(LONG_S - 3, level=0.25)], axis=1)
+    x = np.concatenate([np.zeros((2 * RATE, 2)), body, np.zeros((RATE, 2))])
+    sf.write(str(inbox / "take.wav"), x, RATE, subtype="PCM_16")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j.jsonl'}\n"
+        "trim: {threshold_db: -60, keep_ms: 0}\nchannels: mono\nnormalize: lufs -20\n"
+    )
+    env = run_env(tmp_path / "home")
+    proc = subprocess.run(
+        [*SP404D, "convert", str(inbox), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (rec,) = [json.loads(line)[2] for line in (tmp_path / "j.jsonl").read_text().splitlines()[1:]]
+    shaping = rec["render"]["shaping"]
+    assert rec["warning"] is None
+    assert abs(shaping["trim_start_ms"] - 2000) < 1 and abs(shaping["trim_end_ms"] - 1000) < 1
+    assert shaping["fold"] == "mono"
+    y, rate = sf.read(str(tmp_path / "out" / "take.wav"), always_2d=True)
+    assert rate == 48000 and y.shape[1] == 1
+    assert abs(len(y) / rate - (LONG_S - 3)) < 0.001
+    assert abs(loudness(y.astype(np.float32)) - -20.0) < 0.05
+    assert abs(shaping["loudness_after_lufs"] - -20.0) < 0.05
+
+
+def test_streamed_shaping_gives_the_whole_files_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same 6 s file shaped whole and (with the in-memory limit lowered) in passes:
+    the same recorded figures and the same samples but for dither."""
+    t = np.arange(6 * RATE) / RATE
+    x = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), 0.25 * np.sin(2 * np.pi * 440 * t + 0.2)], 1)
+    x[:RATE] = 0
+    x[-RATE // 2 :] = 0
+    src = tmp_path / "a.wav"
+    sf.write(str(src), x, RATE, subtype="PCM_24")
+    for spec in (
+        RenderSpec(seed=1, trim=(-60.0, 5.0)),
+        RenderSpec(seed=1, mono=True, normalize=("peak", -1.0)),
+        RenderSpec(seed=1, trim=(-60.0, 0.0), mono=True, normalize=("lufs", -20.0)),
+    ):
+        whole, streamed = tmp_path / "w.wav", tmp_path / "s.wav"
+        whole.touch()
+        streamed.touch()
+        expected = render(src, probe(src), whole, spec)
+        with monkeypatch.context() as patch:
+            patch.setattr(render_module, "IN_MEMORY_FRAMES", 1000)
+            got = render(src, probe(src), streamed, spec)
+        assert got.shaping == expected.shaping and got.gain_db == expected.gain_db
+        a, _ = sf.read(str(whole), dtype="int16")
+        b, _ = sf.read(str(streamed), dtype="int16")
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 2
+
+
+def test_the_stream_meters_agree_with_the_whole_file_measures() -> None:
+    """Blocks of odd sizes (none a multiple of the filter's hop or of 100 ms) give the whole
+    file's loudness and true peak."""
+    from sp404d.audio.shape_stream import Loudness, TruePeak
+
+    rng = np.random.default_rng(3)
+    ramp = np.linspace(0, 1, 48000 * 12)[:, None]
+    x = (rng.normal(0, 0.1, (48000 * 12, 2)) * ramp).astype(np.float32)
+    x[: 48000 * 2] *= 0.001  # gated out
+    meter, peak = Loudness(2), TruePeak(48000, 2)
+    at = 0
+    for size in [1, 4799, 65537, 12345, 100_000] * 10:
+        block = x[at : at + size]
+        meter.add(block)
+        peak.add(block)
+        at += size
+    meter.add(x[at:])
+    peak.add(x[at:])
+    assert abs(meter.finish() - loudness(x)) < 1e-6
+    assert abs(peak.finish() - true_peak(x, 48000)) < 1e-6
+    short = Loudness(1)
+    short.add(x[-10_000:, :1])
+    assert abs(short.finish() - loudness(x[-10_000:, :1])) < 1e-6  # under one 400 ms block

@@ -131,6 +131,12 @@ def loudness(x: np.ndarray) -> float:
         sums = np.concatenate([[0.0], np.cumsum(power)])
         starts = np.arange(0, len(power) - block + 1, step)
         blocks = (sums[starts + block] - sums[starts]) / block
+    return gated_loudness(blocks)
+
+
+def gated_loudness(blocks: np.ndarray) -> float:
+    """The integrated loudness of 400 ms blocks' mean squares (K-weighted, channels summed):
+    an absolute gate at -70 LUFS, then a relative one 10 LU under the gated mean."""
     with np.errstate(divide="ignore"):
         levels = -0.691 + 10 * np.log10(blocks)
     kept = blocks[levels > -70.0]
