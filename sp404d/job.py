@@ -306,6 +306,7 @@ def _spec(plan: Plan, min_frames: int, seed: int) -> RenderSpec:
         normalize=rules.normalize,
         mono=rules.channels == "mono",
         mono_below_s=rules.mono_below_s,
+        fold_cancels=rules.fold_cancels,
         chop=rules.chop,
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
         pad_slices=rules.short_files != "reject",

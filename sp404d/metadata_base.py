@@ -9,7 +9,14 @@ from typing import Any
 
 FIELDS: tuple[str, ...] = ("title", "genre", "bpm", "key", "tags", "kit", "bank", "pad")
 #: Sound shaping a sidecar or folder file may ask for, over the inbox's settings of those names.
-SHAPING_KEYS: tuple[str, ...] = ("trim", "normalize", "channels", "mono_below_s", "chop")
+SHAPING_KEYS: tuple[str, ...] = (
+    "trim",
+    "normalize",
+    "channels",
+    "mono_below_s",
+    "fold_cancels",
+    "chop",
+)
 FOLDER_FILE = "sp404.yaml"
 MAX_SIDECAR_BYTES = 64 * 1024
 

@@ -178,6 +178,7 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
             FieldRule("normalize", "off or peak DB, e.g. peak -1", _setting("normalize")),
             FieldRule("channels", "keep or mono", _setting("channels")),
             FieldRule("mono_below_s", "seconds, 0 for every file", _setting("mono_below_s")),
+            FieldRule("fold_cancels", "stereo or fold", _setting("fold_cancels")),
             FieldRule("chop", "off, a number of slices (e.g. 16) or onsets", _setting("chop")),
         )
     }

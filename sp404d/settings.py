@@ -323,6 +323,13 @@ class Rules:
         "With channels: mono, fold only files shorter than this (one-shots); 0: every file.",
         per_inbox=True,
     )
+    fold_cancels: str = setting(
+        "stereo",
+        ("stereo", "fold"),
+        "With channels: mono, a file whose channels cancel when folded (one phase-inverted): "
+        "stereo keeps it stereo, fold folds it anyway; a warning either way.",
+        per_inbox=True,
+    )
 
     chop: tuple[str, int] | None = setting(
         None,
@@ -355,6 +362,8 @@ class Rules:
             asked["normalize"] = self.normalize
         if self.channels == "mono":
             asked["mono"] = self.mono_below_s or "all"
+            if self.fold_cancels != "stereo":
+                asked["fold_cancels"] = self.fold_cancels
         if self.chop is not None:
             asked["chop"] = self.chop
         return asked

@@ -331,3 +331,36 @@ def test_loudness_agrees_with_pyloudnorm() -> None:
         assert abs(ours - exact.integrated_loudness(x.copy())) < 0.005, name
         assert abs(ours - own.integrated_loudness(x.copy())) < 0.05, name
     assert abs(loudness(signals["1 kHz"].astype(np.float32)) - -6.02) < 0.01
+
+
+def test_a_fold_whose_sides_cancel_stays_stereo_or_folds_if_asked(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    tone = _tone(1.0, level=0.5)
+    inverted = np.stack([tone, -0.98 * tone], axis=1)
+    sf.write(str(inbox / "wide.wav"), inverted, RATE, subtype="PCM_24")
+    sf.write(str(inbox / "forced.wav"), inverted, RATE, subtype="PCM_24")
+    (inbox / "forced.wav.yaml").write_text("fold_cancels: fold\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j'}\nchannels: mono\n")
+    proc = subprocess.run(
+        [*SP404D, "convert", str(inbox), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=run_env(tmp_path / "home"),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = {
+        Path(r["source"]).name: r
+        for r in (json.loads(line)[2] for line in (tmp_path / "j").read_text().splitlines()[1:])
+    }
+    wide, _ = sf.read(str(tmp_path / "out" / "wide.wav"))
+    forced, _ = sf.read(str(tmp_path / "out" / "forced.wav"))
+    assert wide.ndim == 2 and forced.ndim == 1
+    assert records["wide.wav"]["warning"] == (
+        "kept stereo: folded to mono it would be 40 dB quieter "
+        "(its channels cancel, one is phase-inverted)"
+    )
+    assert records["forced.wav"]["warning"].endswith("folded anyway (fold_cancels: fold)")
+    # The fold is the mean of the channels: what is left of a tone and 0.98 of its inverse.
+    assert abs(np.max(np.abs(forced)) - 0.01 * 0.5) < 0.001

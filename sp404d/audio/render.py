@@ -71,6 +71,7 @@ class RenderSpec:
     normalize: tuple[str, float] | None = None  # ("peak", dBTP)
     mono: bool = False
     mono_below_s: float = 0.0  # 0: fold every file
+    fold_cancels: str = "stereo"  # a fold whose sides cancel: kept stereo, or folded anyway
     chop: tuple[str, int] | None = None  # ("equal", N) or ("onsets", most): render_chopped
     slice_min_frames: int = 0  # no slice shorter: padded with silence, or with
     pad_slices: bool = True  # False, equal slices that short are refused
@@ -350,15 +351,9 @@ def _shape_input(
     short = not spec.mono_below_s or len(x) < spec.mono_below_s * rate
     if spec.mono and x.shape[1] == 2 and short:
         fold = shape.fold_to_mono(x)
-        shaping["fold_drop_db"] = round(fold.drop_db, 2)
-        if fold.cancels:
-            shaping["fold"] = "kept stereo"
-            warning = (
-                f"kept stereo: folded to mono it would be {fold.drop_db:.0f} dB quieter "
-                "(its channels cancel, one is phase-inverted)"
-            )
-        else:
-            x, shaping["fold"] = fold.samples, "mono"
+        folds, warning = _fold_verdict(fold.drop_db, spec, shaping)
+        if folds:
+            x = fold.samples
     if spec.trim is not None:
         threshold, keep = spec.trim
         trimmed = shape.trim_silence(x, rate, threshold, keep)
@@ -369,6 +364,26 @@ def _shape_input(
             trim_start_ms=round(trimmed.start_ms, 1), trim_end_ms=round(trimmed.end_ms, 1)
         )
     return x, shaping, warning
+
+
+def _fold_verdict(
+    drop_db: float, spec: RenderSpec, shaping: dict[str, object]
+) -> tuple[bool, str | None]:
+    """Whether to fold, given how much quieter the fold is than the louder channel; recorded in
+    ``shaping``, with the warning a fold whose sides cancel calls for (``fold_cancels``)."""
+    shaping["fold_drop_db"] = round(drop_db, 2)
+    if drop_db <= shape.CANCEL_DB:
+        shaping["fold"] = "mono"
+        return True, None
+    why = (
+        f"folded to mono it is {drop_db:.0f} dB quieter "
+        "(its channels cancel, one is phase-inverted)"
+    )
+    if spec.fold_cancels == "fold":
+        shaping["fold"] = "mono"
+        return True, f"{why}; folded anyway (fold_cancels: fold)"
+    shaping["fold"] = "kept stereo"
+    return False, f"kept stereo: {why.replace('it is', 'it would be')}"
 
 
 def _warn(result: RenderResult, warning: str) -> RenderResult:
@@ -509,16 +524,7 @@ def _render_streamed_shaped(
         and channels == 2
         and (not spec.mono_below_s or span.frames < spec.mono_below_s * info.rate)
     ):
-        drop = span.fold_drop_db
-        shaping["fold_drop_db"] = round(drop, 2)
-        if drop > shape.CANCEL_DB:
-            shaping["fold"] = "kept stereo"
-            warning = (
-                f"kept stereo: folded to mono it would be {drop:.0f} dB quieter "
-                "(its channels cancel, one is phase-inverted)"
-            )
-        else:
-            fold, shaping["fold"] = True, "mono"
+        fold, warning = _fold_verdict(span.fold_drop_db, spec, shaping)
     cut = _Cut(fold, 0, span.frames, span.frames)
     if spec.trim is not None:
         cut, length = _trimmed(folded if fold else span, cut, info, spec, length, shaping)
