@@ -16,6 +16,7 @@ from sp404d.audio.probe import probe
 from sp404d.audio.render import RenderSpec, render
 from sp404d.audio.shape import fold_to_mono, loudness, trim_silence, true_peak
 from tests.conftest import SP404D, run_env
+from tests.daemon_harness import DaemonFactory
 
 RATE = 44100
 
@@ -364,3 +365,74 @@ def test_a_fold_whose_sides_cancel_stays_stereo_or_folds_if_asked(tmp_path: Path
     assert records["forced.wav"]["warning"].endswith("folded anyway (fold_cancels: fold)")
     # The fold is the mean of the channels: what is left of a tone and 0.98 of its inverse.
     assert abs(np.max(np.abs(forced)) - 0.01 * 0.5) < 0.001
+
+
+def test_the_daemon_shapes_per_inbox_folder_and_file(tmp_path: Path, daemon: DaemonFactory) -> None:
+    """One inbox trims and folds (its own settings); in it, a folder file normalises and a
+    sidecar turns the trim off for one file; the other inbox shapes nothing."""
+    hits = tmp_path / "hits"
+    plain = tmp_path / "plain"
+    d = daemon(
+        inbox=None,
+        inboxes=[
+            {"path": str(hits), "trim": {"threshold_db": -60, "keep_ms": 0}, "channels": "mono"},
+            str(plain),
+        ],
+    )
+    d.settings.pop("inbox")
+    d.write_config()
+    d.start()
+    stereo = np.stack([_tone(0.5, level=0.25), _tone(0.5, level=0.2)], axis=1)
+    padded = np.concatenate([np.zeros((RATE // 4, 2)), stereo])
+    (hits / "loud").mkdir(parents=True)
+    (hits / "loud" / "sp404.yaml").write_text("normalize: peak -1\n")
+    (hits / "kept.wav.yaml").write_text("trim: off\n")
+    for target in (hits / "kick.wav", hits / "kept.wav", hits / "loud" / "snare.wav"):
+        staged = tmp_path / "staged.wav"
+        sf.write(str(staged), padded, RATE, subtype="PCM_24")
+        staged.rename(target)
+    plain.mkdir(exist_ok=True)
+    staged = tmp_path / "staged.wav"
+    sf.write(str(staged), padded, RATE, subtype="PCM_24")
+    staged.rename(plain / "hat.wav")
+    d.wait_done(4)
+
+    def out(name: str) -> np.ndarray:
+        y, rate = sf.read(str(d.outbox / name))
+        assert rate == 48000
+        return np.asarray(y)
+
+    kick, kept, snare, hat = out("kick.wav"), out("kept.wav"), out("snare.wav"), out("hat.wav")
+    assert kick.ndim == 1 and abs(len(kick) / 48000 - 0.5) < 0.002  # folded, trimmed
+    assert kept.ndim == 1 and abs(len(kept) / 48000 - 0.75) < 0.002  # folded, not trimmed
+    assert snare.ndim == 1 and abs(20 * np.log10(_fft_true_peak(snare)) - -1.0) < 0.1
+    assert hat.ndim == 2 and abs(len(hat) / 48000 - 0.75) < 0.002  # the other inbox: as is
+
+
+def test_check_says_what_shaping_would_do_and_where_each_value_comes_from(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "in"
+    (inbox / "loud").mkdir(parents=True)
+    sf.write(str(inbox / "loud" / "snare.wav"), _tone(0.5), RATE)
+    (inbox / "loud" / "sp404.yaml").write_text("normalize: lufs -14\n")
+    (inbox / "loud" / "snare.wav.yaml").write_text("fold_cancels: fold\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j'}\n"
+        "trim: {threshold_db: -50, keep_ms: 2}\nchannels: mono\nmono_below_s: 2\n"
+    )
+    proc = subprocess.run(
+        [*SP404D, "check", str(inbox), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=run_env(tmp_path / "home"),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        "then: trim below -50 dB keeping 2 ms, normalise to -14 LUFS, fold to mono if under 2 s"
+        " (even if its channels cancel)" in proc.stdout
+    )
+    assert "normalize: lufs -14  [folder:loud/sp404.yaml]" in proc.stdout
+    assert "fold_cancels: fold  [sidecar:snare.wav.yaml]" in proc.stdout
+    assert not (tmp_path / "out").exists()  # check writes nothing

@@ -264,7 +264,11 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
         unit = "LUFS" if normalize[0] == "lufs" else "dBTP"
         said.append(f"normalise to {normalize[1]:g} {unit}")
     if mono := asked.get("mono"):
-        said.append("fold to mono" + ("" if mono == "all" else f" if under {mono:g} s"))
+        said.append(
+            "fold to mono"
+            + ("" if mono == "all" else f" if under {mono:g} s")
+            + (" (even if its channels cancel)" if asked.get("fold_cancels") == "fold" else "")
+        )
     if chop := asked.get("chop"):
         way, count = chop
         said.append(
