@@ -31,18 +31,41 @@ def write_history(journal: Journal, source: str, out: TextIO, *, as_json: bool) 
     if not jobs:
         out.write(printable(f"no jobs for {source} in {journal.path}\n"))
         return 0
-    lines = [f"{source}: {len(jobs)} job{'s' if len(jobs) != 1 else ''}"]
-    for job in jobs:
-        lines += _job_lines(job)
+    runs = _chops_together(jobs)
+    lines = [f"{source}: {len(runs)} job{'s' if len(runs) != 1 else ''}"]
+    for run in runs:
+        lines += _job_lines(run[-1], run[:-1])
     out.write(printable("\n".join(lines) + "\n"))
-    return len(jobs)
+    return len(runs)
 
 
-def _job_lines(job: Mapping[str, Any]) -> list[str]:
+def _chops_together(jobs: list[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Jobs as they ran: a chopped loop's slice records (1..N, appended together) as one."""
+    runs: list[list[Mapping[str, Any]]] = []
+    for job in jobs:
+        part = job.get("slice")
+        n = part.get("n") if isinstance(part, Mapping) else None
+        if isinstance(n, int) and n > 1 and runs and _next_slice(runs[-1][-1], n):
+            runs[-1].append(job)
+        else:
+            runs.append([job])
+    return runs
+
+
+def _next_slice(previous: Mapping[str, Any], n: int) -> bool:
+    part = previous.get("slice")
+    return isinstance(part, Mapping) and part.get("n") == n - 1
+
+
+def _job_lines(job: Mapping[str, Any], before: list[Mapping[str, Any]]) -> list[str]:
+    """One job's lines; ``before``: the slices a chopped loop's last slice record follows."""
     when = str(job.get("finished_at") or "")[:19].replace("T", " ")
     status = job.get("status")
     if status in ("rejected", "failed"):
         what = f"{status}: {job.get('reason')}"
+    elif isinstance(job.get("slice"), Mapping):
+        part = job["slice"]
+        what = f"{status}: chopped into {part.get('of')} slices (chop: {part.get('chop')})"
     elif job.get("output"):
         what = f"{status} -> {job['output']}" + (
             f"  ({job['reason']})" if job.get("reason") else ""
@@ -56,6 +79,12 @@ def _job_lines(job: Mapping[str, Any]) -> list[str]:
             f"    input: {info.get('format')} {info.get('subtype')}, {info.get('rate')} Hz, "
             f"{info.get('channels')} ch, {float(info.get('duration_s') or 0):.2f} s"
         )
+    for part in [*before, job] if isinstance(job.get("slice"), Mapping) else []:
+        cut = part.get("slice") or {}
+        lines.append(
+            f"    {cut.get('n')}: {float(cut.get('start_s') or 0):.3f}-"
+            f"{float(cut.get('end_s') or 0):.3f} s -> {part.get('output')}"
+        )
     render = job.get("render") or {}
     if render.get("gain_db"):
         lines.append(f"    turned down {render['gain_db']} dB so that nothing clips")
@@ -63,9 +92,23 @@ def _job_lines(job: Mapping[str, Any]) -> list[str]:
         lines.append(f"    warning: {job['warning']}")
     meta = job.get("metadata") or {}
     origins = meta.get("origins") or {}
-    for name, value in meta.items():
-        if name != "origins" and value not in (None, [], ()):
-            lines.append(f"    {name}: {value}  [from {origins.get(name, '?')}]")
+    shown = {**meta, **(meta.get("shaping") or {})}
+    for name, value in shown.items():
+        if name not in ("origins", "shaping") and value not in (None, [], ()):
+            lines.append(f"    {name}: {_said(value)}  [from {origins.get(name, '?')}]")
     if job.get("replaced"):
         lines.append(f"    replaced its earlier output {Path(str(job['replaced'])).name}")
+    for gone in job.get("removed") or []:
+        lines.append(f"    removed its earlier output {Path(str(gone)).name}")
     return lines
+
+
+def _said(value: Any) -> Any:
+    """A shaping value as a config says it (``onsets 16``, ``peak -1``, ``off``)."""
+    if value is False:
+        return "off"
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+        return str(value[1]) if value[0] == "equal" else f"{value[0]} {value[1]:g}"
+    if isinstance(value, list) and len(value) == 2:  # trim: [threshold, keep]
+        return f"{{threshold_db: {value[0]:g}, keep_ms: {value[1]:g}}}"
+    return value

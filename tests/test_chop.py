@@ -170,6 +170,15 @@ def test_equal_slices_hold_their_quarters_in_order(env: Env) -> None:
     assert records[-1]["slices"] == [str(env.outbox / o) for o in env.outputs()]
     assert all(r["render"]["dithered"] and r["render"]["clipped_samples"] == 0 for r in records)
     assert loop.read_bytes() == before  # the source is never touched
+    history = subprocess.run(
+        [*SP404D, "status", "--journal", str(env.journal), "--source", str(loop)],
+        capture_output=True,
+        text=True,
+        env=env.env,
+    )
+    assert f"{loop}: 1 job\n" in history.stdout  # one job, its four records together
+    assert "done: chopped into 4 slices (chop: 4)" in history.stdout
+    assert f"    3: 1.000-1.500 s -> {env.outbox / 'Dusty_Loop_03.wav'}" in history.stdout
 
 
 def test_slices_keep_the_level_of_the_whole(env: Env) -> None:
