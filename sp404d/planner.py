@@ -319,6 +319,14 @@ class Planner:
         config = request.config
         assert rules.chop is not None
         count = rules.chop[1]
+        if config.layout == "kit" and config.name_length < KIT_CHOP_NAME:
+            reason = (
+                f"chop in a kit needs name_length {KIT_CHOP_NAME} or more for its slices' names "
+                f"(pad_01_ + a letter + _01); it is {config.name_length}"
+            )
+            return Early(
+                request, Outcome("rejected", reason), meta, st.st_size, st.st_mtime_ns, inputs
+            )
         slots: list[tuple[str, int] | None] = [None] * count
         if config.layout == "kit":
             kit = self._spelling(config.outbox, kit_folder(meta.kit))
@@ -333,11 +341,16 @@ class Planner:
             slots = list(run)
         room = config.name_length - 3  # for _01
         pieces: list[Piece] = []
+        base: str | None = None
         for i, slot in enumerate(slots):
             placement = place(meta, config.layout, name_length=room, slot=slot)
             folder = self._spelled(config.outbox, placement.folder)
             folder_abs = config.outbox.joinpath(*folder.parts)
-            stem = f"{placement.stem}_{i + 1:02d}"
+            if slot is None and base is None:  # one folder for all: a base no other set has
+                base = self._chop_base(
+                    folder_abs, placement.stem, rules.extension, room, count, own
+                )
+            stem = f"{base if slot is None else placement.stem}_{i + 1:02d}"
             mine = next(
                 (
                     p
@@ -382,6 +395,22 @@ class Planner:
         name = unique_filename(stem, ext, names.taken, max_len=max_len)
         names.taken.add(fold(name))
         return folder / name, names.variants(stem, ext, max_len)
+
+    def _chop_base(
+        self, folder: Path, stem: str, ext: str, room: int, count: int, own: tuple[Path, ...]
+    ) -> str:
+        """The base of a chop's names in ``folder``: ``stem`` (``loop_01``..), else ``stem_2``
+        (``loop_2_01``..) and so on, the first whose names are all free or this source's own:
+        two loops of one name never interleave their slices."""
+        names = self._names(folder)
+        ours = {fold(p.name) for p in own if p.parent == folder}
+        tried: set[str] = set()
+        while True:
+            base = unique_filename(stem, "", tried, max_len=room)
+            tried.add(fold(base))
+            wanted = [fold(f"{base}_{i:02d}{ext}") for i in range(1, count + 1)]
+            if all(w not in names.taken or w in ours for w in wanted):
+                return base
 
     def _release_slot(self, plan: Plan) -> None:
         if plan.slot is not None:
@@ -446,6 +475,10 @@ def outputs_of(rec: Mapping[str, Any] | None) -> list[str]:
         return list(slices)
     output = rec.get("output")
     return [str(output)] if output else []
+
+
+#: The shortest name_length a kit's slices fit in: ``pad_01_`` + a letter + ``_01``.
+KIT_CHOP_NAME = 11
 
 
 def _claim_order(request: Request, meta: Metadata | Early) -> int:

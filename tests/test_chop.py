@@ -418,3 +418,25 @@ def test_a_loop_without_transients_is_one_slice_with_a_warning(env: Env) -> None
     (rec,) = env.records("swell.wav")
     assert rec["warning"] == "no transients found to chop at: one slice"
     assert rec["slice"]["of"] == 1
+
+
+def test_two_loops_of_one_name_keep_their_slices_apart(env: Env) -> None:
+    env.write("a/loop.wav", _quarters(), "chop: 4\n")
+    env.write("b/loop.wav", _quarters()[::-1].copy(), "chop: 4\n")
+    env.convert()
+    assert env.outputs() == [f"loop_0{i}.wav" for i in range(1, 5)] + [
+        f"loop_2_0{i}.wav" for i in range(1, 5)
+    ]
+    first = {r["output"] for r in env.records("a/loop.wav")}
+    assert first == {str(env.outbox / f"loop_0{i}.wav") for i in range(1, 5)}
+    env.convert()  # a re-run keeps each set where it is
+    assert len(env.outputs()) == 8
+
+
+def test_a_kit_name_length_too_short_for_slice_names_is_refused(env: Env) -> None:
+    env.write("loop.wav", _quarters(), "chop: 4\n")
+    proc = env.run("convert", "--layout", "kit", config="name_length: 10\n")
+    assert proc.returncode == 1
+    assert "chop in a kit needs name_length 11 or more" in proc.stdout
+    env.convert("--layout", "kit", config="name_length: 11\n")
+    assert env.outputs()[0] == "kit/bank_A/pad_01_l_01.wav"
