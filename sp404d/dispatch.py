@@ -20,6 +20,7 @@ from sp404d.intake import Intake
 from sp404d.job import Outcome, Plan
 from sp404d.logs import get_logger
 from sp404d.outboxguard import OutboxGuard
+from sp404d.planner import Deferred, Request
 from sp404d.runner import Runner
 
 PLAN_AHEAD = 64  # files planned ahead of the workers (kit inboxes plan a whole drop at once)
@@ -36,6 +37,7 @@ class Dispatcher:
         self.intake = intake
         self.guard = guard
         self.changed = changed
+        self.deferred: list[Request] = []  # kit files waiting for a chop in their kit
         self.log = get_logger()
         self.aftercare = Aftercare(
             runner.recorder, intake.settings, self.requeue, lambda: self.outbox_ok(time.monotonic())
@@ -43,7 +45,7 @@ class Dispatcher:
 
     @property
     def queued(self) -> int:
-        return len(self.intake) + self.scheduler.queued
+        return len(self.intake) + self.scheduler.queued + len(self.deferred)
 
     @property
     def in_flight(self) -> int:
@@ -96,6 +98,9 @@ class Dispatcher:
         requests = sorted(self.intake.take(limit), key=lambda r: str(r.source).casefold())
         self.changed()
         for item in self.runner.planner.plan_many(requests):
+            if isinstance(item, Deferred):  # waits for a loop chopped in its kit
+                self.deferred.append(item.request)
+                continue
             if isinstance(item, Plan):
                 self.intake.busy.add(item.source)
                 self.scheduler.add([item])
@@ -126,6 +131,9 @@ class Dispatcher:
     def finished(self, plan: Plan, outcome: Outcome, started_at: str) -> None:
         rec = self.runner.finish(plan, outcome, started_at)
         self.intake.ended(plan.source)
+        for request in self.deferred:  # what waited for a chop: planned again (or waits on)
+            self.intake.enqueue(request.source, request.root, retried=request.again)
+        self.deferred.clear()
         if outcome.status == "failed":
             # A write cut off (a card pulled and back before the daemon looked, a full disk) may
             # have left its temp file where its worker could not remove it: the health check

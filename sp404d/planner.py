@@ -59,6 +59,15 @@ class Early:
     settled: bool = False
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A kit's file that waits: a loop is being chopped at its onsets in the same kit, holding
+    as many pads as it may give. Planned again once that job has ended (it gives back the
+    pads it did not use), so the kit's pads stay in one run."""
+
+    request: Request
+
+
 def input_id(config: Config, meta: Metadata | None, error: str | None = None) -> str:
     """Everything besides the file's bytes that decides a job's result, as one digest.
 
@@ -102,10 +111,17 @@ class Planner:
     """Turns requests into plans, holding this session's name and pad reservations."""
 
     def __init__(
-        self, journal: Journal, intents: Intents | None = None, *, need_output: bool = True
+        self,
+        journal: Journal,
+        intents: Intents | None = None,
+        *,
+        need_output: bool = True,
+        defer: bool = True,
     ) -> None:
         """``intents``: the write-ahead notes, to recover outputs a crash left unjournaled.
-        ``need_output``: see :meth:`settled` (the daemon plans without)."""
+        ``need_output``: see :meth:`settled` (the daemon plans without). ``defer``: a kit's
+        files wait (:class:`Deferred`) while a loop is chopped at its onsets in that kit
+        (``check``, which runs nothing, plans without)."""
         self.journal = journal
         self.need_output = need_output
         self._intents = intents
@@ -114,6 +130,8 @@ class Planner:
         self._spellings: dict[Path, dict[str, str]] = {}  # outbox -> fold(folder) -> folder
         # source -> outputs no record claims (a chopped loop's slices: several)
         self._recovered: dict[str, tuple[Path, ...]] | None = None
+        self.defer = defer
+        self._chopping: dict[tuple[Path, str], Path] = {}  # (outbox, kit) -> source in flight
 
     def forget(self) -> None:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
@@ -176,7 +194,7 @@ class Planner:
 
     # --- planning ------------------------------------------------------------------------
 
-    def plan_many(self, requests: Sequence[Request]) -> Iterator[Plan | Early]:
+    def plan_many(self, requests: Sequence[Request]) -> Iterator[Plan | Early | Deferred]:
         """Plan a batch: explicit pad claims first, the rest in name order.
 
         Without kits there is no order to keep, so plans are yielded as they are made and the
@@ -188,11 +206,27 @@ class Planner:
             return
         metas: list[tuple[Request, Metadata | Early]] = [(r, self._read(r)) for r in requests]
         order = sorted(range(len(metas)), key=lambda i: (_claim_order(*metas[i]), i))
-        results: list[Plan | Early | None] = [None] * len(metas)
+        results: list[Plan | Early | Deferred | None] = [None] * len(metas)
         for i in order:
             request, meta = metas[i]
-            results[i] = meta if isinstance(meta, Early) else self._plan(request, meta)
+            if isinstance(meta, Early):
+                results[i] = meta
+            elif self._waits(request, meta):
+                results[i] = Deferred(request)
+            else:
+                results[i] = self._plan(request, meta)
         yield from (r for r in results if r is not None)
+
+    def _kit_key(self, request: Request, meta: Metadata) -> tuple[Path, str]:
+        outbox = request.config.outbox
+        return outbox, fold(self._spelling(outbox, kit_folder(meta.kit)))
+
+    def _waits(self, request: Request, meta: Metadata) -> bool:
+        """Whether a kit's file waits for a loop chopped at its onsets in its kit."""
+        if not self.defer or request.config.layout != "kit":
+            return False
+        chopping = self._chopping.get(self._kit_key(request, meta))
+        return chopping is not None and chopping != request.source
 
     def plan(self, request: Request) -> Plan | Early:
         meta = self._read(request)
@@ -339,6 +373,8 @@ class Planner:
                     request, Outcome("rejected", exc.reason), meta, st.st_size, st.st_mtime_ns
                 )
             slots = list(run)
+            if rules.chop[0] == "onsets":  # holds pads it may not use: the kit waits for it
+                self._chopping[self._kit_key(request, meta)] = request.source
         room = config.name_length - 3  # for _01
         pieces: list[Piece] = []
         base: str | None = None
@@ -449,6 +485,9 @@ class Planner:
     def _settle_pieces(self, plan: Plan, outcome: Outcome) -> None:
         """A chopped loop: pieces it wrote hold their names and pads; the rest (fewer onsets
         than pieces, or a job that failed) are given back."""
+        for key, source in list(self._chopping.items()):
+            if source == plan.source:
+                del self._chopping[key]
         written = outcome.slices if outcome.status == "done" else ()
         book = self._pad_book(plan.rules.outbox)
         kit = plan.folder.parts[0] if plan.folder.parts else ""

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 
 from sp404d.job import Outcome, Plan
 from sp404d.journal import Journal
-from sp404d.planner import Early, Planner, Request
+from sp404d.planner import Deferred, Early, Planner, Request
 from sp404d.pool import WorkerPool
 from sp404d.recorder import Recorder, RecordHook, Tally
 from sp404d.records import JobRecord, now_iso
@@ -64,13 +64,22 @@ class Runner:
         return self.recorder.ran(plan, outcome, started_at)
 
     def run_batch(self, requests: Iterable[Request]) -> Tally:
-        """Plan all requests together (pads in name order), run them, record each as it ends."""
-        for item in self.planner.plan_many(list(requests)):
-            if isinstance(item, Early):
-                self.record(item)
-            else:
-                self.scheduler.add([item])
-        self.scheduler.run_all(self.finish)
+        """Plan all requests together (pads in name order), run them, record each as it ends;
+        then the kit files that waited for a loop chopped at its onsets, and so on."""
+        pending = list(requests)
+        while pending:
+            waiting: list[Request] = []
+            for item in self.planner.plan_many(pending):
+                if isinstance(item, Deferred):
+                    waiting.append(item.request)
+                elif isinstance(item, Early):
+                    self.record(item)
+                else:
+                    self.scheduler.add([item])
+            self.scheduler.run_all(self.finish)
+            if len(waiting) == len(pending):  # nothing ran that they wait for: cannot be
+                self.planner.defer = False
+            pending = waiting
         self.recorder.sync()
         return self.recorder.tally
 

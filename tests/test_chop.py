@@ -127,6 +127,15 @@ def test_onsets_are_found_just_before_each_hit() -> None:
     assert parts[0].start == 0 and parts[-1].end == len(x)
 
 
+def test_onsets_are_new_sounds_not_changes_inside_a_decay() -> None:
+    """8-bit hits: each decay ends in a step to digital silence, which changes the spectrum
+    but brings no new sound; only the hits are cut at."""
+    x = np.round(_hits(OUT) * 127) / 127
+    cuts = chop.onset_cuts(x.astype(np.float32), OUT, 16, 4800)
+    assert len(cuts) == len(HITS) - 1
+    assert all(abs(c / OUT - h) < 0.005 for c, h in zip(cuts, HITS[1:], strict=True))
+
+
 def test_onsets_keep_the_strongest_and_respect_the_shortest_slice() -> None:
     x = _hits(OUT).astype(np.float32)
     assert len(chop.onset_cuts(x, OUT, 4, 4800)) == 3  # at most 4 slices
@@ -440,3 +449,36 @@ def test_a_kit_name_length_too_short_for_slice_names_is_refused(env: Env) -> Non
     assert "chop in a kit needs name_length 11 or more" in proc.stdout
     env.convert("--layout", "kit", config="name_length: 11\n")
     assert env.outputs()[0] == "kit/bank_A/pad_01_l_01.wav"
+
+
+def test_loops_chopped_at_onsets_in_one_kit_fill_its_pads_without_gaps(env: Env) -> None:
+    """Each holds 16 pads while it runs; the next waits for it, so the kit stays one run:
+    hit counts 4, 7 and 2 give pads 1-4, 5-11 and 12-13 after the plain file on pad 1."""
+    env.write("a_four.wav", _hits(at=(0.0, 0.5, 1.0, 1.5)), "chop: onsets\n")
+    env.write("b_seven.wav", _hits(), "chop: onsets\n")
+    env.write("c_two.wav", _hits(at=(0.0, 1.0)), "chop: onsets\n")
+    env.write("kick.wav", _hits(at=(0.0,))[: RATE // 2])
+    proc = env.convert("--layout", "kit")
+    assert "4 files in" in proc.stdout and ": 4 done" in proc.stdout
+    pads = [int(Path(o).name[4:6]) for o in env.outputs()]
+    names = [Path(o).name[7:] for o in env.outputs()]
+    assert pads == list(range(1, 15))
+    assert names[:6] == ["kick.wav", "a_four_01.wav", "a_four_02.wav", "a_four_03.wav",
+                         "a_four_04.wav", "b_seven_01.wav"]  # fmt: skip
+    assert names[-2:] == ["c_two_01.wav", "c_two_02.wav"]
+
+
+def test_the_daemon_fills_a_kit_with_chopped_loops_without_gaps(daemon: DaemonFactory) -> None:
+    d = daemon(layout="kit").start()
+    staged = d.dir / "staged"
+    staged.mkdir()
+    for name, hits in (("a.wav", (0.0, 0.5, 1.0, 1.5)), ("b.wav", (0.0, 1.0))):
+        sf.write(str(staged / name), _hits(at=hits), RATE, subtype="PCM_24")
+        (staged / f"{name}.yaml").write_text("chop: onsets\n")
+    os.rename(staged, d.inbox / "loops")
+    d.wait_done(6)
+    d.barrier()
+    assert [Path(o).name for o in d.outputs() if o.endswith(".wav")] == [
+        "pad_01_a_01.wav", "pad_02_a_02.wav", "pad_03_a_03.wav", "pad_04_a_04.wav",
+        "pad_05_b_01.wav", "pad_06_b_02.wav",
+    ]  # fmt: skip

@@ -21,6 +21,8 @@ QUIET = 0.01  # -40 dBFS: quiet enough to cut at without a fade
 FADE_IN_MS = 1.0  # short: the attack of the slice's hit must survive it
 FADE_OUT_MS = 2.0
 MIN_GAP_MS = 50.0  # onsets closer than this are one sound
+RISE_DB = 3.0  # an onset is a new sound: this much louder after it than before
+RISE_WINDOW_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,23 @@ def onset_cuts(x: np.ndarray, rate: int, most: int, min_frames: int) -> list[int
         cut = _attack(mono, k * HOP, rate)
         if cut < gap or len(mono) - cut < gap or any(abs(cut - c) < gap for c in kept):
             continue
+        if not _louder_after(mono, cut, rate):  # a change in a decay, not a new sound
+            continue
         kept.append(cut)
         if len(kept) == most - 1:
             break
     return sorted(kept)
+
+
+def _louder_after(mono: np.ndarray, cut: int, rate: int) -> bool:
+    """Whether the sound after ``cut`` is at least :data:`RISE_DB` louder than before it."""
+    width = round(RISE_WINDOW_MS * rate / 1000)
+    before = mono[max(0, cut - width) : cut].astype(np.float64)
+    after = mono[cut : cut + width].astype(np.float64)
+    if not len(before) or not len(after):
+        return True
+    level_before = float(np.mean(np.square(before)))
+    return float(np.mean(np.square(after))) > level_before * 10 ** (RISE_DB / 10)
 
 
 def _attack(mono: np.ndarray, centre: int, rate: int) -> int:

@@ -286,7 +286,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from sp404d.journal import Journal
     from sp404d.metadata import Metadata
     from sp404d.pathtext import printable
-    from sp404d.planner import Planner
+    from sp404d.planner import Early, Planner
 
     config = config_from(args)
     print_settings(config, sys.stderr)
@@ -295,7 +295,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     bad = 0
     meta: Metadata | None
     with Journal(config.journal, readonly=True) as journal:
-        for item in Planner(journal).plan_many(requests):
+        for item in Planner(journal, defer=False).plan_many(requests):
             if isinstance(item, Plan):
                 source, meta = item.source, item.meta
                 try:
@@ -312,13 +312,15 @@ def cmd_check(args: argparse.Namespace) -> int:
                     ) + _shaping_text(item.rules.shaping())
                 except JobError as exc:
                     line, bad = f"refused: {exc.reason}", bad + 1
-            else:
+            elif isinstance(item, Early):
                 source, meta = item.request.source, item.meta
                 outcome = item.outcome
                 if outcome.status == "skipped":
                     line = f"unchanged: already at {outcome.output}"
                 else:
                     line, bad = f"refused: {outcome.reason}", bad + 1
+            else:  # not with defer=False; said plainly if it ever is
+                source, meta, line = item.request.source, None, "waits for a chop in its kit"
             print(printable(f"{source}\n  {line}"))
             if meta is not None:
                 shown = {**meta.as_dict(), **{k: _said(v) for k, v in meta.shaping.items()}}
