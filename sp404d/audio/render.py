@@ -282,7 +282,7 @@ def _finish(
     seed: int | tuple[int, int],
 ) -> RenderResult:
     """Limit, dither and write ``x`` (the whole, or a slice of it) to ``dst``."""
-    top = dsp.peak(x)
+    top = whole.top if x is whole.x else dsp.peak(x)
     samples, clipped = dsp.quantise(x, np.random.default_rng(seed), whole.gain, whole.top)
     with PcmWriter(dst, spec.fmt, samples.shape[1]) as out:
         out.write(samples)
