@@ -408,30 +408,41 @@ def _resampled(
     the ``clip`` policy's answer, and for ``limit`` a first pass that only measures, to be
     run again with the scale ``tally.peak`` calls for.
     """
-    channels = out_channels(info)
-    stream = None
-    if info.rate != dsp.OUT_RATE:
-        stream = soxr.ResampleStream(
-            info.rate, dsp.OUT_RATE, channels, dtype="float32", quality=SOXR_QUALITY[quality]
-        )
-    for block in read_blocks(src, info):
-        if not dsp.finite(block):
-            raise _nan_reason()
-        tally.frames += len(block)
-        block = dsp.fold_channels(block)
-        top = dsp.peak(block)
-        tally.peak = max(tally.peak, top)
-        if scale != 1.0:
-            block = block * np.float32(scale)
-        elif top > dsp.HUGE:
-            block, _ = dsp.tame(block, top, "clip")
-        out = stream.resample_chunk(block) if stream is not None else block
+
+    def blocks() -> Iterator[np.ndarray]:
+        for block in read_blocks(src, info):
+            if not dsp.finite(block):
+                raise _nan_reason()
+            tally.frames += len(block)
+            block = dsp.fold_channels(block)
+            top = dsp.peak(block)
+            tally.peak = max(tally.peak, top)
+            if scale != 1.0:
+                block = block * np.float32(scale)
+            elif top > dsp.HUGE:
+                block, _ = dsp.tame(block, top, "clip")
+            yield block
+
+    return _to_out_rate(blocks(), info.rate, out_channels(info), quality)
+
+
+def _to_out_rate(
+    blocks: Iterator[np.ndarray], rate: int, channels: int, quality: str
+) -> Iterator[np.ndarray]:
+    """Float blocks at ``rate`` as 48 kHz blocks, through one soxr stream (no seams)."""
+    if rate == dsp.OUT_RATE:
+        yield from blocks
+        return
+    stream = soxr.ResampleStream(
+        rate, dsp.OUT_RATE, channels, dtype="float32", quality=SOXR_QUALITY[quality]
+    )
+    for block in blocks:
+        out = stream.resample_chunk(block)
         if len(out):
             yield out
-    if stream is not None:
-        tail = stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True)
-        if len(tail):
-            yield tail
+    tail = stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True)
+    if len(tail):
+        yield tail
 
 
 def _limit(top: float, scale: float) -> float:
@@ -614,38 +625,34 @@ def _shaped_blocks(
 ) -> Iterator[np.ndarray]:
     """The input folded, trimmed (with the fades of :func:`shape.trim_silence`), scaled and
     resampled to 48 kHz, a block at a time."""
-    out = 1 if cut.fold else out_channels(info)
-    stream = None
-    if info.rate != dsp.OUT_RATE:
-        stream = soxr.ResampleStream(
-            info.rate, dsp.OUT_RATE, out, dtype="float32", quality=SOXR_QUALITY[spec.quality]
-        )
     fade = min((cut.end - cut.start) // 2, round(shape.FADE_MS * info.rate / 1000))
-    at = 0
-    for block in read_blocks(src, info):
-        first = at
-        at += len(block)
-        block = dsp.fold_channels(block)
-        if cut.fold:
-            block = block.mean(axis=1, keepdims=True, dtype=np.float32)
-        lo, hi = max(cut.start, first), min(cut.end, at)
-        if lo >= hi:
-            continue
-        block = block[lo - first : hi - first] * np.float32(scale)
-        if spec.overs != "limit" and dsp.peak(block) > dsp.HUGE:
-            block, _ = dsp.tame(block, dsp.peak(block), "clip")
-        if fade > 0:
-            index = np.arange(lo, hi)
-            ramp = np.ones(len(block), dtype=np.float32)
-            if cut.start > 0:
-                ramp = np.minimum(ramp, (index - cut.start) / fade)
-            if cut.end < cut.total:
-                ramp = np.minimum(ramp, (cut.end - 1 - index) / fade)
-            block = block * np.minimum(ramp, 1.0).astype(np.float32)[:, None]
-        resampled = stream.resample_chunk(block) if stream is not None else block
-        if len(resampled):
-            yield resampled
-    if stream is not None:
-        tail = stream.resample_chunk(np.zeros((0, out), dtype=np.float32), last=True)
-        if len(tail):
-            yield tail
+
+    def blocks() -> Iterator[np.ndarray]:
+        at = 0
+        for block in read_blocks(src, info):
+            first = at
+            at += len(block)
+            block = dsp.fold_channels(block)
+            if cut.fold:
+                block = block.mean(axis=1, keepdims=True, dtype=np.float32)
+            lo, hi = max(cut.start, first), min(cut.end, at)
+            if lo >= hi:
+                continue
+            block = block[lo - first : hi - first] * np.float32(scale)
+            if spec.overs != "limit" and dsp.peak(block) > dsp.HUGE:
+                block, _ = dsp.tame(block, dsp.peak(block), "clip")
+            yield block * _fades(lo, hi, cut, fade)[:, None] if fade > 0 else block
+
+    out = 1 if cut.fold else out_channels(info)
+    return _to_out_rate(blocks(), info.rate, out, spec.quality)
+
+
+def _fades(lo: int, hi: int, cut: _Cut, fade: int) -> np.ndarray:
+    """The gains of frames ``lo..hi`` under a trim's fades (as :func:`shape.trim_silence`)."""
+    index = np.arange(lo, hi)
+    ramp = np.ones(hi - lo)
+    if cut.start > 0:
+        ramp = np.minimum(ramp, (index - cut.start) / fade)
+    if cut.end < cut.total:
+        ramp = np.minimum(ramp, (cut.end - 1 - index) / fade)
+    return np.minimum(ramp, 1.0).astype(np.float32)
