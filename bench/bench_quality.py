@@ -26,7 +26,8 @@ except ImportError:
     sys.exit(f"needs ../shared/bench/quality.py (looked in {SHARED})")
 
 from sp404d.audio.probe import probe  # noqa: E402
-from sp404d.audio.render import RenderSpec, render, render_chopped  # noqa: E402
+from sp404d.audio.render import RenderSpec, render  # noqa: E402
+from sp404d.audio.render_chop import render_chopped  # noqa: E402
 
 
 def run_sp404d(src: str, dst: str) -> None:

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from sp404d.audio import dsp
 from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.audio.render import RenderSpec, render, render_chopped
+from sp404d.audio.render import RenderSpec, render
+from sp404d.audio.render_chop import render_chopped
 from sp404d.converted import converted
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError

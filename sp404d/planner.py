@@ -7,104 +7,34 @@ and kit pads go to explicit claims first, then to the rest in name order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import soundfile as sf
-
-from sp404d.config import Config
 from sp404d.errors import JobError
+from sp404d.foldernames import FolderNames, chop_base, folders_in
 from sp404d.intents import Intents
 from sp404d.job import Outcome, Piece, Plan
 from sp404d.journal import Journal
 from sp404d.kits import PadBook
 from sp404d.layout import kit_folder, place
 from sp404d.metadata import Metadata, read_metadata
-from sp404d.metadata_path import bpm_from_length
 from sp404d.names import fold, unique_filename
+from sp404d.planned import (
+    KIT_CHOP_NAME,
+    Deferred,
+    Early,
+    Request,
+    claim_order,
+    input_id,
+    outputs_of,
+    with_length_bpm,
+)
 from sp404d.settings import Rules
 
-
-@dataclass(frozen=True)
-class Request:
-    """A file to convert, the folder its metadata is read relative to, and its settings."""
-
-    source: Path
-    root: Path
-    config: Config
-    again: bool = False  # retried by the user (sp404d retry): planned even if nothing changed
-
-
-@dataclass(frozen=True)
-class Early:
-    """A job that ended while planning (bad sidecar, pad taken, unchanged).
-
-    ``settled``: the source's last final job had these very inputs, and ``outcome`` repeats how
-    it ended (``skipped``: converted already; ``rejected``: still refused, for that reason).
-    ``convert`` records it; the daemon does not (nothing happened), and only repeats the
-    aftercare of a converted one.
-    """
-
-    request: Request
-    outcome: Outcome
-    meta: Metadata | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    inputs: str | None = None
-    settled: bool = False
-
-
-@dataclass(frozen=True)
-class Deferred:
-    """A kit's file that waits: a loop is being chopped at its onsets in the same kit, holding
-    as many pads as it may give. Planned again once that job has ended (it gives back the
-    pads it did not use), so the kit's pads stay in one run."""
-
-    request: Request
-
-
-def input_id(config: Config, meta: Metadata | None, error: str | None = None) -> str:
-    """Everything besides the file's bytes that decides a job's result, as one digest.
-
-    The metadata (or the reason it could not be read), the layout, the name length and the
-    output settings. A source whose size, mtime and input id match its last final record needs
-    no new job; a changed sidecar or folder file changes the id and re-does the file, whether
-    it changed while sp404d ran or while it was down.
-    """
-    payload = {
-        "meta": meta.as_dict() if meta is not None else None,
-        "error": error,
-        "layout": config.layout,
-        "name_length": config.name_length,
-        "rules": config.fingerprint(),
-        "max_duration_s": config.max_duration_s,
-    }
-    if config.bpm_from_length:  # only when on: every other file's id stays as it was
-        payload["bpm_from_length"] = True
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _with_length_bpm(meta: Metadata, request: Request) -> Metadata:
-    """A loop with no BPM from anywhere gets one guessed from its length (a header read):
-    used as its BPM with ``bpm_from_length``, otherwise only recorded as ``bpm_guess``."""
-    if meta.bpm is not None or "bpm" in meta.origins:  # given, or cleared on purpose (bpm:)
-        return meta
-    try:
-        seconds = sf.info(os.fsencode(request.source)).duration
-    except Exception:  # not a file libsndfile reads: no guess (the job says what it is)
-        return meta
-    guess = bpm_from_length(float(seconds))
-    if guess is None:
-        return meta
-    if request.config.bpm_from_length:
-        return replace(meta, bpm=guess, origins={**meta.origins, "bpm": "length"})
-    return replace(meta, bpm_guess=guess, origins={**meta.origins, "bpm_guess": "length"})
+__all__ = ["Deferred", "Early", "Planner", "Request", "input_id", "outputs_of"]
 
 
 class Planner:
@@ -178,7 +108,7 @@ class Planner:
         the first planned."""
         known = self._spellings.get(outbox)
         if known is None:
-            known = self._spellings[outbox] = _folders_in(outbox)
+            known = self._spellings[outbox] = folders_in(outbox)
         return known.setdefault(fold(name), name)
 
     def _spelled(self, outbox: Path, folder: PurePosixPath) -> PurePosixPath:
@@ -205,7 +135,7 @@ class Planner:
                 yield self.plan(request)
             return
         metas: list[tuple[Request, Metadata | Early]] = [(r, self._read(r)) for r in requests]
-        order = sorted(range(len(metas)), key=lambda i: (_claim_order(*metas[i]), i))
+        order = sorted(range(len(metas)), key=lambda i: (claim_order(*metas[i]), i))
         results: list[Plan | Early | Deferred | None] = [None] * len(metas)
         for i in order:
             request, meta = metas[i]
@@ -235,7 +165,7 @@ class Planner:
     def _read(self, request: Request) -> Metadata | Early:
         try:
             meta = read_metadata(request.source, request.root, request.config.defaults)
-            return _with_length_bpm(meta, request)
+            return with_length_bpm(meta, request)
         except JobError as exc:
             st = _stat(request.source)
             return Early(
@@ -383,9 +313,9 @@ class Planner:
             folder = self._spelled(config.outbox, placement.folder)
             folder_abs = config.outbox.joinpath(*folder.parts)
             if slot is None and base is None:  # one folder for all: a base no other set has
-                base = self._chop_base(
-                    folder_abs, placement.stem, rules.extension, room, count, own
-                )
+                ours = {fold(p.name) for p in own if p.parent == folder_abs}
+                names = self._names(folder_abs)
+                base = chop_base(names, placement.stem, rules.extension, room, count, ours)
             stem = f"{base if slot is None else placement.stem}_{i + 1:02d}"
             mine = next(
                 (
@@ -431,22 +361,6 @@ class Planner:
         name = unique_filename(stem, ext, names.taken, max_len=max_len)
         names.taken.add(fold(name))
         return folder / name, names.variants(stem, ext, max_len)
-
-    def _chop_base(
-        self, folder: Path, stem: str, ext: str, room: int, count: int, own: tuple[Path, ...]
-    ) -> str:
-        """The base of a chop's names in ``folder``: ``stem`` (``loop_01``..), else ``stem_2``
-        (``loop_2_01``..) and so on, the first whose names are all free or this source's own:
-        two loops of one name never interleave their slices."""
-        names = self._names(folder)
-        ours = {fold(p.name) for p in own if p.parent == folder}
-        tried: set[str] = set()
-        while True:
-            base = unique_filename(stem, "", tried, max_len=room)
-            tried.add(fold(base))
-            wanted = [fold(f"{base}_{i:02d}{ext}") for i in range(1, count + 1)]
-            if all(w not in names.taken or w in ours for w in wanted):
-                return base
 
     def _release_slot(self, plan: Plan) -> None:
         if plan.slot is not None:
@@ -504,81 +418,8 @@ class Planner:
                 book.release(kit, piece.slot, str(plan.source))
 
 
-def outputs_of(rec: Mapping[str, Any] | None) -> list[str]:
-    """The outputs a done record stands for: a chopped loop's slices (on its last slice's
-    record), else its one output."""
-    if not rec:
-        return []
-    slices = rec.get("slices")
-    if isinstance(slices, list) and all(isinstance(p, str) for p in slices) and slices:
-        return list(slices)
-    output = rec.get("output")
-    return [str(output)] if output else []
-
-
-#: The shortest name_length a kit's slices fit in: ``pad_01_`` + a letter + ``_01``.
-KIT_CHOP_NAME = 11
-
-
-def _claim_order(request: Request, meta: Metadata | Early) -> int:
-    """Explicit pads first; a loop chopped at its onsets last (it holds as many pads as it may
-    give until it has run, and gives back those it did not use)."""
-    if not isinstance(meta, Metadata):
-        return 1
-    if meta.pad is not None:
-        return 0
-    chop = meta.shaping.get("chop", request.config.chop)
-    return 2 if chop and chop[0] == "onsets" else 1
-
-
-def _folders_in(outbox: Path) -> dict[str, str]:
-    """The folders at the top of the outbox, by :func:`fold` key (the first by name if the
-    outbox, on a case-sensitive disk, holds several spellings of one)."""
-    try:
-        names = sorted(e.name for e in os.scandir(outbox) if e.is_dir())
-    except OSError:
-        return {}
-    found: dict[str, str] = {}
-    for name in names:
-        found.setdefault(fold(name), name)
-    return found
-
-
 def _stat(path: Path) -> os.stat_result | None:
     try:
         return path.stat()
     except OSError:
         return None
-
-
-class FolderNames:
-    """The names in one output folder: what was on disk at first look, plus reservations."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        try:
-            on_disk = os.listdir(folder)
-        except OSError:
-            on_disk = []
-        self.taken = {fold(n) for n in on_disk}
-        self._on_disk = {fold(n): n for n in on_disk}
-
-    def saw(self, name: str) -> None:
-        """``name`` is on disk now (an output of a job that then failed)."""
-        self.taken.add(fold(name))
-        self._on_disk[fold(name)] = name
-
-    def variants(self, stem: str, ext: str, max_len: int) -> tuple[Path, ...]:
-        """Files already on disk under the names this stem would get (``stem``, ``stem_2``...).
-
-        Walks the same sequence ``unique_filename`` hands out, so shortened stems
-        (``Very_Long_Sample_Nam_10``) are found too; stops at the first name not on disk.
-        """
-        found: list[Path] = []
-        seen: set[str] = set()
-        while True:
-            name = fold(unique_filename(stem, ext, seen, max_len=max_len))
-            if name not in self._on_disk:
-                return tuple(found)
-            found.append(self.folder / self._on_disk[name])
-            seen.add(name)

@@ -1,0 +1,55 @@
+"""A chopped loop: its slices cut from the whole, shaped and limited as one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sp404d.audio import chop, dsp
+from sp404d.audio.probe import AudioInfo
+from sp404d.audio.render import IN_MEMORY_FRAMES, finish, prepare_whole
+from sp404d.audio.render_common import RenderResult, RenderSpec, with_warning
+from sp404d.errors import RejectedError
+
+
+def render_chopped(
+    src: Path, info: AudioInfo, dsts: Sequence[Path], spec: RenderSpec
+) -> list[tuple[chop.Slice, RenderResult]]:
+    """Write ``src`` as slices (``spec.chop``) to the first of ``dsts``, one a slice: as many
+    as the way of chopping gives, at most ``len(dsts)``.
+
+    The whole loop is shaped, normalised and limited as one (slices keep their levels against
+    each other); each slice is then cut, faded where its cut is inside sound, and dithered
+    with its own seed.
+    """
+    assert spec.chop is not None
+    way, count = spec.chop
+    if info.frames > IN_MEMORY_FRAMES or not info.exact_length:
+        minutes = info.duration / 60
+        length = f"{minutes:.1f} min" if minutes >= 1 else f"{info.duration:.1f} s"
+        raise RejectedError(f"too long to chop: {length}; chop takes files up to 43 s")
+    whole = prepare_whole(src, info, spec)
+    x = whole.x
+    least = spec.slice_min_frames
+    if way == "equal":
+        if len(x) // count < least and not spec.pad_slices:
+            ms = 1000 * len(x) / count / dsp.OUT_RATE
+            raise RejectedError(
+                f"chop {count}: slices of {ms:.0f} ms, minimum {1000 * least / dsp.OUT_RATE:.0f} ms"
+            )
+        parts = chop.slices(x, chop.equal_cuts(len(x), count), dsp.OUT_RATE, snapped=False)
+    else:
+        cuts = chop.onset_cuts(x, dsp.OUT_RATE, min(count, len(dsts)), least)
+        parts = chop.slices(x, cuts, dsp.OUT_RATE, snapped=True)
+    done = []
+    for i, (part, dst) in enumerate(zip(parts, dsts, strict=False)):
+        y = chop.cut_out(x, part, dsp.OUT_RATE)
+        if len(y) < least:
+            y = np.concatenate([y, dsp.silence(least - len(y), y.shape[1])])
+        done.append((part, finish(whole, y, info, dst, spec, (spec.seed, i))))
+    if way == "onsets" and len(done) == 1:
+        part, result = done[0]
+        done[0] = (part, with_warning(result, "no transients found to chop at: one slice"))
+    return done
