@@ -35,6 +35,7 @@ class Tally:
     """Counts by status, for summaries and exit codes."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    slices: int = 0  # outputs of chopped loops (each loop counts once in ``counts``)
 
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -85,6 +86,8 @@ class Recorder:
         """Record a job that ran (a chopped loop: a record a slice); its intent notes are
         resolved once its (last) record is written. Returns the last record."""
         records = make_records(plan, outcome, started_at)
+        if outcome.status == "done":
+            self.tally.slices += len(outcome.slices)
         notes = [(plan.source, final) for final in _finals(plan)]
         for rec in records[:-1]:
             self._record(rec, [], last=False)

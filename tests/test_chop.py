@@ -164,7 +164,7 @@ def test_equal_slices_hold_their_quarters_in_order(env: Env) -> None:
     loop = env.write("Dusty Loop.wav", _quarters(), "chop: 4\n")
     before = loop.read_bytes()
     proc = env.convert()
-    assert "1 file in" in proc.stdout and "1 done" in proc.stdout  # one job, four slices
+    assert "1 file in" in proc.stdout and ": 1 done (4 slices)" in proc.stdout  # one job
     assert env.outputs() == [f"Dusty_Loop_0{i}.wav" for i in range(1, 5)]
     for i, freq in enumerate(FREQS, start=1):
         y, rate = sf.read(str(env.outbox / f"Dusty_Loop_0{i}.wav"))

@@ -217,6 +217,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         clean_stale_temps(config.outbox, wait_young=True)
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"
+    if tally.slices:  # chopped loops: one file each, written as slices
+        parts += f" ({tally.slices} slices)"
     print(f"{tally.total} file{'' if tally.total == 1 else 's'} in {elapsed:.1f} s: {parts}")
     if passed:
         print(_passed_over(passed) + ("" if args.verbose else " (-v lists them)"))
