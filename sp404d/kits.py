@@ -8,6 +8,7 @@ that is re-done (a changed sidecar) may take back the pad its own earlier output
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Collection
@@ -107,12 +108,18 @@ class PadBook:
         count: int,
         owner: str,
         previous: Collection[str] = (),
+        *,
+        flexible: bool = False,
     ) -> list[Slot]:
         """Take ``count`` consecutive pads for the slices of ``owner``, in the unit's order
         (A1..A16, B1...): from ``pad`` if one is asked for (refused if any is taken), else its
-        own earlier run if it fits, else the first free run (starting in ``bank``, if given)."""
+        own earlier run if it fits, else the first free run (starting in ``bank``, if given).
+
+        ``flexible`` (a chop at onsets, whose count is only an upper bound): its own earlier
+        run is kept, up to ``count`` pads, as long as there is room for at least as many slices
+        as it had; a loop re-chopped stays on its pads."""
         held = self._kit(kit)
-        mine = [s for s, h in held.items() if h in previous or h == owner]
+        mine = sorted(s for s, h in held.items() if h in previous or h == owner)
         for old in mine:
             del held[old]
         order = [(b, p) for b in BANKS for p in range(1, PADS + 1)]
@@ -133,6 +140,13 @@ class PadBook:
         else:
             starts = sorted(order.index(s) for s in mine)[:1]
             starts += [i for i, s in enumerate(order) if bank is None or s[0] == bank.upper()]
+        if flexible and mine and pad is None:
+            first = order.index(mine[0])
+            run = list(itertools.takewhile(lambda s: s not in held, order[first : first + count]))
+            if len(run) >= len(mine):
+                for slot in run:
+                    held[slot] = owner
+                return run
         for first in starts:
             run = order[first : first + count]
             if len(run) == count and not any(s in held for s in run):

@@ -296,7 +296,13 @@ class Planner:
             kit = self._spelling(config.outbox, kit_folder(meta.kit))
             try:
                 run = self._pad_book(config.outbox).claim_run(
-                    kit, meta.bank, meta.pad, count, str(request.source), [str(p) for p in own]
+                    kit,
+                    meta.bank,
+                    meta.pad,
+                    count,
+                    str(request.source),
+                    [str(p) for p in own],
+                    flexible=rules.chop[0] == "onsets",
                 )
             except JobError as exc:  # as for one pad: it may free up, so no input id
                 return Early(
@@ -318,17 +324,16 @@ class Planner:
                 base = chop_base(names, placement.stem, rules.extension, room, count, ours)
             stem = f"{base if slot is None else placement.stem}_{i + 1:02d}"
             mine = next(
-                (
-                    p
-                    for p in own
-                    if p.parent == folder_abs and fold(p.name) == fold(stem + rules.extension)
-                ),
+                (p for p in own if p.parent == folder_abs and _is_named(p, stem, rules.extension)),
                 None,
             )
+            if mine is not None:  # its own earlier slice of this name (or a _2 of it): in place
+                pieces.append(Piece(mine, slot, (mine,)))
+                continue
             final, adopt = self._reserve(
-                folder_abs, stem, rules.extension, mine, config.name_length
+                folder_abs, stem, rules.extension, None, config.name_length
             )
-            pieces.append(Piece(final, slot, adopt if mine is None else (*adopt, final)))
+            pieces.append(Piece(final, slot, adopt))
         first = pieces[0]
         return Plan(
             source=request.source,
@@ -370,6 +375,10 @@ class Planner:
 
     def settle(self, plan: Plan, outcome: Outcome) -> None:
         """Update reservations once a job has ended."""
+        if outcome.status == "done":
+            for gone in (outcome.replaced, *outcome.removed):  # off the disk: names free again
+                if gone is not None:
+                    self._names(gone.parent).taken.discard(fold(gone.name))
         if plan.pieces:
             self._settle_pieces(plan, outcome)
             return
@@ -416,6 +425,15 @@ class Planner:
             self._unreserve(piece.final, piece.final if piece.final in plan.earlier else None)
             if piece.slot is not None:
                 book.release(kit, piece.slot, str(plan.source))
+
+
+def _is_named(path: Path, stem: str, ext: str) -> bool:
+    """Whether ``path`` is ``stem + ext`` or a numbered variant of it (``stem_2``), any case."""
+    if fold(path.suffix) != fold(ext):
+        return False
+    own = fold(path.stem)
+    base = fold(stem)
+    return own == base or (own.startswith(base + "_") and own[len(base) + 1 :].isdigit())
 
 
 def _stat(path: Path) -> os.stat_result | None:

@@ -27,7 +27,7 @@ from sp404d.journal import Journal
 from sp404d.planner import Planner, Request
 from sp404d.scheduler import for_rerun
 from tests.conftest import SP404D, journal_records, run_env
-from tests.daemon_harness import DaemonFactory, ours
+from tests.daemon_harness import DaemonFactory, ours, wait_for
 
 RATE = 44100
 OUT = 48000
@@ -482,3 +482,48 @@ def test_the_daemon_fills_a_kit_with_chopped_loops_without_gaps(daemon: DaemonFa
         "pad_01_a_01.wav", "pad_02_a_02.wav", "pad_03_a_03.wav", "pad_04_a_04.wav",
         "pad_05_b_01.wav", "pad_06_b_02.wav",
     ]  # fmt: skip
+
+
+def test_the_daemon_re_chops_a_loop_in_place_however_often(daemon: DaemonFactory) -> None:
+    """In one daemon session: 4 equal slices, a kick after them, then at its onsets (5 hits,
+    room for 4 before the kick: kept on its pads, with a warning), off, 2 slices, a retry. The
+    loop keeps its first pad and its names never drift to ``_2``."""
+    d = daemon(layout="kit").start()
+    bank = d.outbox / "kit" / "bank_A"
+
+    def shows(*names: str) -> None:
+        wait_for(
+            lambda: sorted(p.name for p in bank.glob("*.wav")) == sorted(names),
+            f"bank A to hold {names} (log: {d.log_path})",
+        )
+
+    sidecar = d.inbox / "beat.wav.yaml"
+    sidecar.write_text("chop: 4\n")
+    staged = d.dir / "beat.wav"
+    sf.write(str(staged), _hits(at=(0.0, 0.25, 0.5, 1.0, 1.5)), RATE, subtype="PCM_24")
+    os.rename(staged, d.inbox / "beat.wav")
+    four = [f"pad_0{i}_beat_0{i}.wav" for i in range(1, 5)]
+    shows(*four)
+    sf.write(str(staged), _hits(at=(0.0,))[: RATE // 2], RATE, subtype="PCM_24")
+    os.rename(staged, d.inbox / "kick.wav")
+    shows(*four, "pad_05_kick.wav")
+    sidecar.write_text("chop: onsets\n")
+    wait_for(
+        lambda: any("room for 4 slices" in str(r.get("warning")) for r in d.records()),
+        "the chop at onsets",
+    )
+    shows(*four, "pad_05_kick.wav")
+    sidecar.write_text("chop: off\n")
+    shows("pad_01_beat.wav", "pad_05_kick.wav")
+    sidecar.write_text("chop: 2\n")
+    shows("pad_01_beat_01.wav", "pad_02_beat_02.wav", "pad_05_kick.wav")
+    done = len(d.by_status("done"))
+    retry = subprocess.run(
+        [*SP404D, "retry", "--config", str(d.config), str(d.inbox / "beat.wav")],
+        capture_output=True,
+        text=True,
+        env=d.env,
+    )
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    d.wait_done(done + 2)
+    shows("pad_01_beat_01.wav", "pad_02_beat_02.wav", "pad_05_kick.wav")

@@ -33,6 +33,7 @@ def render_chopped(
     whole = prepare_whole(src, info, spec)
     x = whole.x
     least = spec.slice_min_frames
+    crowded = None
     if way == "equal":
         if len(x) // count < least and not spec.pad_slices:
             ms = 1000 * len(x) / count / dsp.OUT_RATE
@@ -41,7 +42,11 @@ def render_chopped(
             )
         parts = chop.slices(x, chop.equal_cuts(len(x), count), dsp.OUT_RATE, snapped=False)
     else:
-        cuts = chop.onset_cuts(x, dsp.OUT_RATE, min(count, len(dsts)), least)
+        cuts = chop.onset_cuts(x, dsp.OUT_RATE, count, least)
+        if len(cuts) + 1 > len(dsts):  # fewer pads free in its kit than sounds found
+            room = f"room for {len(dsts)} slices on its pads"
+            crowded = f"{len(cuts) + 1} sounds found, {room}: the strongest kept"
+            cuts = chop.onset_cuts(x, dsp.OUT_RATE, len(dsts), least)
         parts = chop.slices(x, cuts, dsp.OUT_RATE, snapped=True)
     done = []
     for i, (part, dst) in enumerate(zip(parts, dsts, strict=False)):
@@ -49,6 +54,8 @@ def render_chopped(
         if len(y) < least:
             y = np.concatenate([y, dsp.silence(least - len(y), y.shape[1])])
         done.append((part, finish(whole, y, info, dst, spec, (spec.seed, i))))
+    if crowded:
+        done = [(part, with_warning(result, crowded)) for part, result in done]
     if way == "onsets" and len(done) == 1:
         part, result = done[0]
         done[0] = (part, with_warning(result, "no transients found to chop at: one slice"))
