@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from sp404d.journal import Journal
 from sp404d.pathtext import printable
+from sp404d.settings import said
 
 
 def source_jobs(journal: Journal, source: str) -> list[Mapping[str, Any]]:
@@ -95,20 +96,9 @@ def _job_lines(job: Mapping[str, Any], before: list[Mapping[str, Any]]) -> list[
     shown = {**meta, **(meta.get("shaping") or {})}
     for name, value in shown.items():
         if name not in ("origins", "shaping") and value not in (None, [], ()):
-            lines.append(f"    {name}: {_said(value)}  [from {origins.get(name, '?')}]")
+            lines.append(f"    {name}: {said(value)}  [from {origins.get(name, '?')}]")
     if job.get("replaced"):
         lines.append(f"    replaced its earlier output {Path(str(job['replaced'])).name}")
     for gone in job.get("removed") or []:
         lines.append(f"    removed its earlier output {Path(str(gone)).name}")
     return lines
-
-
-def _said(value: Any) -> Any:
-    """A shaping value as a config says it (``onsets 16``, ``peak -1``, ``off``)."""
-    if value is False:
-        return "off"
-    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
-        return str(value[1]) if value[0] == "equal" else f"{value[0]} {value[1]:g}"
-    if isinstance(value, list) and len(value) == 2:  # trim: [threshold, keep]
-        return f"{{threshold_db: {value[0]:g}, keep_ms: {value[1]:g}}}"
-    return value

@@ -27,7 +27,7 @@ from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError
 from sp404d.metadata import Metadata
 from sp404d.outbox import TempFile, ensure_folder, same_bytes, write_reason
-from sp404d.settings import Rules
+from sp404d.settings import Rules, said
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,8 @@ def _chopped(
             done.append(SliceDone(piece.final, part.start, part.end, render))
     if plan.rules.write_txt:
         for slice_done in done:
-            _write_txt(plan, slice_done.output, slice_done.output.parent)
+            folder = slice_done.output.parent
+            _write_txt(plan, slice_done.output, folder, slice_done.render.get("slice"))
     return ended("done", None, output=done[0].output, render=done[0].render, slices=tuple(done))
 
 
@@ -396,11 +397,20 @@ def _write(
     return plan.final, result.as_dict()
 
 
-def _write_txt(plan: Plan, output: Path, folder: Path) -> None:
-    """``NAME.txt`` beside the output: the metadata a musician may want on the computer."""
-    meta = plan.meta.as_dict()
+def _write_txt(plan: Plan, output: Path, folder: Path, part: dict[str, Any] | None = None) -> None:
+    """``NAME.txt`` beside the output: the metadata a musician may want on the computer (and
+    for a slice, which part of the loop it is)."""
+    meta = {**plan.meta.as_dict(), **{k: said(v) for k, v in plan.meta.shaping.items()}}
     lines = [f"source: {plan.source.name}"]
-    lines += [f"{k}: {v}" for k, v in meta.items() if k != "origins" and v not in (None, [], ())]
+    if part is not None:
+        lines.append(
+            f"slice: {part['n']} of {part['of']}, {part['start_s']:.3f}-{part['end_s']:.3f} s"
+        )
+    lines += [
+        f"{k}: {v}"
+        for k, v in meta.items()
+        if k not in ("origins", "shaping") and v not in (None, [], ())
+    ]
     txt = output.with_suffix(".txt")
     with TempFile(folder) as tmp:
         os.write(tmp.fd, ("\n".join(lines) + "\n").encode("ascii", "replace"))

@@ -30,6 +30,21 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def said(value: Any) -> Any:
+    """A setting's value as a config writes it: ``off``, ``16``, ``onsets 8``, ``peak -1``,
+    ``{threshold_db: -60, keep_ms: 5}`` (from the typed value, or its JSON form in a record)."""
+    if value is False:
+        return "off"
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        first, second = value
+        if first == "equal":
+            return str(second)
+        if isinstance(first, str):
+            return f"{first} {second:g}"
+        return f"{{threshold_db: {first:g}, keep_ms: {second:g}}}"  # trim
+    return value
+
+
 def shown(value: Any, limit: int = 60) -> str:
     """``value`` for a one-line message: its repr, cut to ``limit`` characters."""
     text = repr(value)

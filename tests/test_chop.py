@@ -527,3 +527,20 @@ def test_the_daemon_re_chops_a_loop_in_place_however_often(daemon: DaemonFactory
     assert retry.returncode == 0, retry.stdout + retry.stderr
     d.wait_done(done + 2)
     shows("pad_01_beat_01.wav", "pad_02_beat_02.wav", "pad_05_kick.wav")
+
+
+def test_notes_beside_slices_say_which_part_and_go_with_them(env: Env) -> None:
+    sidecar = Path(f"{env.write('loop.wav', _quarters(), 'chop: 4' + chr(10))}.yaml")
+    env.convert(config="write_txt: true\nformat: aiff\n")
+    assert env.outputs() == []  # .aif, not .wav
+    names = sorted(p.name for p in env.outbox.iterdir())
+    assert names == sorted([f"loop_0{i}.aif" for i in range(1, 5)] + [
+        f"loop_0{i}.txt" for i in range(1, 5)
+    ])  # fmt: skip
+    note = (env.outbox / "loop_03.txt").read_text()
+    assert "slice: 3 of 4, 1.000-1.500 s\n" in note and "chop: 4\n" in note
+    sidecar.write_text("chop: 2\n")
+    env.convert(config="write_txt: true\nformat: aiff\n")
+    assert sorted(p.name for p in env.outbox.iterdir()) == [
+        "loop_01.aif", "loop_01.txt", "loop_02.aif", "loop_02.txt",
+    ]  # fmt: skip

@@ -23,6 +23,7 @@ from sp404d.config import Config
 from sp404d.desktop import reason_kind
 from sp404d.errors import Sp404dError
 from sp404d.pathtext import printable
+from sp404d.settings import said
 
 
 def register(sub: Any) -> None:
@@ -248,15 +249,6 @@ def _write_card_manifest(config: Config, journal: Any) -> None:
         print(f"sp404d: could not write the card's SP404D.TXT: {exc}", file=sys.stderr)
 
 
-def _said(value: Any) -> Any:
-    """A shaping value as a config would say it: ``off``, ``onsets 16``, ``peak -1``."""
-    if value is False:
-        return "off"
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
-        return str(value[1]) if value[0] == "equal" else f"{value[0]} {value[1]:g}"
-    return value
-
-
 def _shaping_text(asked: Mapping[str, Any]) -> str:
     """What ``check`` says shaping would do, e.g. ``then: trim below -60 dB, fold to mono``."""
     said = []
@@ -325,7 +317,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 source, meta, line = item.request.source, None, "waits for a chop in its kit"
             print(printable(f"{source}\n  {line}"))
             if meta is not None:
-                shown = {**meta.as_dict(), **{k: _said(v) for k, v in meta.shaping.items()}}
+                shown = {**meta.as_dict(), **{k: said(v) for k, v in meta.shaping.items()}}
                 for name, value in shown.items():
                     if name not in ("origins", "shaping") and value not in (None, [], ()):
                         origin = meta.origins.get(name, "?")
