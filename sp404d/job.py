@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from sp404d.audio import dsp
+from sp404d.audio.chop import Slice
 from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
 from sp404d.audio.render import RenderSpec, render
 from sp404d.audio.render_chop import render_chopped
@@ -332,7 +333,7 @@ def _chopped(
         temps = [stack.enter_context(TempFile(folder)) for folder in folders]
         made = render_chopped(plan.source, info, [t.path for t in temps], spec)
         ours = {*plan.earlier, *(p for p in (plan.replaces,) if p is not None)}
-        for (_, _), piece in zip(made, plan.pieces, strict=False):
+        for piece in plan.pieces[: len(made)]:
             if piece.final.exists() and piece.final not in ours and piece.final not in piece.adopt:
                 raise FailedError(
                     f"{piece.final.name} appeared in the outbox meanwhile; will retry"
@@ -361,7 +362,7 @@ def _chopped(
     return ended("done", None, output=done[0].output, render=done[0].render, slices=tuple(done))
 
 
-def _slice_facts(part: Any, index: int, count: int, rules: Rules) -> dict[str, Any]:
+def _slice_facts(part: Slice, index: int, count: int, rules: Rules) -> dict[str, Any]:
     """What the journal keeps about a slice: which one, of how many, cut how and where."""
     assert rules.chop is not None
     way, asked = rules.chop

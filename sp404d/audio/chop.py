@@ -35,10 +35,6 @@ class Slice:
     fade_in: bool = False
     fade_out: bool = False
 
-    @property
-    def frames(self) -> int:
-        return self.end - self.start
-
 
 def equal_cuts(frames: int, count: int) -> list[int]:
     """The inner cut points of ``count`` equal slices (each within a frame of the others)."""
