@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sp404d.durable import replace_whole
+from sp404d.metadata_base import METADATA_SUFFIXES, SIDECAR_FORMS
 from sp404d.names import fold
 from sp404d.pathtext import printable
 
@@ -72,4 +73,29 @@ def dispose(source: Path, inbox: Path, on_done: str, archive: Path | None) -> Pa
         n += 1
         target = target.with_name(f"{source.stem}_{n}{source.suffix}")
     shutil.move(source, target)
+    _move_sidecars(source, target)
     return target
+
+
+def _move_sidecars(source: Path, target: Path) -> None:
+    """A moved source's sidecars go with it, named after where it went (so they still apply
+    there): ``kick.wav.yaml`` always; ``kick.yaml`` only if no other file of the folder shares
+    the stem. A sidecar that cannot be moved stays where it was (its source is safe already)."""
+    folder = source.parent
+    try:
+        others = {
+            Path(n).stem.casefold()
+            for n in os.listdir(folder)
+            if not n.lower().endswith(METADATA_SUFFIXES)
+        }
+    except OSError:
+        return
+    for form in SIDECAR_FORMS:
+        sidecar = folder / form.format(name=source.name, stem=source.stem)
+        if "{stem}" in form and source.stem.casefold() in others:
+            continue  # another file (kick.aif) reads it too
+        moved = target.parent / form.format(name=target.name, stem=target.stem)
+        if not sidecar.is_file() or moved.exists():
+            continue
+        with contextlib.suppress(OSError):
+            shutil.move(sidecar, moved)

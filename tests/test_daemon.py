@@ -623,6 +623,30 @@ class TestSourceDisposition:
         assert (archive / "sub" / "kick.wav").exists() == (on_done == "move")
         assert d.outputs() == ["kick.wav"]
 
+    def test_a_moved_source_takes_its_sidecars_along(
+        self, daemon: DaemonFactory, tmp_path: Path
+    ) -> None:
+        """``kick.wav.yaml`` goes with kick.wav (renamed with it if the archive has a kick.wav
+        already); ``snare.yaml``, read by snare.wav and snare.aif, goes with the last of them."""
+        archive = tmp_path / "archive"
+        write_audio(archive / "sub" / "kick.wav", 44100)  # an earlier kick, archived
+        d = daemon(on_done="move", archive=str(archive)).start()
+        sub = d.inbox / "sub"
+        sub.mkdir()
+        (sub / "kick.wav.yaml").write_text("title: Big Kick\n")
+        (sub / "snare.yaml").write_text("genre: lofi\n")
+        staged = tmp_path / "staged"
+        for name in ("kick.wav", "snare.wav", "snare.aif"):
+            write_audio(staged / name, 44100, format="AIFF" if name.endswith(".aif") else None)
+            (staged / name).rename(sub / name)
+        done = d.wait_done(3)
+        d.wait_idle(since=max(r["finished_at"] for r in done))
+        assert sorted(p.name for p in sub.iterdir()) == []
+        assert sorted(p.name for p in (archive / "sub").iterdir()) == [
+            "kick.wav", "kick_2.wav", "kick_2.wav.yaml", "snare.aif", "snare.wav", "snare.yaml",
+        ]  # fmt: skip
+        assert (archive / "sub" / "kick_2.wav.yaml").read_text() == "title: Big Kick\n"
+
 
 def test_status_shows_the_running_daemon(daemon: DaemonFactory) -> None:
     """`status` reports the daemon's pid, queue and outbox state."""
