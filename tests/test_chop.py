@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sp404d.audio import chop
 from sp404d.config import build_config
@@ -544,3 +546,34 @@ def test_notes_beside_slices_say_which_part_and_go_with_them(env: Env) -> None:
     assert sorted(p.name for p in env.outbox.iterdir()) == [
         "loop_01.aif", "loop_01.txt", "loop_02.aif", "loop_02.txt",
     ]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seconds=st.floats(0.05, 3.0),
+    hits=st.lists(st.floats(0.0, 3.0), max_size=12),
+    noise=st.floats(0.0, 0.5),
+    channels=st.sampled_from([1, 2]),
+    most=st.integers(2, 64),
+    seed=st.integers(0, 2**16),
+)
+def test_onset_slices_tile_any_loop(
+    seconds: float, hits: list[float], noise: float, channels: int, most: int, seed: int
+) -> None:
+    """Whatever the loop (silence, noise, clicks at any spacing, mono or stereo): the slices
+    follow one another from the first frame to the last, at most ``most`` of them, none
+    shorter than the minimum except a loop shorter than it."""
+    frames = round(seconds * OUT)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, noise, (frames, channels)).astype(np.float32)
+    for when in hits:
+        at = round(when * OUT)
+        x[at : at + 200] += 0.9
+    least = 4800
+    cuts = chop.onset_cuts(x, OUT, most, least)
+    parts = chop.slices(x, cuts, OUT, snapped=True)
+    assert 1 <= len(parts) <= most
+    assert parts[0].start == 0 and parts[-1].end == frames
+    assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+    if len(parts) > 1:
+        assert min(p.end - p.start for p in parts) >= least - round(chop.SNAP_MS * OUT / 1000)
