@@ -577,3 +577,12 @@ def test_onset_slices_tile_any_loop(
     assert all(a.end == b.start for a, b in itertools.pairwise(parts))
     if len(parts) > 1:
         assert min(p.end - p.start for p in parts) >= least - round(chop.SNAP_MS * OUT / 1000)
+
+
+def test_a_96k_loop_of_25_s_is_chopped_not_refused_as_over_43_s(env: Env) -> None:
+    """The 43 s limit is of the 48 kHz output: a 25 s loop at 96 kHz (2.4M input frames) fits."""
+    path = env.inbox / "hires.wav"
+    sf.write(str(path), _hits(96000, 25.0, tuple(np.arange(0, 25, 0.5))), 96000, subtype="PCM_24")
+    Path(f"{path}.yaml").write_text("chop: 8\n")
+    env.convert()
+    assert len(env.outputs()) == 8

@@ -26,7 +26,8 @@ def render_chopped(
     """
     assert spec.chop is not None
     way, count = spec.chop
-    if info.frames > IN_MEMORY_FRAMES or not info.exact_length:
+    # The limit is the 48 kHz output's length: a 96 kHz loop of 25 s is well within it.
+    if info.frames * dsp.OUT_RATE > IN_MEMORY_FRAMES * info.rate or not info.exact_length:
         minutes = info.duration / 60
         length = f"{minutes:.1f} min" if minutes >= 1 else f"{info.duration:.1f} s"
         raise RejectedError(f"too long to chop: {length}; chop takes files up to 43 s")
