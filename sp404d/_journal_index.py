@@ -35,10 +35,11 @@ if TYPE_CHECKING:
     Offsets = npt.NDArray[np.int64]
 
 #: The lookups: latest record of a source, latest done job (with an output) of a source,
-#: latest record of a job key, latest record of an output.
-MAPS: Final = ("source", "done", "key", "output")
+#: latest record of a job key, latest done job that wrote an output (a skip names an output
+#: it did not write), latest done job of a source in one outbox (:func:`placed`).
+MAPS: Final = ("source", "done", "key", "output", "placed")
 _FORMAT: Final = "sp404d-journal-index"
-_VERSION: Final = 1
+_VERSION: Final = 2
 #: How much of the journal before the covered end is checked when a snapshot is loaded.
 _CHECKED_TAIL: Final = 4096
 #: New entries are kept in a dict until there are this many, then merged into the arrays.
@@ -179,29 +180,41 @@ class Index:
         return self.maps[name].get(fingerprint(value))
 
 
+def placed(source: str, outbox: str) -> str:
+    """The value of map ``placed`` for a source's jobs in one outbox."""
+    return f"{source}\0{outbox}"
+
+
+def _wrote(doc: Mapping[str, Any]) -> bool:
+    output = doc.get("output")
+    return doc.get("status") == "done" and isinstance(output, str) and bool(output)
+
+
 def _values(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    source, key, output = doc.get("source"), doc.get("key"), doc.get("output")
+    source, key, outbox = doc.get("source"), doc.get("key"), doc.get("outbox")
     found: list[tuple[str, str]] = []
+    wrote = _wrote(doc)
     if isinstance(source, str):
         found.append(("source", source))
-        if doc.get("status") == "done" and isinstance(output, str) and output:
+        if wrote:
             found.append(("done", source))
+            if isinstance(outbox, str):
+                found.append(("placed", placed(source, outbox)))
     if isinstance(key, str):
         found.append(("key", key))
-    if isinstance(output, str) and output:
-        found.append(("output", output))
+    if wrote:
+        found.append(("output", str(doc["output"])))
     return found
 
 
 def matches(name: str, value: str, doc: Mapping[str, Any]) -> bool:
     """Whether ``doc`` is a record that map ``name`` may give for ``value``."""
     if name == "done":
-        return (
-            doc.get("source") == value
-            and doc.get("status") == "done"
-            and isinstance(doc.get("output"), str)
-            and bool(doc.get("output"))
-        )
+        return doc.get("source") == value and _wrote(doc)
+    if name == "output":
+        return doc.get("output") == value and _wrote(doc)
+    if name == "placed":
+        return placed(str(doc.get("source")), str(doc.get("outbox"))) == value and _wrote(doc)
     return doc.get(name) == value
 
 

@@ -10,17 +10,16 @@ changed.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sp404d import __version__
+from sp404d.card import on_card
 from sp404d.durable import replace_whole
 from sp404d.journal import Journal
 from sp404d.pathtext import printable
 
 MANIFEST_NAME = "SP404D.TXT"
-AUDIO_SUFFIXES = (".wav", ".aif", ".aiff")
 
 
 def card_root(outbox: Path) -> Path:
@@ -31,15 +30,9 @@ def manifest_lines(outbox: Path, journal: Journal) -> list[str]:
     """One line per sample on the card: its path from the card's root, and its source."""
     root = card_root(outbox)
     lines = []
-    for folder, dirs, files in os.walk(outbox):
-        dirs.sort()
-        for name in sorted(files):
-            if not name.lower().endswith(AUDIO_SUFFIXES) or name.startswith((".", "~")):
-                continue
-            path = Path(folder, name)
-            rec = journal.latest_by_output(str(path))
-            source = printable(str(rec["source"])) if rec else "(not converted by sp404d)"
-            lines.append(f"{path.relative_to(root).as_posix()}  <-  {source}")
+    for output in on_card(journal, outbox).outputs:
+        source = printable(output.source) if output.source else "(not converted by sp404d)"
+        lines.append(f"{output.path.relative_to(root).as_posix()}  <-  {source}")
     return lines
 
 

@@ -110,9 +110,10 @@ def hash_file(path: Path) -> str:
 
 
 def job_key(sha256: str, plan: Plan) -> str:
-    """Same content, same place, same output settings: the same job (idempotency)."""
+    """Same content, same place (outbox, folder, name), same output settings: the same job
+    (idempotency). The outbox counts: a second card gets its own copy."""
     text = f"{sha256}|{plan.folder.as_posix().casefold()}|{plan.stem.casefold()}|" + (
-        f"{plan.rules.extension}|{plan.rules.fingerprint()}"
+        f"{plan.rules.extension}|{plan.rules.fingerprint()}|{plan.rules.outbox}"
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -343,7 +344,11 @@ def _chopped(
         for i, ((part, result), piece, tmp) in enumerate(
             zip(made, plan.pieces, temps, strict=False)
         ):
-            render = {**result.as_dict(), "slice": _slice_facts(part, i, count, plan.rules)}
+            render = {
+                **result.as_dict(),
+                "bytes": os.stat(tmp.path).st_size,
+                "slice": _slice_facts(part, i, count, plan.rules),
+            }
             adopted = next((e for e in piece.adopt if same_bytes(tmp.path, e)), None)
             if adopted is not None:
                 done.append(SliceDone(adopted, part.start, part.end, {**render, "adopted": True}))
@@ -382,11 +387,12 @@ def _write(
     """Render into a locked temp file, then adopt an identical existing file or commit."""
     with TempFile(folder) as tmp:
         result = render(plan.source, info, tmp.path, _spec(plan, min_frames, seed))
+        facts = {**result.as_dict(), "bytes": os.stat(tmp.path).st_size}
         # A run killed after its rename but before its journal record left this very file:
         # the output is deterministic, so identical bytes mean it is ours. Adopt it.
         for existing in plan.adopt:
             if same_bytes(tmp.path, existing):
-                return existing, {**result.as_dict(), "adopted": True}
+                return existing, {**facts, "adopted": True}
         tmp.sync()
         if plan.final.exists() and plan.final != plan.replaces:
             raise FailedError(f"{plan.final.name} appeared in the outbox meanwhile; will retry")
@@ -395,7 +401,7 @@ def _write(
         except OSError as exc:
             raise FailedError(write_reason(exc, folder)) from None
         tmp.committed = True
-    return plan.final, result.as_dict()
+    return plan.final, facts
 
 
 def _write_txt(plan: Plan, output: Path, folder: Path, part: dict[str, Any] | None = None) -> None:

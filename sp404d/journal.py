@@ -62,7 +62,7 @@ from tinydb import TinyDB
 from tinydb.table import Document, Table
 
 from sp404d._journal_file import _JournalStorage
-from sp404d._journal_index import matches
+from sp404d._journal_index import matches, placed
 from sp404d._journal_lines import TABLE
 from sp404d._journal_repair import damaged_path, reason
 from sp404d.errors import ConfigError
@@ -279,8 +279,14 @@ class Journal:
         """The last ``done`` record with an output for a ``source`` path, or ``None``."""
         return self._latest("done", source)
 
+    def latest_done_in(self, source: str, outbox: str) -> dict[str, Any] | None:
+        """The last ``done`` record of a ``source`` path written below ``outbox``, or ``None``
+        (a source converted into two outboxes has a standing job in each)."""
+        return self._latest("placed", placed(source, outbox))
+
     def latest_by_output(self, output: str) -> dict[str, Any] | None:
-        """The last record appended (or owed) that names ``output``, or ``None``."""
+        """The last ``done`` record appended (or owed) that wrote ``output``, or ``None`` (a
+        ``skipped`` record names an output another job wrote)."""
         return self._latest("output", output)
 
     def _latest(self, name: str, value: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ asks on a terminal), plain ASCII otherwise, so a pipe, a log or a test reads pla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sp404d.kitview import BANKS, PADS_PER_KIT, Kit, Pad
@@ -48,6 +49,19 @@ def summary_lines(kits: Iterable[Kit]) -> list[str]:
     return lines
 
 
+_NUMBER = re.compile(r"_\d+$")
+
+
+def fit(name: str, width: int) -> str:
+    """A name cut to ``width``, keeping a slice's number (``loop_indus_01``, not
+    ``loop_industri``: sixteen slices must not read the same)."""
+    if len(name) <= width:
+        return name
+    number = _NUMBER.search(name)
+    keep = number.group() if number and len(number.group()) < width else ""
+    return name[: width - len(keep)] + keep
+
+
 def _paint(text: str, code: str | None, colour: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if colour and code and text.strip() else text
 
@@ -67,7 +81,7 @@ def _cell(kit: Kit, bank: str, number: int) -> tuple[tuple[str, str | None], tup
     if not pads:
         return (f"{number:>2} .", DIM), ("", DIM)
     flag = "!" if len(pads) > 1 else ""
-    name = f"{number:>2} {pads[0].name}"[: CELL - len(flag)] + flag
+    name = f"{number:>2} " + fit(pads[0].name, CELL - 3 - len(flag)) + flag
     return (name, RED if flag else BOLD), (_detail(pads[0])[:CELL], DIM)
 
 

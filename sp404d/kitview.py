@@ -1,33 +1,26 @@
-"""Kits as the SP-404MK2 holds them, read from the journal: banks A-J of 16 pads.
+"""Kits as the SP-404MK2 holds them, read from the card: banks A-J of 16 pads.
 
-A kit is what the outbox holds under ``KIT/bank_X/pad_NN_NAME.wav``. The journal says where each
-sample came from, how long it is and its BPM, so the view is built from it rather than from a
-scan of the card (a scan knows none of that). Only what stands counts: the newest job of each
-source, if it is ``done`` (or ``skipped``, which says the earlier ``done`` output still stands),
-its output still on disk where the kit layout puts a sample (a chopped loop: each slice). The
-newest claim to an output path wins, so a pad taken over after a file was deleted is not seen
-twice. Two different files on one pad
-(possible only when the card was changed behind sp404d's back) are kept, to be flagged.
+A kit is what the outbox holds under ``KIT/bank_X/pad_NN_NAME.wav``: the samples of the card
+model (:mod:`sp404d.card`), each with the job that wrote it, so the view knows where it came
+from, its length as written and its BPM. A sample sp404d did not write sits on its pad too (the
+unit loads it), with what its header says. Two files on one pad (possible only when the card
+was changed behind sp404d's back) are kept, to be flagged.
 
-Everything here is pure but for ``stat`` of the outputs; :mod:`sp404d.kitgrid` draws the result.
+Everything here is pure but for what the card model read; :mod:`sp404d.kitgrid` draws it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sp404d.jobfilter import standing
+from sp404d.card import Card, Output
 
 BANKS = "ABCDEFGHIJ"
 PADS_PER_BANK = 16
 PADS_PER_KIT = len(BANKS) * PADS_PER_BANK
-# A sample's place below the outbox, as layout.place makes it (a `.txt` note holds no pad).
-_PAD_FILE = re.compile(r"^pad_(\d\d)_(.*)\.(wav|aif|aiff)$", re.IGNORECASE)
-_BANK_DIR = re.compile(r"^bank_([A-J])$", re.IGNORECASE)
 
 Slot = tuple[str, int]
 
@@ -42,7 +35,7 @@ class Pad:
     length_s: float | None
     bpm: float | None
     key: str | None
-    source: str
+    source: str | None  # None: a sample sp404d did not write
     output: str
     size: int
 
@@ -102,58 +95,34 @@ class Kit:
         return sorted(slot for slot, pads in self.pads.items() if len(pads) > 1)
 
 
-def _slot_of(rec: Mapping[str, Any], output: Path) -> tuple[Path, str, int, str] | None:
-    """(kit folder, bank, pad, name) if ``output`` sits where the kit layout puts a sample."""
-    bank_dir, pad_file = _BANK_DIR.match(output.parent.name), _PAD_FILE.match(output.name)
-    if bank_dir is None or pad_file is None or not 1 <= int(pad_file.group(1)) <= PADS_PER_BANK:
+def _pad(output: Output) -> tuple[str, Pad] | None:
+    slot = output.slot
+    if slot is None or output.size is None:
         return None
-    folder = output.parent.parent
-    outbox = rec.get("outbox")  # older records and skips have none
-    if outbox and Path(str(outbox)) != folder.parent:
-        return None
-    return folder, bank_dir.group(1).upper(), int(pad_file.group(1)), pad_file.group(2)
-
-
-def _pad_of(rec: Mapping[str, Any]) -> tuple[Path, Pad] | None:
-    meta = rec.get("metadata") or {}
-    output = Path(str(rec["output"]))
-    where = _slot_of(rec, output)
-    if where is None:
-        return None
-    try:
-        size = output.stat().st_size
-    except OSError:  # deleted from the card since: not on the unit either
-        return None
-    folder, bank, number, name = where
-    length = (rec.get("input") or {}).get("duration_s")
-    if rec.get("slice"):  # a slice of a chopped loop: its own length, not the loop's
-        length = (rec.get("render") or {}).get("duration_s", length)
+    folder, bank, number, name = slot
+    bpm = output.metadata("bpm")
     return folder, Pad(
         bank=bank,
         pad=number,
         name=name,
-        length_s=round(float(length), 3) if length is not None else None,
-        bpm=meta.get("bpm"),
-        key=meta.get("key"),
-        source=str(rec.get("source")),
-        output=str(output),
-        size=size,
+        length_s=output.length_s,
+        bpm=bpm if isinstance(bpm, int | float) and not isinstance(bpm, bool) else None,
+        key=output.metadata("key"),
+        source=output.source,
+        output=str(output.path),
+        size=output.size,
     )
 
 
-def read_kits(newest_first: Iterable[Mapping[str, Any]]) -> list[Kit]:
-    """The kits on the card(s), sorted by name, from the journal's records (newest first)."""
-    kits: dict[Path, Kit] = {}
-    outputs: set[str] = set()
-    for rec in standing(newest_first):
-        if str(rec["output"]) in outputs:  # an older claim to a path a newer job wrote
-            continue
-        outputs.add(str(rec["output"]))
-        found = _pad_of(rec)
+def read_kits(card: Card) -> list[Kit]:
+    """The kits on the card, sorted by name."""
+    kits: dict[str, Kit] = {}
+    for output in card.present():
+        found = _pad(output)
         if found is None:
             continue
         folder, pad = found
-        kit = kits.setdefault(folder, Kit(folder.name, folder))
+        kit = kits.setdefault(folder, Kit(folder, card.outbox / folder))
         kit.pads.setdefault((pad.bank, pad.pad), []).append(pad)
     for kit in kits.values():
         for pads in kit.pads.values():
@@ -163,7 +132,7 @@ def read_kits(newest_first: Iterable[Mapping[str, Any]]) -> list[Kit]:
 
 def find(kits: Iterable[Kit], name: str) -> list[Kit]:
     """The kits named ``name`` without regard to case (the card's file system has none); more
-    than one only when the journal knows several outboxes."""
+    than one only on a disk that tells case apart."""
     return [k for k in kits if k.name.casefold() == name.casefold()]
 
 

@@ -85,13 +85,20 @@ def _relative(source: Path, root: Path) -> tuple[Path, PurePath] | None:
         return None
 
 
-def read_metadata(source: Path, root: Path, defaults: Mapping[str, Any] | None = None) -> Metadata:
+def read_metadata(
+    source: Path,
+    root: Path,
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    name_root: bool = False,
+) -> Metadata:
     """Everything known about ``source``, from its sidecars, folder files, path and defaults.
 
     ``root`` is the inbox (or the folder given to ``convert``): folder files are looked for
     from ``source``'s folder up to and including ``root``, never above, and path inference
     only reads folders below it. A source outside ``root`` gets its sidecars and what its file
-    name says, nothing from folders.
+    name says, nothing from folders. ``name_root``: where no folder below ``root`` names a kit,
+    ``root``'s own name does (a kit folder given to ``convert`` stays that kit).
 
     Raises RejectedError for a bad sidecar or folder file (the reason names the file and the
     key), FailedError if one exists but cannot be read, and ValueError for bad ``defaults``
@@ -114,7 +121,12 @@ def read_metadata(source: Path, root: Path, defaults: Mapping[str, Any] | None =
             found = _read_source(folder_file, f"folder file {shown}", shared="a folder file")
             if found is not None:
                 layers.append((f"folder:{shown}", found))
-    layers.append(("path", infer_from_path(relative)))
+    from_path = infer_from_path(relative)
+    if name_root and located is not None and located[0].name:
+        named = infer_from_path(PurePath(located[0].name, relative))
+        if "kit" not in from_path and "kit" in named:  # only where no folder below names one
+            from_path["kit"] = named["kit"]
+    layers.append(("path", from_path))
     if defaults:
         layers.append(("default", parse_defaults(defaults, "defaults")))
 

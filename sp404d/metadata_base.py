@@ -86,3 +86,32 @@ class Metadata:
             **({"bpm_guess": self.bpm_guess} if self.bpm_guess is not None else {}),
             **({"shaping": dict(self.shaping)} if self.shaping else {}),
         }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any] | None, fallback_title: str) -> Metadata:
+        """The metadata a record's ``metadata`` (:meth:`as_dict`) stands for: the same
+        values, so a job made again from its record writes the same names and notes."""
+        data = data or {}
+
+        def number(name: str) -> Any:
+            value = data.get(name)
+            return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        shaping = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in dict(data.get("shaping") or {}).items()
+        }
+        pad = data.get("pad")
+        return cls(
+            title=str(data.get("title") or fallback_title),
+            genre=data.get("genre"),
+            bpm=number("bpm"),
+            key=data.get("key"),
+            tags=tuple(data.get("tags") or ()),
+            kit=data.get("kit"),
+            bank=data.get("bank"),
+            pad=pad if isinstance(pad, int) and not isinstance(pad, bool) else None,
+            origins=dict(data.get("origins") or {}),
+            bpm_guess=number("bpm_guess"),
+            shaping=shaping,
+        )

@@ -27,6 +27,9 @@ class Request:
     root: Path
     config: Config
     again: bool = False  # retried by the user (sp404d retry): planned even if nothing changed
+    # The root is a folder given to ``convert`` (not an inbox): its name is the kit of files
+    # no folder below it names one, so a kit folder converted by itself keeps its kit name.
+    name_root: bool = False
 
 
 @dataclass(frozen=True)

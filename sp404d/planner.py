@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -83,16 +82,19 @@ class Planner:
         if self._recovered and rec.get("status") == "done" and rec.get("output"):
             self._recovered.pop(str(rec.get("source")), None)
 
-    def _own_outputs(self, source: Path) -> tuple[Path, ...]:
-        """The outputs this source's own last done job wrote (a chopped loop's slices), those
-        still there.
+    def _own_outputs(self, source: Path, outbox: Path) -> tuple[Path, ...]:
+        """The outputs this source's own last done job in ``outbox`` wrote (a chopped loop's
+        slices), those still there. Its outputs in another outbox (a second card) are none of
+        this job's business.
 
         Unjournaled outputs (a crash between rename and record) were written after their
         source's last record: they win.
         """
         found = self._recovered_outputs().get(str(source))
-        if found is None:
-            rec = self.journal.latest_done_by_source(str(source))
+        if found is not None:
+            found = tuple(p for p in found if p.is_relative_to(outbox))
+        if not found:
+            rec = self.journal.latest_done_in(str(source), str(outbox))
             found = tuple(Path(str(p)) for p in outputs_of(rec)) if rec else ()
         return tuple(p for p in found if p.is_file())
 
@@ -164,7 +166,12 @@ class Planner:
 
     def _read(self, request: Request) -> Metadata | Early:
         try:
-            meta = read_metadata(request.source, request.root, request.config.defaults)
+            meta = read_metadata(
+                request.source,
+                request.root,
+                request.config.defaults,
+                name_root=request.name_root,
+            )
             return with_length_bpm(meta, request)
         except JobError as exc:
             st = _stat(request.source)
@@ -185,13 +192,23 @@ class Planner:
         """
         meta = self._read(request)
         inputs = meta.inputs if isinstance(meta, Early) else input_id(request.config, meta)
-        return self._unchanged(request.source, inputs, need_output=need_output) is not None
+        outbox = request.config.outbox
+        return self._unchanged(request.source, inputs, outbox, need_output=need_output) is not None
 
-    def _unchanged(self, source: Path, inputs: str | None, *, need_output: bool) -> Outcome | None:
+    def _unchanged(
+        self, source: Path, inputs: str | None, outbox: Path, *, need_output: bool
+    ) -> Outcome | None:
         rec = self.journal.latest_by_source(str(source))
         st = _stat(source)
         if not rec or st is None or inputs is None:
             return None
+        if rec.get("status") in ("done", "skipped") and rec.get("outbox") not in (
+            None,
+            str(outbox),
+        ):
+            rec = self.journal.latest_done_in(str(source), str(outbox))  # its job in this one
+            if rec is None:
+                return None
         if (rec.get("size"), rec.get("mtime_ns"), rec.get("inputs")) != (
             st.st_size,
             st.st_mtime_ns,
@@ -204,9 +221,12 @@ class Planner:
         if status not in ("done", "skipped"):
             return None
         output = Path(str(rec["output"])) if rec.get("output") else None
-        if need_output and not (
-            outputs_of(rec) and all(Path(p).is_file() for p in outputs_of(rec))
-        ):
+        outputs = outputs_of(rec)
+        if status == "skipped":  # the done job behind a re-run's skip knows all its slices
+            done = self.journal.latest_done_in(str(source), str(outbox))
+            if done is not None and done.get("output") == rec.get("output"):
+                outputs = outputs_of(done)
+        if need_output and not (outputs and all(Path(p).is_file() for p in outputs)):
             return None
         return Outcome("skipped", "already converted", rec.get("sha256"), rec.get("key"), output)
 
@@ -221,14 +241,11 @@ class Planner:
         early = (meta, st.st_size, st.st_mtime_ns, inputs)
         unchanged = None
         if not request.again:
-            unchanged = self._unchanged(source, inputs, need_output=self.need_output)
+            unchanged = self._unchanged(source, inputs, config.outbox, need_output=self.need_output)
         if unchanged is not None:
             return Early(request, unchanged, *early, settled=True)
-        rules = config.rules()
-        if meta.shaping:  # a sidecar's or folder file's shaping, over the inbox's
-            over: dict[str, Any] = {k: None if v is False else v for k, v in meta.shaping.items()}
-            rules = replace(rules, **over)
-        own = self._own_outputs(source)
+        rules = config.rules().shaped(meta.shaping)  # a sidecar's or folder file's, over all
+        own = self._own_outputs(source, config.outbox)
         if rules.chop is not None:
             return self._plan_chop(request, meta, rules, inputs, st, own)
         # Re-done in place: its one earlier output (others, from a time it was chopped, go).

@@ -47,6 +47,9 @@ class JobRecord(TypedDict):
     slice: NotRequired[dict[str, Any]]
     slices: NotRequired[list[str]]
     removed: NotRequired[list[str]]
+    # The rules the job rendered with, after the inbox, folder file and sidecar had their say
+    # (``Rules.as_record``): ``sp404d rebuild`` renders its output again from them.
+    rules: NotRequired[dict[str, Any]]
 
 
 def now_iso() -> str:
@@ -65,7 +68,7 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> JobRec
         source, root, meta = item.request.source, item.request.root, item.meta
         size, mtime_ns, inputs = item.size, item.mtime_ns, item.inputs
     render = outcome.render
-    return {
+    rec: JobRecord = {
         "source": str(source),
         "root": str(root),
         "size": size,
@@ -76,7 +79,7 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> JobRec
         "status": outcome.status,
         "reason": outcome.reason,
         "output": str(outcome.output) if outcome.output else None,
-        "outbox": str(item.rules.outbox) if isinstance(item, Plan) else None,
+        "outbox": str(item.rules.outbox if isinstance(item, Plan) else item.request.config.outbox),
         "replaced": str(outcome.replaced) if outcome.replaced else None,
         "metadata": meta.as_dict() if meta is not None else None,
         "input": outcome.info.as_dict() if outcome.info is not None else None,
@@ -88,6 +91,9 @@ def make_record(item: Plan | Early, outcome: Outcome, started_at: str) -> JobRec
         "finished_at": now_iso(),
         "version": __version__,
     }
+    if isinstance(item, Plan):
+        rec["rules"] = item.rules.as_record()
+    return rec
 
 
 def make_records(plan: Plan, outcome: Outcome, started_at: str) -> list[JobRecord]:

@@ -13,7 +13,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -386,3 +386,52 @@ class Rules:
     def rules(self) -> Rules:
         """Just the job's rules (of a :class:`~sp404d.config.Config`, which is also Rules)."""
         return Rules(**{s.name: getattr(self, s.name) for s in settings_of(Rules)})
+
+    def shaped(self, shaping: Mapping[str, Any]) -> Rules:
+        """These rules with a sidecar's or folder file's shaping over them (``False``: off)."""
+        if not shaping:
+            return self
+        over: dict[str, Any] = {k: None if v is False else v for k, v in shaping.items()}
+        return replace(self, **over)
+
+    def as_record(self) -> dict[str, Any]:
+        """The rules a job was rendered with, for its record (JSON values): with the source's
+        bytes they make its output again, byte for byte (``sp404d rebuild``). Where the outbox
+        is and whether it is a card are the record's ``outbox``, not rendering rules."""
+        return {
+            s.name: list(v) if isinstance(v := getattr(self, s.name), tuple) else v
+            for s in settings_of(Rules)
+            if s.name not in _PLACE
+        }
+
+
+#: Rules that say where a job writes, not how it renders.
+_PLACE = ("outbox", "outbox_removable")
+
+
+def rules_from_record(data: Any, outbox: Path, *, removable: bool = False) -> Rules:
+    """The :class:`Rules` a record's ``rules`` (:meth:`Rules.as_record`) stand for, writing
+    below ``outbox``. Raises ValueError for rules this version cannot read (a field it does
+    not know, a value of the wrong shape)."""
+    if not isinstance(data, dict):
+        raise ValueError("the record holds no rules")
+    known = {s.name: s for s in settings_of(Rules)}
+    values: dict[str, Any] = {"outbox": outbox, "outbox_removable": removable}
+    for name, value in data.items():
+        if name not in known or name in _PLACE:
+            raise ValueError(f"rules of another version: {name!r}")
+        default = known[name].default
+        if isinstance(value, list):
+            value = tuple(value)
+        elif (
+            value is not None
+            and default is not None
+            and type(value) is not type(default)
+            and not (isinstance(default, float) and isinstance(value, int))
+        ):
+            raise ValueError(f"rule {name} is {value!r}")
+        values[name] = value
+    try:
+        return Rules(**values)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None

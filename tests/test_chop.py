@@ -64,7 +64,7 @@ def _dominant(y: np.ndarray, rate: int) -> float:
 class Env:
     def __init__(self, tmp_path: Path) -> None:
         self.dir = tmp_path
-        self.inbox = tmp_path / "in"
+        self.inbox = tmp_path / "kit"  # a folder given to convert names the kit of its files
         self.inbox.mkdir()
         self.outbox = tmp_path / "out"
         self.journal = tmp_path / "j.jsonl"
@@ -345,7 +345,7 @@ def test_rebuild_makes_the_same_slices_again(env: Env) -> None:
     env.convert("--layout", "kit")
     fresh = env.dir / "card"
     proc = subprocess.run(
-        [*SP404D, "rebuild", "--outbox", str(fresh), "--config", str(env.dir / "c.yaml")],
+        [*SP404D, "rebuild", "--to", str(fresh), "--config", str(env.dir / "c.yaml")],
         capture_output=True,
         text=True,
         env=env.env,

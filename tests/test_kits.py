@@ -29,8 +29,8 @@ def _card(tmp_path: Path) -> tuple[Path, tuple[str, ...]]:
     write_audio(bank_a.parent / "bank_c" / "loop.wav", 48000, seconds=2.0)
     write_audio(tmp_path / "in" / "boom" / "other" / "bank_b" / "05 rim.wav", 48000)
     out, journal = tmp_path / "card" / "IMPORT", tmp_path / "j.jsonl"
-    j = ("--journal", str(journal))
-    convert = ("convert", str(tmp_path / "in"), "--outbox", str(out), "--layout", "kit", *j)
+    j = ("--journal", str(journal), "--outbox", str(out))
+    convert = ("convert", str(tmp_path / "in"), "--layout", "kit", *j)
     for _ in range(2):  # the second run journals every file "skipped": the kits stay
         sp404d(tmp_path, *convert)
     return out, j
@@ -83,10 +83,11 @@ def test_the_kits_and_one_kits_pads_as_the_unit_lays_them_out(tmp_path: Path) ->
 
 
 def test_no_kits_is_said_in_a_friendly_line(tmp_path: Path) -> None:
-    j = ("--journal", str(tmp_path / "j.jsonl"))
-    assert sp404d(tmp_path, "kits", *j).startswith("no kits yet")  # no journal at all
+    j = ("--journal", str(tmp_path / "j.jsonl"), "--outbox", str(tmp_path / "o"))
+    said = sp404d(tmp_path, "kits", *j)  # no journal at all, no outbox yet
+    assert said.startswith(f"the outbox {tmp_path / 'o'} is not there")
     write_audio(tmp_path / "in" / "dusty" / "01 kick.wav", 48000)
-    sp404d(tmp_path, "convert", str(tmp_path / "in"), "--outbox", str(tmp_path / "o"), *j)
+    sp404d(tmp_path, "convert", str(tmp_path / "in"), *j)
     assert sp404d(tmp_path, "kits", *j).startswith("no kits yet")  # flat layout: no kit
     assert json.loads(sp404d(tmp_path, "kits", "--json", *j)) == {"kits": []}
     said = sp404d(tmp_path, "kits", "dusty", *j, code=2)

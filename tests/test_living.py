@@ -234,9 +234,10 @@ class TestRebuild:
             sp404d(tmp_path, "convert", str(inbox), "--outbox", str(old), "--layout", "kit", *j)
         tree = sorted(p.relative_to(old) for p in old.rglob("*.wav"))
         assert len(tree) == 4 and Path("dusty/bank_A/pad_13_crash.wav") in tree
-        dry = sp404d(tmp_path, "rebuild", "--outbox", str(new), "--dry-run", *j)
-        assert "4 of 4 outputs would be made" in dry.stdout and not new.exists()
-        made = sp404d(tmp_path, "rebuild", "--outbox", str(new), *j)
+        rebuild = ("rebuild", "--outbox", str(old), "--to", str(new), *j)
+        dry = sp404d(tmp_path, *rebuild, "--dry-run")
+        assert "4 of 4 outputs would be made or checked" in dry.stdout and not new.exists()
+        made = sp404d(tmp_path, *rebuild)
         assert "4 of 4 outputs" in made.stdout
         assert sorted(p.relative_to(new) for p in new.rglob("*.wav")) == tree
         for rel in tree:
@@ -298,7 +299,7 @@ def test_rebuild_refuses_a_new_card_inside_an_inbox(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(f"inbox: {inbox}\noutbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j'}\n")
     sp404d(tmp_path, "convert", str(inbox), "--config", str(config))
-    bad = sp404d(tmp_path, "rebuild", "--outbox", str(inbox / "card"), "--config", str(config),
+    bad = sp404d(tmp_path, "rebuild", "--to", str(inbox / "card"), "--config", str(config),
                  code=2)  # fmt: skip
     assert "inside the inbox" in bad.stderr and not (inbox / "card").exists()
 

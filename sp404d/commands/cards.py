@@ -11,7 +11,8 @@ from typing import Any
 
 from sp404d.commands import common
 from sp404d.errors import ConfigError
-from sp404d.jobfilter import absolute, standing
+from sp404d.folders import within
+from sp404d.jobfilter import absolute
 from sp404d.pathtext import printable
 
 
@@ -23,10 +24,21 @@ def register(sub: Any) -> None:
     common.add_common(p)
     common.add_flag(p, "workers")
     p.set_defaults(handler=cmd_retry)
-    p = sub.add_parser("rebuild", help="make a card again from the journal, or repair one")
-    p.add_argument("--outbox", type=Path, required=True, help="the new card's IMPORT folder")
-    p.add_argument("--dry-run", action="store_true", help="list what would be done")
+    p = sub.add_parser(
+        "rebuild", help="make the card's samples again from the journal: repair it, or a copy"
+    )
+    p.add_argument(
+        "--to",
+        type=Path,
+        metavar="DIR",
+        help="make them in this folder (a new card's IMPORT) instead of repairing the card",
+    )
+    p.add_argument("--kit", metavar="KIT", help="only this kit's samples")
+    p.add_argument("--inbox", type=Path, metavar="DIR", help="only samples of files below DIR")
+    p.add_argument("--dry-run", action="store_true", help="compare with the card; write nothing")
     common.add_common(p)
+    common.add_flag(p, "outbox")
+    common.add_removable(p)
     common.add_flag(p, "workers")
     p.set_defaults(handler=cmd_rebuild)
 
@@ -50,22 +62,43 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if not present:
         print("nothing to retry" + (" (the files are gone)" if chosen else ""))
         return common.EXIT_OK if not chosen else common.EXIT_JOBS
-    sources = [str(rec["source"]) for rec in present]
     daemon = read_state(config.journal)
-    if daemon and isinstance(daemon.get("pid"), int):
+    pid = daemon.get("pid") if daemon else None
+    theirs, here = _split(present, daemon, config) if isinstance(pid, int) else ([], present)
+    if theirs and isinstance(pid, int):
         try:
-            hand_over(config.journal, sources, daemon["pid"])
+            hand_over(config.journal, [str(rec["source"]) for rec in theirs], pid)
         except OSError as exc:
-            print(f"sp404d: could not reach the daemon (pid {daemon['pid']}): {exc}; "
+            print(f"sp404d: could not reach the daemon (pid {pid}): {exc}; "
                   "running them here", file=sys.stderr)  # fmt: skip
+            here = present
         else:
-            print(f"{_files(len(sources))} handed to the running daemon (pid {daemon['pid']}); "
+            print(f"{_files(len(theirs))} handed to the running daemon (pid {pid}); "
                   "sp404d status shows how they end")  # fmt: skip
-            return common.EXIT_OK
-    return _retry_here(config, present)
+    if not here:
+        return common.EXIT_OK
+    return _retry_here(config, here)
+
+
+def _split(present: list[Any], daemon: Any, config: Any) -> tuple[list[Any], list[Any]]:
+    """The files the running daemon takes (below one of its inboxes, their job made for its
+    outbox) and those run here (converted by ``convert`` elsewhere, or for another outbox)."""
+    inboxes = [str(p).rstrip("/") + "/" for p in daemon.get("inboxes") or ()]
+    outbox = str(daemon.get("outbox") or config.outbox)
+    theirs, here = [], []
+    for rec in present:
+        source = str(rec["source"])
+        mine = any(source.startswith(i) for i in inboxes)
+        if mine and rec.get("outbox") in (None, outbox):
+            theirs.append(rec)
+        else:
+            here.append(rec)
+    return theirs, here
 
 
 def _retry_here(config: Any, present: list[Any]) -> int:
+    from dataclasses import replace
+
     from sp404d.journal import Journal
     from sp404d.planner import Request
     from sp404d.runner import Runner
@@ -74,7 +107,12 @@ def _retry_here(config: Any, present: list[Any]) -> int:
     requests = []
     for rec in present:
         root = Path(str(rec.get("root") or Path(str(rec["source"])).parent))
-        requests.append(Request(Path(str(rec["source"])), root, config.for_inbox(root), True))
+        settings = config.for_inbox(root)
+        if rec.get("outbox") and Path(str(rec["outbox"])) != settings.outbox:
+            job_box = Path(str(rec["outbox"]))  # the outbox its job was made for
+            card = config.outbox_removable and within(job_box, config.outbox) is not None
+            settings = replace(settings, outbox=job_box, outbox_removable=card)
+        requests.append(Request(Path(str(rec["source"])), root, settings, True))
     with Journal(config.journal) as journal:
         runner = Runner(journal, config.worker_count, job_timeout=config.job_timeout)
         try:
@@ -88,36 +126,46 @@ def _retry_here(config: Any, present: list[Any]) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
+    from sp404d.card import standing
     from sp404d.journal import Journal
-    from sp404d.rebuild import entries, run
+    from sp404d.names import fold
+    from sp404d.outbox import OutboxAwayError, check_outbox
+    from sp404d.rebuild import compared, entries, run
 
-    config = common.config_from(argparse.Namespace(**{**vars(args), "outbox": None}))
-    new = Path(absolute(args.outbox))
-    if new.exists() and not new.is_dir():
-        raise ConfigError("--outbox", f"{new} is a file, not a folder")
-    from sp404d.folders import within
-
-    for inbox in config.inbox_paths:
-        if how := within(new, inbox):
-            raise ConfigError(
-                "--outbox",
-                f"{new} is {how} the inbox {inbox}: its files would be converted "
-                "again; give a folder outside every inbox",
-            )
+    config = common.config_from(args)
+    card = config.outbox
+    target = Path(absolute(args.to)) if args.to else card
+    removable = config.outbox_removable and (target == card or within(target, card) is not None)
+    _check_target(config, target, removable)
+    try:
+        check_outbox(target, removable=removable)
+    except OutboxAwayError as exc:
+        raise ConfigError("--to" if args.to else "outbox", exc.reason) from None
+    inbox = absolute(args.inbox) if args.inbox else None
+    others: set[str] = set()
     with Journal(config.journal, readonly=True) as journal:
-        # A re-run's "skipped" stands for the done job behind it (jobfilter.standing).
-        done = list(standing(journal.iter_newest()))
-    done.reverse()
-    todo, targets = [], set()
-    for entry in entries(done, config, new):
-        if entry.target not in targets:  # the newest claim to a place wins
-            targets.add(entry.target)
-            todo.append(entry)
+        outputs = standing(journal.iter_newest(), card, others)
+    if not outputs:
+        where = f"; it has samples in {', '.join(sorted(others))} (--outbox DIR)" if others else ""
+        print(f"the journal has no samples in {card}{where}")
+        return common.EXIT_OK
+    if args.kit:
+        outputs = [o for o in outputs if o.slot and fold(o.slot[0]) == fold(args.kit)]
+    if inbox:
+        outputs = [o for o in outputs if (o.source or "").startswith(inbox.rstrip("/") + "/")]
+    if not outputs:
+        limits = " and ".join(
+            x for x in (f"kit {args.kit!r}" if args.kit else "", f"below {inbox}" if inbox else "")
+            if x
+        )  # fmt: skip
+        print(f"no samples of {limits} in {card}")
+        return common.EXIT_OK
+    todo = entries(outputs, config, target, removable=removable, in_place=target == card)
     if args.dry_run:
         for entry in todo:
-            what = "would write" if entry.plan is not None else f"not rebuilt: {entry.problem}"
-            print(printable(f"{what}  {entry.target}  <-  {entry.source}"))
-        print(f"{sum(e.plan is not None for e in todo)} of {len(todo)} outputs would be made")
+            print(printable(f"{compared(entry, target)}  {entry.target}  <-  {entry.source}"))
+        made = sum(e.plan is not None for e in todo)
+        print(f"{made} of {len(todo)} outputs would be made or checked in {target}")
         return common.EXIT_OK
     started = time.monotonic()
     result = run(todo, lambda plans: _execute(plans, config.worker_count, config.job_timeout))
@@ -125,8 +173,23 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         print(printable(f"{verdict}  {entry.target}  <-  {entry.source}"))
     bad = [v for _, v in result if not (v.startswith(("written", "rewritten", "ok")))]
     made = len(result) - len(bad)
-    print(f"{made} of {len(result)} outputs in {new} ({time.monotonic() - started:.1f} s)")
+    print(f"{made} of {len(result)} outputs in {target} ({time.monotonic() - started:.1f} s)")
     return common.EXIT_OK if not bad else common.EXIT_JOBS
+
+
+def _check_target(config: Any, target: Path, removable: bool) -> None:
+    """One line, exit 2, for a place rebuild must not write: a file, an inbox, nowhere."""
+    if target.exists() and not target.is_dir():
+        raise ConfigError("--to", f"{target} is a file, not a folder")
+    for inbox in config.inbox_paths:
+        if how := within(target, inbox):
+            raise ConfigError(
+                "--to",
+                f"{target} is {how} the inbox {inbox}: its files would be converted "
+                "again; give a folder outside every inbox",
+            )
+    if not removable and not target.exists() and not target.parent.is_dir():
+        raise ConfigError("--to", f"{target.parent} does not exist (a typo? a card not mounted?)")
 
 
 def _execute(plans: list[Any], workers: int, job_timeout: float) -> dict[Path, Any]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d import __version__
 from sp404d.config import SETTINGS, Config, load_config
+from sp404d.folders import within
 
 EXIT_OK, EXIT_JOBS, EXIT_USAGE = 0, 1, 2
 
@@ -48,8 +50,30 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def add_removable(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--removable",
+        action="store_true",
+        help="the folder given with --outbox is on a card: write only while it is mounted "
+        "(outbox_removable applies to the configured outbox and folders inside it)",
+    )
+
+
 def config_from(args: argparse.Namespace) -> Config:
-    return load_config(args.config, overrides(args))
+    """The config, flags on top. ``outbox_removable`` describes the configured outbox: an
+    ``--outbox`` elsewhere (a plain folder, a backup) is not held to it unless ``--removable``
+    says it is a card too; a folder inside the configured card still is."""
+    given = overrides(args)
+    config = load_config(args.config, given)
+    if "outbox" not in given:
+        return config
+    if getattr(args, "removable", False):
+        return replace(config, outbox_removable=True)
+    if config.outbox_removable:
+        configured = load_config(args.config, {k: v for k, v in given.items() if k != "outbox"})
+        if not within(config.outbox, configured.outbox):
+            return replace(config, outbox_removable=False)
+    return config
 
 
 def journal_path(args: argparse.Namespace) -> Path:

@@ -67,16 +67,21 @@ def _requests(
                 f"the input {raw} is inside the outbox {config.outbox}: sp404d would convert "
                 "its own outputs; give files from outside the outbox"
             )
+        inbox = _inbox_of(config, path) if mode is not None else None
+        settings = config if inbox is None else config.for_inbox(inbox[0])
         if mode is not None and stat.S_ISDIR(mode):
-            root = path.resolve()
+            top = path.resolve()
+            root = top if inbox is None else inbox[1]
+            ignore = settings.ignore
             requests += [
-                Request(p, root, config)
-                for p in walk(root, exclude=tuple(own), extra_ignore=config.ignore, passed=passed)
+                Request(p, root, settings, name_root=inbox is None)
+                for p in walk(top, exclude=tuple(own), extra_ignore=ignore, passed=passed)
             ]
         elif mode is not None and stat.S_ISREG(mode):
             resolved = path.resolve()
             if not is_metadata_file(path) and resolved not in own:
-                requests.append(Request(resolved, resolved.parent, config))
+                root = resolved.parent if inbox is None else inbox[1]
+                requests.append(Request(resolved, root, settings))
         elif mode is not None:
             raise Sp404dError(f"not a regular file: {raw}")
         elif path.is_symlink():
@@ -84,6 +89,17 @@ def _requests(
         else:
             raise Sp404dError(f"no such file or folder: {raw}")
     return requests
+
+
+def _inbox_of(config: Config, path: Path) -> tuple[Path, Path] | None:
+    """The configured inbox ``path`` is in (as configured, and resolved), if any: its files
+    are planned as the daemon plans them, with the inbox's settings and from its top."""
+    real = path.resolve()
+    for inbox in config.inbox_paths:
+        top = inbox.resolve()
+        if real.is_relative_to(top):
+            return inbox, top
+    return None
 
 
 _PLURAL = {

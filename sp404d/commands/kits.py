@@ -23,43 +23,57 @@ def register(sub: Any) -> None:
     p.add_argument("kit", nargs="?", metavar="KIT", help="one kit's banks as pad grids")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     common.add_common(p)
+    common.add_flag(p, "outbox")
     p.set_defaults(handler=cmd_kits)
     p = sub.add_parser("bundle", help="one kit as a ZIP, with a KIT.txt manifest")
     p.add_argument("kit", metavar="KIT")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="KIT.zip")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     common.add_common(p)
+    common.add_flag(p, "outbox")
     p.set_defaults(handler=cmd_bundle)
 
 
-def _kits(args: argparse.Namespace) -> list[Kit]:
+def _kits(args: argparse.Namespace) -> tuple[list[Kit], str]:
+    """The kits on the card in use (the config's outbox, or ``--outbox``), and what to say
+    when there are none."""
+    from sp404d.card import on_card, outboxes_with_kits
     from sp404d.journal import Journal
 
-    path = common.journal_path(args)
-    if not path.exists():  # nothing converted yet: no kits, and no journal made by looking
-        return []
-    with Journal(path, readonly=True) as journal:
-        return read_kits(journal.iter_newest())
+    config = common.config_from(args)
+    outbox = config.outbox
+    with Journal(config.journal, readonly=True) as journal:
+        kits = read_kits(on_card(journal, outbox)) if outbox.is_dir() else []
+        if kits:
+            return kits, ""
+        elsewhere = [o for o in outboxes_with_kits(journal.iter_newest()) if o != str(outbox)]
+    why = NO_KITS if outbox.is_dir() else f"the outbox {outbox} is not there (card not inserted?)"
+    if elsewhere:
+        why += f"; kits are in {', '.join(elsewhere)}: sp404d kits --outbox DIR"
+    else:
+        why += f" (in {outbox})" if outbox.is_dir() else ""
+    return [], why
 
 
-def _named(kits: list[Kit], name: str) -> list[Kit]:
+def _named(kits: list[Kit], name: str, none: str) -> list[Kit]:
     found = find(kits, name)
     if not found:
         known = ", ".join(sorted({k.name for k in kits})) or "none yet (layout: kit makes them)"
-        raise Sp404dError(f"no kit {name!r}; the kits: {known}")
+        where = none.partition("; ")[2] if "; kits are in" in none else ""
+        raise Sp404dError(f"no kit {name!r}; the kits: {known}" + (f"; {where}" if where else ""))
     return found
 
 
 def cmd_kits(args: argparse.Namespace) -> int:
     from sp404d.kitgrid import grid_lines, summary_lines
 
-    kits = _kits(args)
+    kits, none = _kits(args)
     if args.kit:
-        kits = _named(kits, args.kit)
+        kits = _named(kits, args.kit, none)
     if args.json:
         print(json.dumps(as_json(kits), indent=1))
     elif not kits:
-        print(NO_KITS)
+        print(none)
     elif args.kit:
         tty = sys.stdout.isatty()
         colour = tty and "NO_COLOR" not in os.environ
@@ -89,8 +103,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     from sp404d.bundle import write_bundle
     from sp404d.kitgrid import size_text
 
-    kits = _kits(args)
-    found = _named(kits, args.kit)
+    kits, none = _kits(args)
+    found = _named(kits, args.kit, none)
     if len(found) > 1:
         folders = ", ".join(str(k.folder) for k in found)
         raise Sp404dError(f"kit {args.kit!r} is in more than one outbox: {folders}")
