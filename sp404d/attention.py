@@ -26,6 +26,7 @@ SHOWN_KEPT = 2_000  # refusals remembered as shown
 #: What to do about a refusal, by how its reason starts.
 _HINTS = (
     ("too short", "pad it with silence (short_files: pad) or give a longer sample"),
+    ("too long to chop", "chop takes loops up to 43 s: cut it shorter, or chop: off for it"),
     ("too long", "cut it shorter, or raise max_duration_s if the unit takes it"),
     ("truncated", "the file ends early: copy or download it again (or truncated: keep)"),
     ("corrupt audio file", "export or download the file again"),

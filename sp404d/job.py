@@ -221,13 +221,14 @@ def _remove_replaced(plans: tuple[Plan, ...], outcomes: list[Outcome]) -> list[O
             result.append(replace(outcome, replaced=None) if old is not None else outcome)
             continue
         kept = {outcome.output, *(s.output for s in outcome.slices)}
+        notes = {p.with_suffix(".txt") for p in kept if p is not None}  # kick.aif's is kick.txt
         stale = [p for p in (old, *plan.earlier) if p is not None and p not in kept]
         gone = []
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
                 gone.append(path)
-            if plan.rules.write_txt:
+            if plan.rules.write_txt and path.with_suffix(".txt") not in notes:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path.with_suffix(".txt"))  # the note we wrote beside it
             folders.append(path.parent)

@@ -138,9 +138,11 @@ class PadBook:
                 raise RejectedError(f"pads {span} of kit '{kit}' for {count} slices: {why}")
             starts = [first]
         else:
-            starts = sorted(order.index(s) for s in mine)[:1]
+            # Its own earlier run first, unless a bank is asked for that the run is not in.
+            here = [s for s in mine if bank is None or s[0] == bank.upper()]
+            starts = sorted(order.index(s) for s in here)[:1]
             starts += [i for i, s in enumerate(order) if bank is None or s[0] == bank.upper()]
-        if flexible and mine and pad is None:
+        if flexible and mine and pad is None and (bank is None or mine[0][0] == bank.upper()):
             first = order.index(mine[0])
             run = list(itertools.takewhile(lambda s: s not in held, order[first : first + count]))
             if len(run) >= len(mine):
@@ -169,6 +171,15 @@ class PadBook:
         held = self._kit(kit)
         if held.get(slot) == owner:
             del held[slot]
+
+    def removed(self, output: Path) -> None:
+        """``output`` was removed from the card (replaced, moved): its pad is free."""
+        held = self._held.get(fold(output.parent.parent.name))
+        if held is None:
+            return
+        for slot, holder in list(held.items()):
+            if holder == str(output):
+                del held[slot]
 
     def settle(self, kit: str, slot: Slot, output: str) -> None:
         """After the file is written, the slot is held by the file (as a rescan would see it)."""

@@ -12,10 +12,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sp404d.errors import JobError
+from sp404d.audio.probe import probe
+from sp404d.audio.render_chop import too_long_to_chop
+from sp404d.errors import JobError, RejectedError
 from sp404d.foldernames import FolderNames, chop_base, folders_in
 from sp404d.intents import Intents
-from sp404d.job import Outcome, Piece, Plan
+from sp404d.job import Outcome, Piece, Plan, check_duration, hash_file
 from sp404d.journal import Journal
 from sp404d.kits import PadBook
 from sp404d.layout import kit_folder, place
@@ -61,6 +63,7 @@ class Planner:
         self._recovered: dict[str, tuple[Path, ...]] | None = None
         self.defer = defer
         self._chopping: dict[tuple[Path, str], Path] = {}  # (outbox, kit) -> source in flight
+        self._busy: dict[Path, int] = {}  # output folder -> plans in flight writing there
 
     def forget(self) -> None:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
@@ -97,6 +100,34 @@ class Planner:
             rec = self.journal.latest_done_in(str(source), str(outbox))
             found = tuple(Path(str(p)) for p in outputs_of(rec)) if rec else ()
         return tuple(p for p in found if p.is_file())
+
+    def _moved(self, source: Path, st: os.stat_result, outbox: Path) -> tuple[Path, ...]:
+        """The outputs of a file that was moved or renamed here (its kit folder renamed in the
+        inbox): another path's standing job in this outbox had a file of this size and mtime,
+        that path is gone, and this file has its very bytes. They are this job's own, redone
+        as if its sidecar changed (the same pads where they fit, the old files removed),
+        instead of a second copy of the kit on the card."""
+        rec = self.journal.latest_twin(st.st_size, st.st_mtime_ns, str(outbox))
+        if rec is None or rec.get("source") == str(source) or not rec.get("sha256"):
+            return ()
+        old = str(rec["source"])
+        standing = self.journal.latest_done_in(old, str(outbox))
+        if standing is None or standing.get("started_at") != rec.get("started_at"):
+            return ()  # redone since as something else: not the job a twin stands for
+        if os.path.lexists(old):
+            return ()  # a copy, not a move: both stay
+        outputs = []
+        for path in outputs_of(standing):
+            writer = self.journal.latest_by_output(path)
+            if writer is not None and writer.get("source") == old and Path(path).is_file():
+                outputs.append(Path(path))
+        if not outputs:
+            return ()
+        try:
+            same = hash_file(source) == rec["sha256"]
+        except OSError:
+            return ()
+        return tuple(outputs) if same else ()
 
     def _names(self, folder: Path) -> FolderNames:
         names = self._taken.get(folder)
@@ -245,7 +276,11 @@ class Planner:
         if unchanged is not None:
             return Early(request, unchanged, *early, settled=True)
         rules = config.rules().shaped(meta.shaping)  # a sidecar's or folder file's, over all
-        own = self._own_outputs(source, config.outbox)
+        if config.layout == "kit" or rules.chop is not None:
+            refused = _judged(request, rules)
+            if refused is not None:
+                return Early(request, refused, *early)
+        own = self._own_outputs(source, config.outbox) or self._moved(source, st, config.outbox)
         if rules.chop is not None:
             return self._plan_chop(request, meta, rules, inputs, st, own)
         # Re-done in place: its one earlier output (others, from a time it was chopped, go).
@@ -267,23 +302,25 @@ class Planner:
         final, adopt = self._reserve(
             folder_abs, placement.stem, rules.extension, previous, config.name_length
         )
-        return Plan(
-            source=source,
-            root=request.root,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            meta=meta,
-            folder=folder,
-            stem=placement.stem,
-            final=final,
-            rules=rules,
-            adopt=adopt,
-            replaces=previous,
-            slot=slot,
-            inputs=inputs,
-            journal=self.journal.path,
-            known_until=self.journal.last_id,
-            earlier=tuple(p for p in own if p != previous),
+        return self._made(
+            Plan(
+                source=source,
+                root=request.root,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                meta=meta,
+                folder=folder,
+                stem=placement.stem,
+                final=final,
+                rules=rules,
+                adopt=adopt,
+                replaces=previous,
+                slot=slot,
+                inputs=inputs,
+                journal=self.journal.path,
+                known_until=self.journal.last_id,
+                earlier=tuple(p for p in own if p != previous),
+            )
         )
 
     def _plan_chop(
@@ -350,24 +387,33 @@ class Planner:
             final, adopt = self._reserve(
                 folder_abs, stem, rules.extension, None, config.name_length
             )
+            if slot is None and base != placement.stem:
+                # A set of this name no record claims (the journal lost, or an older loop):
+                # if it is this very slice, byte for byte, it is taken back, not doubled.
+                plain = self._names(folder_abs).variants(
+                    f"{placement.stem}_{i + 1:02d}", rules.extension, config.name_length
+                )
+                adopt = (*plain[:1], *adopt)
             pieces.append(Piece(final, slot, adopt))
         first = pieces[0]
-        return Plan(
-            source=request.source,
-            root=request.root,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            meta=meta,
-            folder=PurePosixPath(first.final.parent.relative_to(config.outbox).as_posix()),
-            stem=first.final.stem,
-            final=first.final,
-            rules=rules,
-            slot=first.slot,
-            inputs=inputs,
-            journal=self.journal.path,
-            known_until=self.journal.last_id,
-            pieces=tuple(pieces),
-            earlier=own,
+        return self._made(
+            Plan(
+                source=request.source,
+                root=request.root,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                meta=meta,
+                folder=PurePosixPath(first.final.parent.relative_to(config.outbox).as_posix()),
+                stem=first.final.stem,
+                final=first.final,
+                rules=rules,
+                slot=first.slot,
+                inputs=inputs,
+                journal=self.journal.path,
+                known_until=self.journal.last_id,
+                pieces=tuple(pieces),
+                earlier=own,
+            )
         )
 
     def _reserve(
@@ -390,12 +436,29 @@ class Planner:
                 plan.folder.parts[0], plan.slot, str(plan.source)
             )
 
+    def _made(self, plan: Plan) -> Plan:
+        """A plan leaves for a worker: its folders are in use until it has ended."""
+        for folder in _folders(plan):
+            self._busy[folder] = self._busy.get(folder, 0) + 1
+        return plan
+
     def settle(self, plan: Plan, outcome: Outcome) -> None:
-        """Update reservations once a job has ended."""
+        """Update reservations once a job has ended; folders its job emptied go."""
+        for folder in _folders(plan):
+            left = self._busy.get(folder, 0) - 1
+            if left > 0:
+                self._busy[folder] = left
+            else:
+                self._busy.pop(folder, None)
         if outcome.status == "done":
+            book = self._pad_book(plan.rules.outbox)
             for gone in (outcome.replaced, *outcome.removed):  # off the disk: names free again
                 if gone is not None:
                     self._names(gone.parent).taken.discard(fold(gone.name))
+                    book.removed(gone)
+            for gone in (outcome.replaced, *outcome.removed):
+                if gone is not None:
+                    self._prune(gone.parent, plan.rules.outbox)
         if plan.pieces:
             self._settle_pieces(plan, outcome)
             return
@@ -409,6 +472,18 @@ class Planner:
             return
         self._unreserve(plan.final, plan.replaces)
         self._release_slot(plan)
+
+    def _prune(self, folder: Path, outbox: Path) -> None:
+        """Remove ``folder`` and the folders above it, up to the outbox, while they are empty
+        and no job of this process is about to write in them (a redone kit leaves no empty
+        kit or bank folder on the card)."""
+        while folder != outbox and folder.is_relative_to(outbox) and folder not in self._busy:
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (or gone already): the work is done
+                return
+            self._taken.pop(folder, None)
+            folder = folder.parent
 
     def _unreserve(self, final: Path, replaces: Path | None) -> None:
         """Free a name a job did not write (unless something is on disk under it now)."""
@@ -442,6 +517,27 @@ class Planner:
             self._unreserve(piece.final, piece.final if piece.final in plan.earlier else None)
             if piece.slot is not None:
                 book.release(kit, piece.slot, str(plan.source))
+
+
+def _folders(plan: Plan) -> set[Path]:
+    return {p.final.parent for p in plan.pieces} if plan.pieces else {plan.final.parent}
+
+
+def _judged(request: Request, rules: Rules) -> Outcome | None:
+    """A kit's file, or a loop to chop, is judged before it takes its pads (a header read, as
+    the worker's first look): a file refused later would leave a hole in the kit, and ``check``
+    would promise a chop the job refuses. The refusal is the worker's, word for word."""
+    info = None
+    try:
+        info = probe(request.source)
+        check_duration(info, rules)
+        if rules.chop is not None:
+            why = too_long_to_chop(info.frames, info.rate, exact=info.exact_length)
+            if why is not None:
+                raise RejectedError(why)
+    except JobError as exc:
+        return Outcome("failed" if exc.retry else "rejected", exc.reason, info=info)
+    return None
 
 
 def _is_named(path: Path, stem: str, ext: str) -> bool:

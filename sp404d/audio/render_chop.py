@@ -14,6 +14,23 @@ from sp404d.audio.render_common import RenderResult, RenderSpec, with_warning
 from sp404d.errors import RejectedError
 
 
+#: An MP3 without a length tag (CBR, no Xing header) has its length estimated from its
+#: bitrate: a loop whose estimate is this much over the limit is still decoded and judged.
+ESTIMATE_SLACK = 1.1
+
+
+def too_long_to_chop(frames: int, rate: int, *, exact: bool = True) -> str | None:
+    """Why a file of ``frames`` at ``rate`` is too long to chop, or None. The limit is the
+    48 kHz output's length (a 96 kHz loop of 25 s is well within it), held whole in memory;
+    ``exact``: the length is known, not estimated (then the decode has the last word)."""
+    most = IN_MEMORY_FRAMES * (1.0 if exact else ESTIMATE_SLACK)
+    if frames * dsp.OUT_RATE <= most * rate:
+        return None
+    seconds = frames / rate
+    length = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+    return f"too long to chop: {length}; chop takes files up to 43 s"
+
+
 def render_chopped(
     src: Path, info: AudioInfo, dsts: Sequence[Path], spec: RenderSpec
 ) -> list[tuple[chop.Slice, RenderResult]]:
@@ -26,13 +43,12 @@ def render_chopped(
     """
     assert spec.chop is not None
     way, count = spec.chop
-    # The limit is the 48 kHz output's length: a 96 kHz loop of 25 s is well within it.
-    if info.frames * dsp.OUT_RATE > IN_MEMORY_FRAMES * info.rate or not info.exact_length:
-        minutes = info.duration / 60
-        length = f"{minutes:.1f} min" if minutes >= 1 else f"{info.duration:.1f} s"
-        raise RejectedError(f"too long to chop: {length}; chop takes files up to 43 s")
+    if (why := too_long_to_chop(info.frames, info.rate, exact=info.exact_length)) is not None:
+        raise RejectedError(why)
     whole = prepare_whole(src, info, spec)
     x = whole.x
+    if not info.exact_length and len(x) > IN_MEMORY_FRAMES:  # its length was an estimate
+        raise RejectedError(str(too_long_to_chop(len(x), dsp.OUT_RATE, exact=True)))
     least = spec.slice_min_frames
     crowded = None
     if way == "equal":
