@@ -8,7 +8,8 @@ from types import MappingProxyType
 from typing import Any
 
 FIELDS: tuple[str, ...] = ("title", "genre", "bpm", "key", "tags", "kit", "bank", "pad")
-#: Sound shaping a sidecar or folder file may ask for, over the inbox's settings of those names.
+#: Settings a sidecar or folder file may set over the inbox's: sound shaping, and the layout
+#: (a folder of a flat inbox may be a kit).
 SHAPING_KEYS: tuple[str, ...] = (
     "trim",
     "normalize",
@@ -16,6 +17,7 @@ SHAPING_KEYS: tuple[str, ...] = (
     "mono_below_s",
     "fold_cancels",
     "chop",
+    "layout",
 )
 FOLDER_FILE = "sp404.yaml"
 MAX_SIDECAR_BYTES = 64 * 1024

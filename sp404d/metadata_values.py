@@ -135,6 +135,13 @@ def _pad(value: object) -> int | None:
     return value
 
 
+def _layout(value: object) -> str | None:
+    from sp404d.settings import LAYOUTS
+
+    text = value.strip().lower() if isinstance(value, str) else None
+    return text if text in LAYOUTS else None
+
+
 @dataclass(frozen=True)
 class FieldRule:
     """How one metadata key is checked; ``expects`` completes "bpm must be ..."."""
@@ -180,6 +187,7 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
             FieldRule("mono_below_s", "seconds, 0 for every file", _setting("mono_below_s")),
             FieldRule("fold_cancels", "stereo or fold", _setting("fold_cancels")),
             FieldRule("chop", "off, a number of slices (e.g. 16) or onsets", _setting("chop")),
+            FieldRule("layout", "flat, genre, bpm or kit", _layout),
         )
     }
 )

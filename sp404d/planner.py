@@ -8,6 +8,7 @@ and kit pads go to explicit claims first, then to the rest in name order.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -164,10 +165,21 @@ class Planner:
         workers start on the first file while the rest are still being planned.
         """
         if all(r.config.layout != "kit" for r in requests):
+            kits: list[tuple[Request, Metadata | Early]] = []  # a folder file made them a kit
             for request in requests:
-                yield self.plan(request)
+                request, meta = self._read(request)
+                if isinstance(meta, Metadata) and request.config.layout == "kit":
+                    kits.append((request, meta))
+                else:
+                    yield meta if isinstance(meta, Early) else self._plan(request, meta)
+            if kits:
+                yield from self._plan_kits(kits)
             return
-        metas: list[tuple[Request, Metadata | Early]] = [(r, self._read(r)) for r in requests]
+        yield from self._plan_kits([self._read(r) for r in requests])
+
+    def _plan_kits(
+        self, metas: list[tuple[Request, Metadata | Early]]
+    ) -> Iterator[Plan | Early | Deferred]:
         order = sorted(range(len(metas)), key=lambda i: (claim_order(*metas[i]), i))
         results: list[Plan | Early | Deferred | None] = [None] * len(metas)
         for i in order:
@@ -192,10 +204,12 @@ class Planner:
         return chopping is not None and chopping != request.source
 
     def plan(self, request: Request) -> Plan | Early:
-        meta = self._read(request)
+        request, meta = self._read(request)
         return meta if isinstance(meta, Early) else self._plan(request, meta)
 
-    def _read(self, request: Request) -> Metadata | Early:
+    def _read(self, request: Request) -> tuple[Request, Metadata | Early]:
+        """The file's metadata, and its request under the layout a folder file or sidecar
+        chose for it (``layout: kit``)."""
         try:
             meta = read_metadata(
                 request.source,
@@ -203,10 +217,14 @@ class Planner:
                 request.config.defaults,
                 name_root=request.name_root,
             )
-            return with_length_bpm(meta, request)
+            layout = meta.shaping.get("layout")
+            if layout is not None and layout != request.config.layout:
+                request = replace(request, config=replace(request.config, layout=layout))
+            kit_keys_need_kit_layout(meta, request.config.layout)
+            return request, with_length_bpm(meta, request)
         except JobError as exc:
             st = _stat(request.source)
-            return Early(
+            return request, Early(
                 request,
                 Outcome("failed" if exc.retry else "rejected", exc.reason),
                 size=st.st_size if st else None,
@@ -221,7 +239,7 @@ class Planner:
         since musicians clear the card's IMPORT folder after importing and a rescan must not
         fill it again. A rejected file stays rejected until it or its metadata changes.
         """
-        meta = self._read(request)
+        request, meta = self._read(request)
         inputs = meta.inputs if isinstance(meta, Early) else input_id(request.config, meta)
         outbox = request.config.outbox
         return self._unchanged(request.source, inputs, outbox, need_output=need_output) is not None
@@ -517,6 +535,22 @@ class Planner:
             self._unreserve(piece.final, piece.final if piece.final in plan.earlier else None)
             if piece.slot is not None:
                 book.release(kit, piece.slot, str(plan.source))
+
+
+def kit_keys_need_kit_layout(meta: Metadata, layout: str) -> None:
+    """A kit, bank or pad a sidecar or folder file sets is refused under another layout: it
+    would be ignored, and the musician who wrote it expects a kit."""
+    if layout == "kit":
+        return
+    for name in ("kit", "bank", "pad"):
+        origin = meta.origins.get(name, "")
+        value = getattr(meta, name)
+        if value is not None and origin.startswith(("sidecar:", "folder:")):
+            where = origin.replace("sidecar:", "sidecar ").replace("folder:", "folder file ")
+            raise RejectedError(
+                f"{name}: {value} in {where}, but the layout here is {layout}: "
+                "add layout: kit to that file (or to the inbox's settings)"
+            )
 
 
 def _folders(plan: Plan) -> set[Path]:

@@ -391,8 +391,11 @@ class Rules:
         """These rules with a sidecar's or folder file's shaping over them (``False``: off)."""
         if not shaping:
             return self
-        over: dict[str, Any] = {k: None if v is False else v for k, v in shaping.items()}
-        return replace(self, **over)
+        known = {s.name for s in settings_of(Rules)}
+        over: dict[str, Any] = {
+            k: None if v is False else v for k, v in shaping.items() if k in known
+        }
+        return replace(self, **over) if over else self
 
     def as_record(self) -> dict[str, Any]:
         """The rules a job was rendered with, for its record (JSON values): with the source's

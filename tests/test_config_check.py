@@ -28,8 +28,8 @@ def test_a_valid_config_shows_what_is_in_effect_per_inbox(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith(f"config {config}: valid")
-    assert ' * format: "aiff"' in out and '   layout: "flat"' in out
-    assert f'inbox {tmp_path / "kits"}\n    layout: "kit"' in out
+    assert " * format: aiff" in out and "   layout: flat" in out
+    assert f"inbox {tmp_path / 'kits'}\n    layout: kit" in out
     assert f"inbox {tmp_path / 'in'}\n    (the settings above)" in out
     data = json.loads(sp404d(tmp_path, "config", "check", "--config", str(config), "--json").stdout)
     assert data["settings"]["format"] == "aiff"

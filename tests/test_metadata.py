@@ -267,7 +267,7 @@ class TestFolderFiles:
         reason = rejection(inbox, "a.wav", FOLDER_FILE, "colour: red\n")
         assert reason.endswith(
             "allowed keys: genre, bpm, key, tags, kit, bank, trim, normalize, channels, "
-            "mono_below_s, fold_cancels, chop"
+            "mono_below_s, fold_cancels, chop, layout"
         )
 
 

@@ -13,7 +13,6 @@ from sp404d.audio.render import IN_MEMORY_FRAMES, finish, prepare_whole
 from sp404d.audio.render_common import RenderResult, RenderSpec, with_warning
 from sp404d.errors import RejectedError
 
-
 #: An MP3 without a length tag (CBR, no Xing header) has its length estimated from its
 #: bitrate: a loop whose estimate is this much over the limit is still decoded and judged.
 ESTIMATE_SLACK = 1.1

@@ -38,6 +38,7 @@ def add_conversion(p: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
         if s.flag and s.name not in ("journal", "workers"):
             add_flag(p, s.name)
+    add_removable(p)
     add_common(p)
 
 

@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from sp404d.commands.common import EXIT_OK
-from sp404d.config import SETTINGS, Config, load_config
+from sp404d.config import SETTINGS, Config, build_config, load_config
+from sp404d.settings import said
 
 
 def register(sub: Any) -> None:
@@ -51,16 +54,33 @@ def effective(config: Config) -> dict[str, Any]:
     return {"config": source, "settings": top, "inboxes": inboxes}
 
 
+_SHAPES = ("trim", "normalize", "chop")
+
+
+def spelled(name: str, value: Any) -> str:
+    """A value as a config file spells it (``onsets 8``, ``peak -1``, ``off``, ``true``,
+    ``[a, b]``), from its JSON form."""
+    if name in _SHAPES:
+        return str(said(tuple(value) if isinstance(value, list) else (value or False)))
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return value
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1 << 16).strip().removesuffix("\n...")
+    )
+
+
 def render(data: Mapping[str, Any]) -> str:
     """The text view: ``*`` marks a value that is not the default."""
-    defaults = {s.name: _plain(s.default) for s in SETTINGS}
+    defaults = effective(build_config({}))["settings"]
     lines = [f"config {data['config'] or 'defaults (no config file)'}: valid", "settings:"]
     for name, value in data["settings"].items():
-        mark = "*" if defaults[name] is not None and value != defaults[name] else " "
-        lines.append(f" {mark} {name}: {json.dumps(value)}")
+        mark = "*" if value != defaults.get(name) else " "
+        lines.append(f" {mark} {name}: {spelled(name, value)}")
     for inbox in data["inboxes"]:
         lines.append(f"inbox {inbox['path']}")
-        lines += [f"    {k}: {json.dumps(v)}" for k, v in inbox["overrides"].items()]
+        lines += [f"    {k}: {spelled(k, v)}" for k, v in inbox["overrides"].items()]
         if not inbox["overrides"]:
             lines.append("    (the settings above)")
     lines.append("* differs from the default")
