@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 #: The lookups: latest record of a source, latest done job (with an output) of a source,
 #: latest record of a job key, latest done job that wrote an output (a skip names an output
 #: it did not write), latest done job of a source in one outbox (:func:`placed`), latest
-#: done job in one outbox of a file of that size and mtime (:func:`twin`: a file moved).
+#: done (or skipped) job in one outbox of a file of that size and mtime (:func:`twin`: a
+#: file moved).
 MAPS: Final = ("source", "done", "key", "output", "placed", "twin")
 _FORMAT: Final = "sp404d-journal-index"
 _VERSION: Final = 2
@@ -198,6 +199,12 @@ def _wrote(doc: Mapping[str, Any]) -> bool:
     return doc.get("status") == "done" and isinstance(output, str) and bool(output)
 
 
+def _confirmed(doc: Mapping[str, Any]) -> bool:
+    """A re-run's skip: the file (at a new size or mtime) found converted already."""
+    output = doc.get("output")
+    return doc.get("status") == "skipped" and isinstance(output, str) and bool(output)
+
+
 def _values(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     source, key, outbox = doc.get("source"), doc.get("key"), doc.get("outbox")
     found: list[tuple[str, str]] = []
@@ -208,8 +215,9 @@ def _values(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
             found.append(("done", source))
             if isinstance(outbox, str):
                 found.append(("placed", placed(source, outbox)))
-                if isinstance(doc.get("size"), int) and isinstance(doc.get("mtime_ns"), int):
-                    found.append(("twin", twin(doc["size"], doc["mtime_ns"], outbox)))
+        size, mtime = doc.get("size"), doc.get("mtime_ns")
+        if (wrote or _confirmed(doc)) and isinstance(outbox, str) and isinstance(size, int):
+            found.append(("twin", twin(size, mtime, outbox)))
     if isinstance(key, str):
         found.append(("key", key))
     if wrote:
@@ -227,7 +235,7 @@ def matches(name: str, value: str, doc: Mapping[str, Any]) -> bool:
         return placed(str(doc.get("source")), str(doc.get("outbox"))) == value and _wrote(doc)
     if name == "twin":
         found = twin(doc.get("size"), doc.get("mtime_ns"), doc.get("outbox"))
-        return found == value and _wrote(doc)
+        return found == value and (_wrote(doc) or _confirmed(doc))
     return doc.get(name) == value
 
 

@@ -285,8 +285,8 @@ class Journal:
         return self._latest("placed", placed(source, outbox))
 
     def latest_twin(self, size: int, mtime_ns: int, outbox: str) -> dict[str, Any] | None:
-        """The last ``done`` record in ``outbox`` of a source of this size and mtime (another
-        path's: a file moved or renamed keeps both), or ``None``."""
+        """The last ``done`` (or ``skipped``) record in ``outbox`` of a source of this size and
+        mtime (another path's: a file moved or renamed keeps both), or ``None``."""
         return self._latest("twin", twin(size, mtime_ns, outbox))
 
     def latest_by_output(self, output: str) -> dict[str, Any] | None:

@@ -8,8 +8,8 @@ and kit pads go to explicit claims first, then to the rest in name order.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -113,7 +113,7 @@ class Planner:
             return ()
         old = str(rec["source"])
         standing = self.journal.latest_done_in(old, str(outbox))
-        if standing is None or standing.get("started_at") != rec.get("started_at"):
+        if standing is None or rec.get("output") not in outputs_of(standing):
             return ()  # redone since as something else: not the job a twin stands for
         if os.path.lexists(old):
             return ()  # a copy, not a move: both stay
