@@ -175,6 +175,28 @@ def standing(
     return outputs
 
 
+def of_source(journal: Journal, source: str, outboxes: Iterable[str]) -> list[Output]:
+    """Where ``source``'s samples stand in each of ``outboxes`` (the outboxes its jobs named):
+    its newest ``done`` job there, each output marked present or not, and left out when a
+    newer job (another file's) wrote it since."""
+    found = []
+    for outbox in dict.fromkeys(outboxes):
+        rec = journal.latest_done_in(source, outbox)
+        slices = rec.get("slices") if rec else None
+        paths = slices if isinstance(slices, list) and slices else [rec["output"]] if rec else []
+        for path in map(str, paths):
+            writer = journal.latest_by_output(path)
+            if writer is not None and writer.get("source") != source:
+                continue
+            try:
+                size: int | None = os.stat(path).st_size
+            except OSError:
+                size = None
+            rel = PurePosixPath(Path(path).relative_to(outbox).as_posix())
+            found.append(Output(Path(path), rel, writer or rec, size))
+    return found
+
+
 def _below(path: str, outbox: str) -> bool:
     return path.startswith(outbox.rstrip("/") + "/")
 

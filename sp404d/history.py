@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from sp404d.card import of_source
 from sp404d.journal import Journal
 from sp404d.pathtext import printable
 from sp404d.settings import said
@@ -24,10 +25,15 @@ def source_jobs(journal: Journal, source: str) -> list[Mapping[str, Any]]:
 
 
 def write_history(journal: Journal, source: str, out: TextIO, *, as_json: bool) -> int:
-    """Write the history; return how many jobs it holds."""
+    """Write the history, then where its samples are now (the card model's word); return how
+    many jobs it holds."""
     jobs = source_jobs(journal, source)
+    outboxes = [str(j["outbox"]) for j in jobs if isinstance(j.get("outbox"), str)]
+    now = of_source(journal, source, outboxes)
     if as_json:
-        out.write(json.dumps({"source": source, "jobs": [dict(j) for j in jobs]}) + "\n")
+        samples = [{"path": str(o.path), "present": o.present} for o in now]
+        data = {"source": source, "jobs": [dict(j) for j in jobs], "samples": samples}
+        out.write(json.dumps(data) + "\n")
         return len(jobs)
     if not jobs:
         out.write(printable(f"no jobs for {source} in {journal.path}\n"))
@@ -36,6 +42,9 @@ def write_history(journal: Journal, source: str, out: TextIO, *, as_json: bool) 
     lines = [f"{source}: {len(runs)} job{'s' if len(runs) != 1 else ''}"]
     for run in runs:
         lines += _job_lines(run[-1], run[:-1])
+    if now:
+        lines += ["", "its samples now:"]
+        lines += [f"  {o.path}" + ("" if o.present else "  (not on the card)") for o in now]
     out.write(printable("\n".join(lines) + "\n"))
     return len(runs)
 

@@ -321,6 +321,14 @@ class TestKits:
         s.run("bundle", "dusty", "-o", str(s.dir / "d.zip"))
         with zipfile.ZipFile(s.dir / "d.zip") as zf:
             assert "bank_A/pad_01_kick.wav" in zf.namelist()
+        history = s.run("status", "--source", str(kick)).stdout
+        assert history.endswith(
+            f"its samples now:\n  {s.outbox / 'dusty/bank_A/pad_01_kick.wav'}\n"
+        )
+        data = json.loads(s.run("status", "--source", str(kick), "--json").stdout)
+        assert data["samples"] == [
+            {"path": str(s.outbox / "dusty/bank_A/pad_01_kick.wav"), "present": True}
+        ]
 
     def test_a_refused_file_takes_no_pad(self, s: Session) -> None:
         s.write("dusty/a.wav", hits(1.0, 1))
