@@ -31,6 +31,9 @@ from sp404d._journal_state import (
 )
 from sp404d.errors import ConfigError
 
+#: How much of the journal is decoded at once when reading it (about 6,000 records).
+READ_CHUNK = 8 << 20
+
 
 class _Reading(_Mending):
     """Takes in the lines other processes (and this one) appended."""
@@ -72,21 +75,32 @@ class _Reading(_Mending):
                 return
             self._start = self._offset = start
             self._use_snapshot(size)
-        if size <= self._offset:
-            return
-        # From the newline before the new lines: it becomes the "[" of one JSON array.
-        base = self._offset - 1
-        region = pread_region(fd, base, size)
-        if region[:1] != b"\n":  # changed in place by something else: start again
-            self._forget("changed in place", locked=locked)
-            self._read_new(locked=locked)
-            return
-        end = region.rfind(b"\n") + 1
-        torn = bytes(region[end:])
-        del region[end:]
-        if end > 1:
-            self._offset += end - 1
-            self._take(region, base)
+        torn = b""
+        while size > self._offset:
+            # From the newline before the new lines: it becomes the "[" of one JSON array. A
+            # chunk at a time, so a journal read whole (no snapshot) costs the memory of one
+            # chunk's records, not of all of them.
+            base = self._offset - 1
+            stop = min(size, base + READ_CHUNK)
+            region = pread_region(fd, base, stop)
+            if region[:1] != b"\n":  # changed in place by something else: start again
+                self._forget("changed in place", locked=locked)
+                self._read_new(locked=locked)
+                return
+            end = region.rfind(b"\n") + 1
+            if end <= 1 and stop < size:  # one line longer than a chunk: take it whole
+                stop = size
+                region = pread_region(fd, base, stop)
+                end = region.rfind(b"\n") + 1
+            last = stop >= size or len(region) < stop - base
+            if last:
+                torn = bytes(region[end:])
+            del region[end:]
+            if end > 1:
+                self._offset += end - 1
+                self._take(region, base)
+            if last:
+                break
         if locked and torn and not self.readonly:
             # Writers only write under this lock, so an unfinished last line is a crashed
             # writer's: cut it off (once it is kept aside), or our append would glue a record

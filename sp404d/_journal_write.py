@@ -21,6 +21,7 @@ from sp404d._journal_lines import (
 )
 from sp404d._journal_state import (
     SESSION_BYTES,
+    SNAPSHOT_EVERY,
     SNAPSHOT_MIN,
     _fdatasync,
     _FileState,
@@ -122,12 +123,18 @@ class _Writing(_FileState):
         the journal is big enough for reading it to be worth sparing). ``locked``: the caller
         holds the file lock already."""
         if (
-            self.readonly
-            or self._closed
+            self._closed
             or self._fd is None
             or self._index.total < SNAPSHOT_MIN
-            or self._index.total - self._saved < lag
+            or self._index.total - self._saved < max(lag, SNAPSHOT_EVERY if self.readonly else 0)
         ):
+            return
+        if self.readonly:
+            # A reader that read many lines (a journal restored without its index, a deleted
+            # snapshot) leaves the snapshot it built, so the next one does not pay again. It
+            # takes no lock: the snapshot says which bytes it covers, and is a cache.
+            with suppress(OSError):
+                self._save_snapshot()
             return
         if locked or self._depth:
             self._save_snapshot()

@@ -17,6 +17,7 @@ import contextlib
 import os
 import queue
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,13 @@ class Daemon:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> int:
+        made = [p for p in (*self.config.inbox_paths, self.config.outbox) if not p.exists()]
         self.inboxes.prepare_folders()
         if not self.config.outbox_removable:
             self.config.outbox.mkdir(parents=True, exist_ok=True)
+        if sys.stderr.isatty():  # a person at a terminal: where to drop files, first
+            sys.stderr.write(self._greeting([p for p in made if p.exists()]))
+            sys.stderr.flush()
         self.signals.start()
         self.inboxes.start()
         self.guard.ok(time.monotonic())
@@ -201,12 +206,15 @@ class Daemon:
         card, and the inboxes and their observer."""
         self.next_health = now + HEALTH_EVERY_S
         self.work.health(now)
+        missing = self.inboxes.missing()
         restarted = self.inboxes.check()
         if not self.inboxes.all_present():
             self.next_health = now + AWAY_CHECK_S  # watch it again as soon as it is back
         if restarted:
             self.state_dirty = True
             self.rescan("watch restarted")
+        elif missing != self.inboxes.missing():
+            self.state_dirty = True
 
     # --- signals, reload, stop --------------------------------------------------------------
 
@@ -277,6 +285,19 @@ class Daemon:
 
     # --- reporting --------------------------------------------------------------------------
 
+    def _greeting(self, made: list[Path]) -> str:
+        """Two plain lines before the log: where to drop files, where they land."""
+
+        def said(path: Path) -> str:
+            missing = "  (does not exist yet: waiting for it)" if not path.exists() else ""
+            return f"{path}{'  (made it)' if path in made else ''}{missing}"
+
+        inboxes = ", ".join(said(p) for p in self.config.inbox_paths)
+        return (
+            f"sp404d is watching {inboxes}\n"
+            f"and writes to {said(self.config.outbox)}  (Ctrl-C stops it)\n"
+        )
+
     def _status_line(self) -> str:
         return self.work.status_line(self.config.inbox_paths)
 
@@ -292,6 +313,7 @@ class Daemon:
                 "updated_at": now_iso(),
                 **self.work.state(),
                 "inboxes": [str(p) for p in self.config.inbox_paths],
+                "inboxes_missing": self.inboxes.missing(),
                 "mode": self.inboxes.mode,
                 "watch_limit": self.inboxes.note,
             },

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from sp404d.config import Config
+from sp404d.config import Config, default_base
 from sp404d.logs import get_logger
 from sp404d.watcher import Watcher
 
@@ -47,9 +47,26 @@ class InboxWatch:
         return self.watcher.note
 
     def prepare_folders(self) -> None:
+        """Make the default inbox if it is not there; a configured one is never made: a typo,
+        or a synced or network folder not mounted yet, would get an empty folder in its place
+        and the files never seen. It is waited for (said in the log and by ``status``), and
+        watched as soon as it exists."""
         for inbox in self.config.inbox_paths:
-            inbox.mkdir(parents=True, exist_ok=True)
-            self.present[inbox] = True
+            if inbox == default_base() / "inbox":
+                inbox.mkdir(parents=True, exist_ok=True)
+            here = identity(inbox) is not None
+            if not here and self.present.get(inbox, True):
+                self.log.warning(
+                    "inbox_missing",
+                    inbox=str(inbox),
+                    action="waiting for it: watched as soon as it exists (a typo in the path? "
+                    "a synced or network folder not mounted yet?)",
+                )
+            self.present[inbox] = here
+
+    def missing(self) -> list[str]:
+        """The inboxes that are not there now (waited for)."""
+        return [str(inbox) for inbox, here in self.present.items() if not here]
 
     def start(self) -> None:
         self.watcher.start()

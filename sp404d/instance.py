@@ -12,6 +12,7 @@ for the message that names it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sp404d.config import default_state_dir
-from sp404d.errors import Sp404dError
+from sp404d.errors import ConfigError, Sp404dError
 
 
 class AlreadyRunningError(Sp404dError):
@@ -41,12 +42,24 @@ class Claim:
     def __init__(self) -> None:
         self._fds: dict[Path, int] = {}
 
-    def take(self, lock: Path, what: str) -> None:
-        """Hold ``lock`` (already held by us: nothing to do), or raise naming its owner."""
+    def take(self, lock: Path, what: str, key: str) -> None:
+        """Hold ``lock`` (already held by us: nothing to do), or raise naming its owner. A lock
+        that cannot be made (a read-only file system, a folder not allowed) is a ConfigError
+        naming ``what`` and the setting ``key``: the daemon cannot start there."""
         if lock in self._fds:
             return
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            why = (
+                "its file system is read-only"
+                if exc.errno == errno.EROFS
+                else (exc.strerror or str(exc)).lower()
+            )
+            raise ConfigError(
+                key, f"{what}: cannot write beside it ({why}: {lock}); give a writable place"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -87,9 +100,9 @@ def claim(journal: Path, inboxes: Sequence[Path], held: Claim | None = None) -> 
     wanted = [journal_lock(journal), *(inbox_lock(i) for i in inboxes)]
     fresh = [w for w in wanted if held is None or w not in held._fds]
     try:
-        result.take(wanted[0], f"the journal {journal}")
+        result.take(wanted[0], f"the journal {journal}", "journal")
         for inbox, lock in zip(inboxes, wanted[1:], strict=True):
-            result.take(lock, f"the inbox {inbox}")
+            result.take(lock, f"the inbox {inbox}", "inbox")
     except BaseException:
         for lock in fresh:
             if lock in result._fds:

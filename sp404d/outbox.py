@@ -39,6 +39,9 @@ def check_outbox(outbox: Path, *, removable: bool) -> None:
     """
     if outbox.exists() and not outbox.is_dir():
         raise OutboxAwayError(f"outbox {outbox} is a file, not a folder")
+    if _read_only(outbox):
+        where = "the card is locked (its write-protect switch?)" if removable else "read-only"
+        raise OutboxAwayError(f"outbox {outbox} cannot be written: {where}")
     if not removable:
         return
     if not outbox.is_dir():
@@ -51,6 +54,15 @@ def check_outbox(outbox: Path, *, removable: bool) -> None:
 
 
 CARD_MARKER = ".sp404d-card"
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether ``folder`` sits on a file system mounted read-only (an SD card's lock switch
+    makes the kernel mount it so)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _mount_root(path: Path) -> Path:

@@ -42,6 +42,9 @@ def kill_pool(pool: ProcessPoolExecutor) -> None:
     for proc in processes.values():
         with contextlib.suppress(Exception):
             proc.kill()
+    for proc in processes.values():  # gone, so the locks on their temp files are free
+        with contextlib.suppress(Exception):
+            proc.join(timeout=2.0)
     pool.shutdown(wait=False, cancel_futures=True)
 
 

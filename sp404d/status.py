@@ -179,6 +179,8 @@ def _head_lines(data: dict[str, Any]) -> list[str]:
         )
         if daemon.get("outbox_reason"):
             lines.append(f"  {daemon['outbox_reason']}")
+        for inbox in daemon.get("inboxes_missing") or ():
+            lines.append(f"  inbox {inbox} does not exist; waiting for it")
         if daemon.get("watch_limit"):
             lines.append(f"  watching: {daemon['watch_limit']}")
     else:

@@ -269,7 +269,7 @@ class Settler:
         """Note an event (or a scan finding) for ``path``.
 
         ``closed``: the writer closed it (inotify); it is complete now, unless it is empty (a
-        browser's 0-byte placeholder) or another writer still has it.
+        browser's 0-byte placeholder: it waits the settle time) or another writer still has it.
         """
         try:
             st = path.stat()
@@ -318,9 +318,11 @@ class Settler:
             if (st.st_size, st.st_mtime_ns) != (w.size, w.mtime_ns):
                 w.size, w.mtime_ns, w.stable_since = st.st_size, st.st_mtime_ns, now
             elif now - w.stable_since >= self.settle_s and not open_for_writing(path):
+                # An empty file that stayed empty (not a browser's placeholder being filled) is
+                # taken too: refused with its reason, so it leaves a trace; it is converted if
+                # it fills later (a new event).
                 del self._watch[path]
-                if st.st_size > 0:  # an empty file that stays empty is nobody's sample
-                    ready.append((path, inbox))
+                ready.append((path, inbox))
                 continue
             w.check_at = now + self.check_every
         return ready

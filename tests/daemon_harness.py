@@ -60,6 +60,7 @@ class DaemonProc:
     def __init__(self, tmp_path: Path, **settings: Any) -> None:
         self.dir = tmp_path
         self.inbox = tmp_path / "in"
+        self.inbox.mkdir(parents=True, exist_ok=True)  # a configured inbox is not made for us
         self.outbox = tmp_path / "out"
         self.journal = tmp_path / "journal.jsonl"
         self.config = tmp_path / "sp404d.yaml"

@@ -394,7 +394,7 @@ class TestLifecycle:
     ) -> None:
         """Killed three times mid-batch: nothing lost, nothing doubled, no partial file."""
         d = daemon(layout=layout)
-        d.inbox.mkdir()
+        d.inbox.mkdir(exist_ok=True)
         rng = np.random.default_rng(6)
         for i in range(60):
             sf.write(
@@ -514,7 +514,7 @@ class TestLifecycle:
         )
         d = daemon()
         d.env["PYTHONPATH"] = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
-        d.inbox.mkdir()
+        d.inbox.mkdir(exist_ok=True)
         names = ["a_hit.wav", "b_crash.wav", "c_hit.wav", "d_hit.wav", "e_hit.wav", "f_hit.wav"]
         for i, name in enumerate(names):
             write_audio(d.inbox / name, 44100, freq=200 + 50 * i, seconds=0.3)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d import __version__
-from sp404d.config import SETTINGS, Config, load_config
+from sp404d.config import (
+    SETTINGS,
+    Config,
+    build_config,
+    default_config_path,
+    load_config,
+    read_config_file,
+)
+from sp404d.errors import ConfigError
 from sp404d.folders import within
 
 EXIT_OK, EXIT_JOBS, EXIT_USAGE = 0, 1, 2
@@ -79,7 +89,47 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def journal_path(args: argparse.Namespace) -> Path:
     """The journal a reading command looks at: ``--journal``, else the config's."""
-    return Path(args.journal) if args.journal else load_config(args.config).journal
+    return Path(args.journal) if args.journal else reading_config(args).journal
+
+
+#: What a reading command needs of a config it cannot load whole.
+_READING_KEYS = ("journal", "outbox", "outbox_removable")
+
+
+def reading_config(args: argparse.Namespace) -> Config:
+    """The config for a command that only reads (``status``, ``kits``, ``bundle``).
+
+    A config file broken since the daemon loaded it must not blind these: the daemon keeps
+    running on the one it loaded. They say the file on disk is broken (on stderr, one line)
+    and read with what can be taken from it (its journal and outbox, where those are valid),
+    or the defaults.
+    """
+    try:
+        return config_from(args)
+    except ConfigError as exc:
+        if args.config is not None and not args.config.exists():
+            raise  # a typo in --config, not a file broken under a running daemon
+        broken = exc
+    raw: dict[str, Any] = {}
+    path = args.config if args.config is not None else default_config_path()
+    with contextlib.suppress(ConfigError):
+        raw = read_config_file(path) if path.is_file() else {}
+    kept: dict[str, Any] = {}
+    for key in _READING_KEYS:
+        if key in raw:
+            with contextlib.suppress(ConfigError):
+                build_config({**kept, key: raw[key]})
+                kept[key] = raw[key]
+    for key, value in overrides(args).items():
+        if key in _READING_KEYS:
+            kept[key] = value
+    config = build_config(kept)
+    print(
+        f"sp404d: the config on disk is broken ({broken}); a running daemon keeps the one it "
+        f"loaded. Reading the journal {config.journal}",
+        file=sys.stderr,
+    )
+    return config
 
 
 def print_settings(config: Config, out: TextIO) -> None:

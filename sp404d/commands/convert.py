@@ -4,7 +4,9 @@ it would do, writing nothing)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -120,9 +122,14 @@ def _passed_over(passed: Sequence[tuple[Path, str]]) -> str:
     return f"{len(passed)} passed over: {parts}"
 
 
-def progress_line(seen: int, total: int, elapsed: float, name: str) -> str:
-    """``[120/3000] 85 files/s, ETA 0:34  name``: the ETA from the rate so far."""
-    rate = seen / max(elapsed, 1e-6)
+def progress_line(
+    seen: int, total: int, elapsed: float, name: str, *, worked: int | None = None
+) -> str:
+    """``[120/3000] 85 files/s, ETA 0:34  name``: the rate and ETA from the files ``worked``
+    on so far (all ``seen`` when not given; a resumed run's skips cost nothing and would make
+    the ETA a fiction) over ``elapsed`` seconds of that work."""
+    done = seen if worked is None else worked
+    rate = done / max(elapsed, 1e-6)
     left = max(0, total - seen) / rate if rate > 0 else 0.0
     minutes, seconds = divmod(round(left), 60)
     hours, minutes = divmod(minutes, 60)
@@ -148,34 +155,73 @@ def refusal_summary(refused: Sequence[tuple[str, str]], examples: int = 3) -> li
 
 
 class Progress:
-    """One updating line on a terminal (silent otherwise), and the refusals for the summary."""
+    """One updating line on a terminal (silent otherwise), and the refusals for the summary.
+
+    The line is cut to the terminal's width (a wrapped line leaves a new line at every
+    update), and whatever else is written to the terminal (a warning in the log) goes through
+    :attr:`stream`, which clears the line first; the next update draws it again.
+    """
 
     def __init__(self, total: int, out: TextIO) -> None:
         self.total, self.out = total, out
         self.on = out.isatty() and total > 1
         self.seen = 0
+        self.worked = 0  # not skipped: what the rate and ETA are made of
         self.start = time.monotonic()
+        self.work_start: float | None = None
         self.last = 0.0
+        self.drawn = False
         self.refused: list[tuple[str, str]] = []
+        self.stream: TextIO = _Clearing(self) if self.on else out  # type: ignore[assignment]
 
     def __call__(self, rec: Mapping[str, Any]) -> None:
+        now = time.monotonic()
         self.seen += 1
+        if rec.get("status") != "skipped":
+            if self.work_start is None:
+                self.work_start = now - float(rec.get("elapsed_s") or 0.0)
+            self.worked += 1
         if rec.get("status") in ("rejected", "failed"):
             self.refused.append((Path(rec["source"]).name, str(rec.get("reason"))))
         if not self.on:
             return
-        now = time.monotonic()
         if now - self.last < 0.1 and self.seen < self.total:
             return
         self.last = now
-        line = progress_line(self.seen, self.total, now - self.start, Path(rec["source"]).name)
-        self.out.write("\r\x1b[K" + line)
+        since = self.work_start if self.work_start is not None else self.start
+        name = Path(rec["source"]).name
+        line = progress_line(self.seen, self.total, now - since, name, worked=self.worked)
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        self.out.write("\r\x1b[K" + line[:width])
         self.out.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.out.write("\r\x1b[K")
+            self.drawn = False
 
     def done(self) -> None:
         if self.on:
-            self.out.write("\r\x1b[K")
+            self.clear()
             self.out.flush()
+
+
+class _Clearing:
+    """The terminal, for the log while a progress line is drawn: clears the line first."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def write(self, text: str) -> int:
+        self.progress.clear()
+        return self.progress.out.write(text)
+
+    def flush(self) -> None:
+        self.progress.out.flush()
+
+    def isatty(self) -> bool:
+        return self.progress.out.isatty()
 
 
 def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]) -> list[Any]:
@@ -204,7 +250,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from sp404d.runner import Runner
 
     config = config_from(args)
-    logs.configure(config.log_format, "info" if args.verbose else "warning")
+    level = "info" if args.verbose else "warning"
+    logs.configure(config.log_format, level)
     print_settings(config, sys.stderr)
     passed: list[tuple[Path, str]] = []
     requests = _requests(config, args.paths, passed)
@@ -212,6 +259,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     check_outbox(config.outbox, removable=config.outbox_removable)
     clean_stale_temps(config.outbox, wait_young=True)
     progress = Progress(len(requests), sys.stderr)
+    logs.configure(config.log_format, level, stream=progress.stream)
     started = time.monotonic()
     with Journal(config.journal) as journal:
         runner = Runner(
@@ -224,6 +272,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             lost = runner.recorder.finish_owed()  # the journal's last chance to take what it owes
         except BaseException:
             runner.close(wait=False)  # Ctrl-C: stop now; finished jobs are already journaled
+            with contextlib.suppress(OSError):  # what the killed workers were writing
+                clean_stale_temps(config.outbox, wait_young=True)
             raise
         finally:
             runner.close()

@@ -40,7 +40,7 @@ def _kits(args: argparse.Namespace) -> tuple[list[Kit], str]:
     from sp404d.card import on_card, outboxes_with_kits
     from sp404d.journal import Journal
 
-    config = common.config_from(args)
+    config = common.reading_config(args)
     outbox = config.outbox
     with Journal(config.journal, readonly=True) as journal:
         kits = read_kits(on_card(journal, outbox)) if outbox.is_dir() else []
