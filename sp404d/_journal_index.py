@@ -36,10 +36,8 @@ if TYPE_CHECKING:
 
 #: The lookups: latest record of a source, latest done job (with an output) of a source,
 #: latest record of a job key, latest done job that wrote an output (a skip names an output
-#: it did not write), latest done job of a source in one outbox (:func:`placed`), latest
-#: done (or skipped) job in one outbox of a file of that size and mtime (:func:`twin`: a
-#: file moved).
-MAPS: Final = ("source", "done", "key", "output", "placed", "twin")
+#: it did not write), latest done job of a source in one outbox (:func:`placed`).
+MAPS: Final = ("source", "done", "key", "output", "placed")
 _FORMAT: Final = "sp404d-journal-index"
 _VERSION: Final = 2
 #: How much of the journal before the covered end is checked when a snapshot is loaded.
@@ -187,22 +185,9 @@ def placed(source: str, outbox: str) -> str:
     return f"{source}\0{outbox}"
 
 
-def twin(size: object, mtime_ns: object, outbox: object) -> str:
-    """The value of map ``twin``: a source's size and mtime in one outbox. A file moved or
-    renamed keeps both, so a new path with an old file's pair is likely that file moved
-    (the worker's hash has the last word)."""
-    return f"{size}\0{mtime_ns}\0{outbox}"
-
-
 def _wrote(doc: Mapping[str, Any]) -> bool:
     output = doc.get("output")
     return doc.get("status") == "done" and isinstance(output, str) and bool(output)
-
-
-def _confirmed(doc: Mapping[str, Any]) -> bool:
-    """A re-run's skip: the file (at a new size or mtime) found converted already."""
-    output = doc.get("output")
-    return doc.get("status") == "skipped" and isinstance(output, str) and bool(output)
 
 
 def _values(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -215,9 +200,6 @@ def _values(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
             found.append(("done", source))
             if isinstance(outbox, str):
                 found.append(("placed", placed(source, outbox)))
-        size, mtime = doc.get("size"), doc.get("mtime_ns")
-        if (wrote or _confirmed(doc)) and isinstance(outbox, str) and isinstance(size, int):
-            found.append(("twin", twin(size, mtime, outbox)))
     if isinstance(key, str):
         found.append(("key", key))
     if wrote:
@@ -233,9 +215,6 @@ def matches(name: str, value: str, doc: Mapping[str, Any]) -> bool:
         return doc.get("output") == value and _wrote(doc)
     if name == "placed":
         return placed(str(doc.get("source")), str(doc.get("outbox"))) == value and _wrote(doc)
-    if name == "twin":
-        found = twin(doc.get("size"), doc.get("mtime_ns"), doc.get("outbox"))
-        return found == value and (_wrote(doc) or _confirmed(doc))
     return doc.get(name) == value
 
 

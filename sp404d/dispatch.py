@@ -132,7 +132,9 @@ class Dispatcher:
         rec = self.runner.finish(plan, outcome, started_at)
         self.intake.ended(plan.source)
         for request in self.deferred:  # what waited for a chop: planned again (or waits on)
-            self.intake.enqueue(request.source, request.root, retried=request.again)
+            self.intake.enqueue(
+                request.source, request.root, retried=request.again, moved_from=request.moved_from
+            )
         self.deferred.clear()
         if outcome.status == "failed":
             # A write cut off (a card pulled and back before the daemon looked, a full disk) may

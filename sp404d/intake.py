@@ -31,6 +31,7 @@ class Intake:
         self.busy: set[Path] = set()  # planned or running
         self.again: dict[Path, Path] = {}  # busy sources that changed again -> inbox
         self.retried: set[Path] = set()  # asked for again by the user (sp404d retry)
+        self.moved_from: dict[Path, Path] = {}  # moved or renamed here -> where it was
         self.use(config)
 
     def use(self, config: Config) -> None:
@@ -65,10 +66,13 @@ class Intake:
         if change.kind == "dir":
             ignore = self.settings(inbox).ignore
             for found in walk(path, exclude=self.not_inputs, extra_ignore=ignore):
+                if change.moved_from is not None:  # a folder renamed: each file with it
+                    self._moved(found, change.moved_from / found.relative_to(path), inbox)
                 self.settler.saw(found, inbox, closed=False, now=now, wall=wall)
             return
         if change.kind == "deleted":
             self.settler.forget(path)
+            self.moved_from.pop(path, None)
             if is_metadata_file(path):
                 self._metadata_changed(path, inbox)
             else:
@@ -76,7 +80,15 @@ class Intake:
             return
         if not (is_metadata_file(path) or self._is_audio(path, inbox)):
             return
+        if change.moved_from is not None:
+            self._moved(path, change.moved_from, inbox)
         self.settler.saw(path, inbox, closed=change.kind == "closed", now=now, wall=wall)
+
+    def _moved(self, path: Path, old: Path, inbox: Path) -> None:
+        """Remember where a file came from, if that was inside the inbox too (a sync client's
+        temp name, or a folder elsewhere, has no samples to take along)."""
+        if old.is_relative_to(inbox) and not is_metadata_file(path):
+            self.moved_from[path] = old
 
     def settle(self, now: float) -> None:
         """Queue the files that have become complete."""
@@ -128,11 +140,15 @@ class Intake:
             return None
         return next((i for i in self.config.inbox_paths if path.is_relative_to(i)), None)
 
-    def enqueue(self, path: Path, inbox: Path, *, retried: bool = False) -> None:
+    def enqueue(
+        self, path: Path, inbox: Path, *, retried: bool = False, moved_from: Path | None = None
+    ) -> None:
         """Queue a source for planning; whether anything changed is the planner's to decide,
-        unless the user asked for it to be ``retried``."""
+        unless the user asked for it to be ``retried``. ``moved_from``: see :meth:`_moved`."""
         if retried:
             self.retried.add(path)
+        if moved_from is not None:
+            self.moved_from[path] = moved_from
         if path in self.busy:
             self.again[path] = inbox
             return
@@ -145,9 +161,10 @@ class Intake:
             path, inbox = self.waiting.popitem(last=False)
             again = path in self.retried
             self.retried.discard(path)
+            moved_from = self.moved_from.pop(path, None)
             if path.is_file():
                 taken += 1
-                yield Request(path, inbox, self.settings(inbox), again=again)
+                yield Request(path, inbox, self.settings(inbox), again=again, moved_from=moved_from)
 
     def ended(self, source: Path) -> None:
         """A source's job ended: queue it again if it changed meanwhile."""

@@ -221,16 +221,17 @@ def _remove_replaced(plans: tuple[Plan, ...], outcomes: list[Outcome]) -> list[O
             result.append(replace(outcome, replaced=None) if old is not None else outcome)
             continue
         kept = {outcome.output, *(s.output for s in outcome.slices)}
-        notes = {p.with_suffix(".txt") for p in kept if p is not None}  # kick.aif's is kick.txt
+        # The new notes (kick.aif's is kick.txt) stay; an old one goes, written or not now.
+        notes = {p.with_suffix(".txt") for p in kept if p is not None and plan.rules.write_txt}
         stale = [p for p in (old, *plan.earlier) if p is not None and p not in kept]
         gone = []
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
                 gone.append(path)
-            if plan.rules.write_txt and path.with_suffix(".txt") not in notes:
+            if path.with_suffix(".txt") not in notes:  # the note we wrote beside it, if any
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path.with_suffix(".txt"))  # the note we wrote beside it
+                    os.unlink(path.with_suffix(".txt"))
             folders.append(path.parent)
         result.append(
             replace(

@@ -62,7 +62,7 @@ from tinydb import TinyDB
 from tinydb.table import Document, Table
 
 from sp404d._journal_file import _JournalStorage
-from sp404d._journal_index import matches, placed, twin
+from sp404d._journal_index import matches, placed
 from sp404d._journal_lines import TABLE
 from sp404d._journal_repair import damaged_path, reason
 from sp404d.errors import ConfigError
@@ -283,11 +283,6 @@ class Journal:
         """The last ``done`` record of a ``source`` path written below ``outbox``, or ``None``
         (a source converted into two outboxes has a standing job in each)."""
         return self._latest("placed", placed(source, outbox))
-
-    def latest_twin(self, size: int, mtime_ns: int, outbox: str) -> dict[str, Any] | None:
-        """The last ``done`` (or ``skipped``) record in ``outbox`` of a source of this size and
-        mtime (another path's: a file moved or renamed keeps both), or ``None``."""
-        return self._latest("twin", twin(size, mtime_ns, outbox))
 
     def latest_by_output(self, output: str) -> dict[str, Any] | None:
         """The last ``done`` record appended (or owed) that wrote ``output``, or ``None`` (a

@@ -172,6 +172,13 @@ class PadBook:
         if held.get(slot) == owner:
             del held[slot]
 
+    def preclaim(self, kit: str, slots: Collection[Slot], owner: str) -> None:
+        """Hold ``slots`` for ``owner`` where they are free: a file moved into this kit takes
+        the pads its samples had, when its own claim comes."""
+        held = self._kit(kit)
+        for slot in slots:
+            held.setdefault(slot, owner)
+
     def removed(self, output: Path) -> None:
         """``output`` was removed from the card (replaced, moved): its pad is free."""
         held = self._held.get(fold(output.parent.parent.name))
@@ -184,6 +191,14 @@ class PadBook:
     def settle(self, kit: str, slot: Slot, output: str) -> None:
         """After the file is written, the slot is held by the file (as a rescan would see it)."""
         self._kit(kit)[slot] = output
+
+
+def slot_of(path: Path) -> Slot | None:
+    """The (bank, pad) a sample's path in a kit says (``KIT/bank_C/pad_07_snare.wav``)."""
+    bank, pad = _BANK_DIR.match(path.parent.name), _PAD_FILE.match(path.name)
+    if bank is None or pad is None or not 1 <= int(pad.group(1)) <= PADS:
+        return None
+    return bank.group(1).upper(), int(pad.group(1))
 
 
 def _name(slot: Slot) -> str:

@@ -27,6 +27,9 @@ class Request:
     root: Path
     config: Config
     again: bool = False  # retried by the user (sp404d retry): planned even if nothing changed
+    # Where the file was before a move or rename the daemon saw (a kit folder renamed): the
+    # samples of that path's job are this file's own, if it has that job's very bytes.
+    moved_from: Path | None = None
     # The root is a folder given to ``convert`` (not an inbox): its name is the kit of files
     # no folder below it names one, so a kit folder converted by itself keeps its kit name.
     name_root: bool = False

@@ -13,14 +13,15 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sp404d.audio import dsp
 from sp404d.audio.probe import probe
-from sp404d.audio.render_chop import too_long_to_chop
+from sp404d.audio.render_chop import slices_too_short, too_long_to_chop
 from sp404d.errors import JobError, RejectedError
 from sp404d.foldernames import FolderNames, chop_base, folders_in
 from sp404d.intents import Intents
 from sp404d.job import Outcome, Piece, Plan, check_duration, hash_file
 from sp404d.journal import Journal
-from sp404d.kits import PadBook
+from sp404d.kits import PadBook, slot_of
 from sp404d.layout import kit_folder, place
 from sp404d.metadata import Metadata, read_metadata
 from sp404d.names import fold, unique_filename
@@ -65,6 +66,7 @@ class Planner:
         self.defer = defer
         self._chopping: dict[tuple[Path, str], Path] = {}  # (outbox, kit) -> source in flight
         self._busy: dict[Path, int] = {}  # output folder -> plans in flight writing there
+        self._found_moved: dict[Path, tuple[Path, ...]] = {}  # source -> its moved outputs
 
     def forget(self) -> None:
         """Drop cached folder listings (the outbox may have changed behind our back)."""
@@ -102,33 +104,46 @@ class Planner:
             found = tuple(Path(str(p)) for p in outputs_of(rec)) if rec else ()
         return tuple(p for p in found if p.is_file())
 
-    def _moved(self, source: Path, st: os.stat_result, outbox: Path) -> tuple[Path, ...]:
-        """The outputs of a file that was moved or renamed here (its kit folder renamed in the
-        inbox): another path's standing job in this outbox had a file of this size and mtime,
-        that path is gone, and this file has its very bytes. They are this job's own, redone
-        as if its sidecar changed (the same pads where they fit, the old files removed),
-        instead of a second copy of the kit on the card."""
-        rec = self.journal.latest_twin(st.st_size, st.st_mtime_ns, str(outbox))
-        if rec is None or rec.get("source") == str(source) or not rec.get("sha256"):
+    def _moved(self, request: Request, outbox: Path) -> tuple[Path, ...]:
+        """The samples of a file the daemon saw moved or renamed here (its kit folder renamed):
+        the standing job of the path it came from, in this outbox, if that path is gone and
+        this file has that job's very bytes. They are this job's own, redone as if its sidecar
+        changed (its pads kept where they are free, the old files removed), instead of a second
+        copy of the kit on the card. A copy (the old path still there) takes nothing."""
+        old = request.moved_from
+        if old is None or old == request.source or os.path.lexists(old):
             return ()
-        old = str(rec["source"])
-        standing = self.journal.latest_done_in(old, str(outbox))
-        if standing is None or rec.get("output") not in outputs_of(standing):
-            return ()  # redone since as something else: not the job a twin stands for
-        if os.path.lexists(old):
-            return ()  # a copy, not a move: both stay
+        rec = self.journal.latest_done_in(str(old), str(outbox))
+        if rec is None or not rec.get("sha256"):
+            return ()
         outputs = []
-        for path in outputs_of(standing):
+        for path in outputs_of(rec):
             writer = self.journal.latest_by_output(path)
-            if writer is not None and writer.get("source") == old and Path(path).is_file():
+            if writer is not None and writer.get("source") == str(old) and Path(path).is_file():
                 outputs.append(Path(path))
         if not outputs:
             return ()
         try:
-            same = hash_file(source) == rec["sha256"]
+            same = hash_file(request.source) == rec["sha256"]
         except OSError:
             return ()
         return tuple(outputs) if same else ()
+
+    def _preclaim(self, metas: Sequence[tuple[Request, Metadata | Early]]) -> None:
+        """Files moved into a kit (a kit folder renamed) take the pads their samples had,
+        where those are free, before the other files of the batch are given pads."""
+        for request, meta in metas:
+            config = request.config
+            if not isinstance(meta, Metadata) or meta.pad is not None or config.layout != "kit":
+                continue
+            if request.moved_from is None:
+                continue
+            moved = self._moved(request, config.outbox)
+            self._found_moved[request.source] = moved
+            slots = [slot for slot in map(slot_of, moved) if slot is not None]
+            if slots:
+                kit = self._spelling(config.outbox, kit_folder(meta.kit))
+                self._pad_book(config.outbox).preclaim(kit, slots, str(request.source))
 
     def _names(self, folder: Path) -> FolderNames:
         names = self._taken.get(folder)
@@ -182,8 +197,12 @@ class Planner:
     ) -> Iterator[Plan | Early | Deferred]:
         order = sorted(range(len(metas)), key=lambda i: (claim_order(*metas[i]), i))
         results: list[Plan | Early | Deferred | None] = [None] * len(metas)
+        preclaimed = False
         for i in order:
             request, meta = metas[i]
+            if not preclaimed and claim_order(request, meta) > 0:  # explicit pads are given
+                self._preclaim(metas)
+                preclaimed = True
             if isinstance(meta, Early):
                 results[i] = meta
             elif self._waits(request, meta):
@@ -288,8 +307,11 @@ class Planner:
             return Early(request, Outcome("failed", reason), meta)
         inputs = input_id(config, meta)
         early = (meta, st.st_size, st.st_mtime_ns, inputs)
+        moved = self._found_moved.pop(source, None)
+        if moved is None:
+            moved = self._moved(request, config.outbox)
         unchanged = None
-        if not request.again:
+        if not request.again and not moved:
             unchanged = self._unchanged(source, inputs, config.outbox, need_output=self.need_output)
         if unchanged is not None:
             return Early(request, unchanged, *early, settled=True)
@@ -298,7 +320,7 @@ class Planner:
             refused = _judged(request, rules)
             if refused is not None:
                 return Early(request, refused, *early)
-        own = self._own_outputs(source, config.outbox) or self._moved(source, st, config.outbox)
+        own = (*self._own_outputs(source, config.outbox), *moved)
         if rules.chop is not None:
             return self._plan_chop(request, meta, rules, inputs, st, own)
         # Re-done in place: its one earlier output (others, from a time it was chopped, go).
@@ -477,6 +499,8 @@ class Planner:
             for gone in (outcome.replaced, *outcome.removed):
                 if gone is not None:
                     self._prune(gone.parent, plan.rules.outbox)
+        for folder in _folders(plan):  # made for pieces it did not use, or a job refused
+            self._prune(folder, plan.rules.outbox)
         if plan.pieces:
             self._settle_pieces(plan, outcome)
             return
@@ -567,6 +591,12 @@ def _judged(request: Request, rules: Rules) -> Outcome | None:
         check_duration(info, rules)
         if rules.chop is not None:
             why = too_long_to_chop(info.frames, info.rate, exact=info.exact_length)
+            way, count = rules.chop
+            # Equal slices too short: known from the header, unless a trim shortens it first.
+            sure = info.exact_length and rules.short_files == "reject" and not rules.trim
+            if why is None and way == "equal" and sure:
+                least = round(rules.min_duration_ms * dsp.OUT_RATE / 1000)
+                why = slices_too_short(info.frames * dsp.OUT_RATE // info.rate, count, least)
             if why is not None:
                 raise RejectedError(why)
     except JobError as exc:

@@ -190,7 +190,8 @@ def verdict(entry: Entry, outcome: Outcome) -> str:
         rendered = outcome.slices[entry.piece].render
         if rendered.get("adopted"):
             return "ok (identical)"
-        return "rewritten" if entry.plan is not None and entry.plan.earlier else "written"
+        was = entry.plan is not None and entry.plan.pieces[entry.piece].final in entry.plan.earlier
+        return "rewritten" if was else "written"
     if outcome.render.get("adopted"):
         return "ok (identical)"
     return "rewritten" if entry.plan is not None and entry.plan.replaces else "written"

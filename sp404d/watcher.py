@@ -66,6 +66,7 @@ class Change:
     path: Path
     kind: str
     inbox: Path
+    moved_from: Path | None = None  # a move or rename inside the inbox: where it was
 
 
 def _text(value: bytes | str) -> str:
@@ -78,8 +79,9 @@ class _Enqueue(FileSystemEventHandler):
     def __init__(self, inbox: Path, out: queue.Queue[Any]) -> None:
         self.inbox, self.out = inbox, out
 
-    def _put(self, path: bytes | str, kind: str) -> None:
-        self.out.put(("fs", Change(Path(_text(path)), kind, self.inbox)))
+    def _put(self, path: bytes | str, kind: str, src: bytes | str | None = None) -> None:
+        moved_from = Path(_text(src)) if src is not None else None
+        self.out.put(("fs", Change(Path(_text(path)), kind, self.inbox, moved_from)))
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
@@ -87,13 +89,13 @@ class _Enqueue(FileSystemEventHandler):
                 if isinstance(event, DirDeletedEvent) and _text(event.src_path) == str(self.inbox):
                     self._put(event.src_path, "inbox_gone")  # its watch died with it
                 elif isinstance(event, DirMovedEvent):
-                    self._put(event.dest_path, "dir")
+                    self._put(event.dest_path, "dir", event.src_path)
                 elif isinstance(event, DirCreatedEvent):
                     self._put(event.src_path, "dir")
                 return
             if isinstance(event, FileMovedEvent):
                 self._put(event.src_path, "deleted")
-                self._put(event.dest_path, "changed")
+                self._put(event.dest_path, "changed", event.src_path)
             elif isinstance(event, FileClosedEvent):
                 self._put(event.src_path, "closed")
             elif isinstance(event, FileDeletedEvent):

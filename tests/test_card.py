@@ -337,25 +337,6 @@ class TestKits:
         s.convert(code=1)
         assert s.files() == ["dusty/bank_A/pad_01_a.wav", "dusty/bank_A/pad_02_c.wav"]
 
-    def test_a_kit_folder_renamed_moves_the_kit_and_leaves_no_empty_folders(
-        self, s: Session
-    ) -> None:
-        for i, name in enumerate(("01 kick", "02 snare", "03 hat")):
-            s.write(f"dusty/{name}.wav", hits(1.0, i + 1))
-        s.write("dusty/bank_b/loop.wav", hits(), {"chop": 2})
-        s.convert()
-        (s.inbox / "dusty").rename(s.inbox / "dusty2")
-        s.convert()
-        assert s.files() == [
-            "dusty2/bank_A/pad_01_kick.wav",
-            "dusty2/bank_A/pad_02_snare.wav",
-            "dusty2/bank_A/pad_03_hat.wav",
-            "dusty2/bank_B/pad_01_loop_01.wav",
-            "dusty2/bank_B/pad_02_loop_02.wav",
-        ]
-        assert not (s.outbox / "dusty").exists()
-        assert [k["name"] for k in s.kits()["kits"]] == ["dusty2"]
-
 
 class TestChopEdges:
     def test_a_short_cbr_mp3_without_a_length_tag_is_chopped(self, s: Session) -> None:
@@ -530,3 +511,121 @@ def test_one_session_every_command_agrees(daemon: DaemonFactory, tmp_path: Path)
         p.relative_to(outbox).as_posix() for p in outbox.rglob("*") if p.is_file()
     )
     assert all((new / f).read_bytes() == (outbox / f).read_bytes() for f in made)
+
+
+def _kit_daemon(daemon: DaemonFactory, **settings: Any) -> Any:
+    d = daemon(layout="kit", settle_seconds=0.2, **settings).start()
+    return d
+
+
+def _drop(d: Any, rel: str, x: Any) -> Path:
+    """A file dropped whole (written beside the inbox, renamed in), as a sync client does."""
+    staged = d.dir / "staged.wav"
+    sf.write(str(staged), x, RATE, subtype="PCM_24")
+    target = d.inbox / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staged, target)
+    return target
+
+
+class TestMoves:
+    """The daemon sees a file moved or renamed in its inbox: its samples go with it. A copy
+    (the original still there, or added again after it was deleted) takes nothing; ``convert``
+    sees no moves, so a folder renamed while the daemon is down makes a second kit."""
+
+    def test_a_kit_folder_renamed_moves_the_kit_keeping_its_pads(
+        self, daemon: DaemonFactory
+    ) -> None:
+        d = _kit_daemon(daemon)
+        for i, name in enumerate(("snare", "tom")):
+            _drop(d, f"k1/{name}.wav", hits(1.0, i + 2))
+        d.wait_done(2)
+        _drop(d, "k1/kick.wav", hits(1.0, 1))  # added later: the third pad
+        d.wait_done(3)
+        _drop(d, "k1/bank_b/loop.wav", hits())
+        Path(f"{d.inbox / 'k1' / 'bank_b' / 'loop.wav'}.yaml").write_text("chop: 2\n")
+        d.wait_done(5)
+        before = d.outputs()
+        assert len(before) == 5 and before[2] == "k1/bank_A/pad_03_kick.wav"
+        (d.inbox / "k1").rename(d.inbox / "k2")
+        want = [o.replace("k1/", "k2/", 1) for o in before]  # every sample on its pad
+        wait_for(lambda: d.outputs() == want, "the kit moved")
+        assert not (d.outbox / "k1").exists()
+
+    def test_a_copy_or_a_pack_added_again_is_a_second_kit(self, daemon: DaemonFactory) -> None:
+        import shutil
+
+        d = _kit_daemon(daemon)
+        pack = d.dir / "pack"
+        pack.mkdir()
+        for i, name in enumerate(("kick", "snare")):
+            sf.write(str(pack / f"{name}.wav"), hits(1.0, i + 1), RATE, subtype="PCM_24")
+        shutil.copytree(pack, d.dir / "stage1")
+        os.rename(d.dir / "stage1", d.inbox / "boombap")
+        d.wait_done(2)
+        shutil.rmtree(d.inbox / "boombap")  # cleared from the inbox, kept on the card
+        shutil.copytree(pack, d.dir / "stage2")  # the same pack again, same mtimes
+        os.rename(d.dir / "stage2", d.inbox / "jazz")
+        d.wait_done(4)
+        shutil.copytree(d.inbox / "jazz", d.dir / "stage3")
+        os.rename(d.dir / "stage3", d.inbox / "jazz_copy")  # a copy beside the original
+        d.wait_done(6)
+        kits = sorted({o.split("/")[0] for o in d.outputs()})
+        assert kits == ["boombap", "jazz", "jazz_copy"] and len(d.outputs()) == 6
+
+    def test_a_file_moved_away_and_back(self, daemon: DaemonFactory) -> None:
+        d = _kit_daemon(daemon)
+        (d.inbox / "k2").mkdir()
+        stage = d.dir / "stage"
+        stage.mkdir()
+        for i, name in enumerate(("kick", "snare")):  # one drop: pads in name order
+            sf.write(str(stage / f"{name}.wav"), hits(1.0, i + 1), RATE, subtype="PCM_24")
+        os.rename(stage, d.inbox / "k1")
+        kick = d.inbox / "k1" / "kick.wav"
+        d.wait_done(2)
+        os.rename(kick, d.inbox / "k2" / "kick.wav")
+        want = ["k1/bank_A/pad_02_snare.wav", "k2/bank_A/pad_01_kick.wav"]
+        wait_for(lambda: d.outputs() == want, "the kick in k2")
+        os.rename(d.inbox / "k2" / "kick.wav", kick)
+        want = ["k1/bank_A/pad_01_kick.wav", "k1/bank_A/pad_02_snare.wav"]
+        wait_for(lambda: d.outputs() == want, "the kick back in k1")
+
+    def test_an_inbox_reached_through_a_symlink_is_one_file_to_convert_too(
+        self, tmp_path: Path
+    ) -> None:
+        real = tmp_path / "real"
+        (real / "k").mkdir(parents=True)
+        link = tmp_path / "link"
+        link.symlink_to(real)
+        s = Session(tmp_path / "s", inbox=str(link), layout="kit")
+        sf.write(str(real / "k" / "kick.wav"), hits(1.0, 1), RATE, subtype="PCM_24")
+        s.convert(link)  # as the daemon would name it
+        again = s.convert(real / "k" / "kick.wav")
+        assert again.splitlines()[0].endswith("1 skipped")
+        assert s.files() == ["k/bank_A/pad_01_kick.wav"]
+
+
+class TestNoLeftovers:
+    def test_pads_reserved_for_onsets_leave_no_empty_bank_folder(self, s: Session) -> None:
+        s.write("loop.wav", hits(2.0, 5), {"chop": "onsets 16", "bank": "B", "pad": 5})
+        s.convert()
+        assert s.files() == [f"kit/bank_B/pad_{p:02d}_loop_0{p - 4}.wav" for p in range(5, 10)]
+        assert sorted(p.name for p in (s.outbox / "kit").iterdir()) == ["bank_B"]
+
+    def test_check_refuses_equal_slices_too_short_and_nothing_is_made(self, s: Session) -> None:
+        s.write("short.wav", hits(1.0, 4), {"chop": 16})
+        said = s.run("check", str(s.inbox / "short.wav"), code=1).stdout
+        assert "refused: chop 16: slices of 62 ms, minimum 100 ms" in said
+        s.convert(code=1)
+        assert not list(s.outbox.iterdir())
+
+    def test_a_missing_slice_is_written_and_stale_notes_go(self, tmp_path: Path) -> None:
+        s = Session(tmp_path, write_txt=True)
+        s.write("loop.wav", hits(), {"chop": 2})
+        s.convert()
+        (s.outbox / "loop_02.wav").unlink()
+        out = s.run("rebuild").stdout
+        assert "written  loop_02.wav" in out and "ok (identical)  loop_01.wav" in out
+        s.write_config(write_txt=False, format="aiff")
+        s.convert()
+        assert s.files() == ["loop_01.aif", "loop_02.aif"]

@@ -30,6 +30,15 @@ def too_long_to_chop(frames: int, rate: int, *, exact: bool = True) -> str | Non
     return f"too long to chop: {length}; chop takes files up to 43 s"
 
 
+def slices_too_short(frames: int, count: int, least: int) -> str | None:
+    """Why ``count`` equal slices of ``frames`` (at 48 kHz) are too short to keep (each under
+    ``least`` frames), or None."""
+    if frames // count >= least:
+        return None
+    ms = 1000 * frames / count / dsp.OUT_RATE
+    return f"chop {count}: slices of {ms:.0f} ms, minimum {1000 * least / dsp.OUT_RATE:.0f} ms"
+
+
 def render_chopped(
     src: Path, info: AudioInfo, dsts: Sequence[Path], spec: RenderSpec
 ) -> list[tuple[chop.Slice, RenderResult]]:
@@ -51,11 +60,8 @@ def render_chopped(
     least = spec.slice_min_frames
     crowded = None
     if way == "equal":
-        if len(x) // count < least and not spec.pad_slices:
-            ms = 1000 * len(x) / count / dsp.OUT_RATE
-            raise RejectedError(
-                f"chop {count}: slices of {ms:.0f} ms, minimum {1000 * least / dsp.OUT_RATE:.0f} ms"
-            )
+        if not spec.pad_slices and (why := slices_too_short(len(x), count, least)) is not None:
+            raise RejectedError(why)
         parts = chop.slices(x, chop.equal_cuts(len(x), count), dsp.OUT_RATE, snapped=False)
     else:
         cuts = chop.onset_cuts(x, dsp.OUT_RATE, count, least)

@@ -73,17 +73,17 @@ def _requests(
         settings = config if inbox is None else config.for_inbox(inbox[0])
         if mode is not None and stat.S_ISDIR(mode):
             top = path.resolve()
-            root = top if inbox is None else inbox[1]
+            root = top if inbox is None else inbox[0]
             ignore = settings.ignore
             requests += [
-                Request(p, root, settings, name_root=inbox is None)
+                Request(_as_daemon(p, inbox), root, settings, name_root=inbox is None)
                 for p in walk(top, exclude=tuple(own), extra_ignore=ignore, passed=passed)
             ]
         elif mode is not None and stat.S_ISREG(mode):
             resolved = path.resolve()
             if not is_metadata_file(path) and resolved not in own:
-                root = resolved.parent if inbox is None else inbox[1]
-                requests.append(Request(resolved, root, settings))
+                root = resolved.parent if inbox is None else inbox[0]
+                requests.append(Request(_as_daemon(resolved, inbox), root, settings))
         elif mode is not None:
             raise Sp404dError(f"not a regular file: {raw}")
         elif path.is_symlink():
@@ -102,6 +102,12 @@ def _inbox_of(config: Config, path: Path) -> tuple[Path, Path] | None:
         if real.is_relative_to(top):
             return inbox, top
     return None
+
+
+def _as_daemon(path: Path, inbox: tuple[Path, Path] | None) -> Path:
+    """A resolved path as the daemon spells it: below the inbox as configured (an inbox
+    reached through a symlink), so both record one file under one name."""
+    return path if inbox is None else inbox[0] / path.relative_to(inbox[1])
 
 
 _PLURAL = {

@@ -107,7 +107,10 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     found = _named(kits, args.kit, none)
     if len(found) > 1:
         folders = ", ".join(str(k.folder) for k in found)
-        raise Sp404dError(f"kit {args.kit!r} is in more than one outbox: {folders}")
+        raise Sp404dError(
+            f"kit {args.kit!r} is more than one folder on this disk, told apart only by case "
+            f"(one folder on the card): {folders}; rename one"
+        )
     (kit,) = found
     target = Path(os.path.abspath(args.output))
     if why := _refusal(target, kits, args.force):
