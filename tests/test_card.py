@@ -18,7 +18,7 @@ import yaml
 from sp404d.kitgrid import fit
 from sp404d.outbox import CARD_MARKER
 from tests.conftest import SP404D, journal_records, run_env, write_audio
-from tests.daemon_harness import DaemonFactory, wait_for
+from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 
 RATE = 48000
 
@@ -513,12 +513,11 @@ def test_one_session_every_command_agrees(daemon: DaemonFactory, tmp_path: Path)
     assert all((new / f).read_bytes() == (outbox / f).read_bytes() for f in made)
 
 
-def _kit_daemon(daemon: DaemonFactory, **settings: Any) -> Any:
-    d = daemon(layout="kit", settle_seconds=0.2, **settings).start()
-    return d
+def _kit_daemon(daemon: DaemonFactory, **settings: Any) -> DaemonProc:
+    return daemon(layout="kit", settle_seconds=0.2, **settings).start()
 
 
-def _drop(d: Any, rel: str, x: Any) -> Path:
+def _drop(d: DaemonProc, rel: str, x: Any) -> Path:
     """A file dropped whole (written beside the inbox, renamed in), as a sync client does."""
     staged = d.dir / "staged.wav"
     sf.write(str(staged), x, RATE, subtype="PCM_24")
