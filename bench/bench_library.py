@@ -51,6 +51,7 @@ from corpus import make_corpus
 from procfs import read, status_kb
 
 import sp404d as package
+from sp404d._journal_index import index_path
 from sp404d.journal import Journal
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -162,6 +163,43 @@ def timed_status(journal: Path, *extra: str) -> tuple[float, float]:
     return wall, int(kb) / 1024
 
 
+OPEN_RUN = """
+import atexit, sys
+from pathlib import Path
+from sp404d.journal import Journal
+def peak():
+    with open("/proc/self/status") as f:
+        kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    sys.stderr.write(f"VmHWM {kb}\\n")
+atexit.register(peak)
+Journal(Path(sys.argv[1])).close()
+"""
+
+
+def timed_open(journal: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a process that opens the journal to write (the first
+    writer: a daemon's start, a convert) and closes it."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", OPEN_RUN, str(journal)],
+        stderr=subprocess.PIPE,
+        env=ENV,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"open failed: {proc.stderr}")
+    kb = next(line.split()[1] for line in proc.stderr.splitlines() if line.startswith("VmHWM"))
+    return wall, int(kb) / 1024
+
+
+def without_index(template: Path | None, dest: Path) -> Path:
+    """A copy of a journal without its index snapshot (restored from a backup, upgraded)."""
+    path = copy_journal(template, dest)
+    index_path(path).unlink(missing_ok=True)
+    return path
+
+
 def index_bytes(journal: Path) -> int:
     """Python and numpy memory an open journal keeps (tracemalloc sees numpy arrays too)."""
     tracemalloc.start()
@@ -241,6 +279,16 @@ def main() -> None:
             median_status(empty, args.rounds, "--limit", "0"),
             median_status(big, args.rounds, "--limit", "0"),
         )
+        # No snapshot: the index is built from the lines, once; the reader keeps it.
+        bare = (without_index(None, work / "bare-fresh"), without_index(big, work / "bare-big"))
+        Journal(bare[0]).close()
+        index_path(bare[0]).unlink(missing_ok=True)
+        rebuilt_first = (timed_status(bare[0]), timed_status(bare[1]))
+        rebuilt_second = (timed_status(bare[0]), timed_status(bare[1]))
+        opened = (
+            timed_open(without_index(None, work / "bare-w-fresh")),
+            timed_open(without_index(big, work / "bare-w-big")),
+        )
 
     def best(kind: str, key: str) -> float:
         return min(run[key] for run in daemons[kind])
@@ -276,6 +324,15 @@ def main() -> None:
     row(f"status --json (median of {args.rounds})", status[0][0], status[1][0], "s", "under 0.2 s")
     row("status --json --limit 0", status_all[0][0], status_all[1][0], "s", "under 2 s")
     row("status --json --limit 0, peak RSS", status_all[0][1], status_all[1][1], "MB", "", ".0f")
+    first = (rebuilt_first[0][0], rebuilt_first[1][0])
+    row("no snapshot: first status (rebuilds it)", *first, "s", "under 0.5 s")
+    peak_first = (rebuilt_first[0][1], rebuilt_first[1][1])
+    row("no snapshot: first status, peak RSS", *peak_first, "MB", "under 150 MB", ".0f")
+    second = (rebuilt_second[0][0], rebuilt_second[1][0])
+    row("no snapshot: second status (kept by the first)", *second, "s", "as with a snapshot")
+    row("no snapshot: first writer opens", opened[0][0], opened[1][0], "s", "under 0.5 s")
+    peak_open = (opened[0][1], opened[1][1])
+    row("no snapshot: first writer, peak RSS", *peak_open, "MB", "under 150 MB", ".0f")
 
 
 if __name__ == "__main__":

@@ -549,7 +549,7 @@ class TestMoves:
         (d.inbox / "k1").rename(d.inbox / "k2")
         want = [o.replace("k1/", "k2/", 1) for o in before]  # every sample on its pad
         wait_for(lambda: d.outputs() == want, "the kit moved")
-        assert not (d.outbox / "k1").exists()
+        wait_for(lambda: not (d.outbox / "k1").exists(), "the emptied kit folder gone")
 
     def test_a_copy_or_a_pack_added_again_is_a_second_kit(self, daemon: DaemonFactory) -> None:
         import shutil
