@@ -56,8 +56,8 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-from sp404d.journal import Journal
-from sp404d.status import state_path
+from sp404d.journal.journal import Journal
+from sp404d.report.status import state_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_convert import floor, sp404d

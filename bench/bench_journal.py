@@ -38,14 +38,14 @@ sys.path.insert(0, str(ROOT))
 
 from tinydb import TinyDB  # noqa: E402  (after the path set-up above)
 
-from sp404d.journal import Journal  # noqa: E402
+from sp404d.journal.journal import Journal  # noqa: E402
 
 STATUSES = ("done", "done", "done", "skipped", "rejected", "failed")
 
 STATUS_SNIPPET = """
 import sys
 from pathlib import Path
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 j = Journal(Path(sys.argv[1]), readonly=True)
 counts, newest = j.counts(), j.newest(20)
 print(sum(counts.values()), len(newest))
@@ -53,7 +53,7 @@ print(sum(counts.values()), len(newest))
 
 
 def sp404d_record(i: int) -> dict[str, Any]:
-    """A record shaped like ``sp404d.records.make_record``'s (about 900 bytes of JSON)."""
+    """A record shaped like ``sp404d.pipeline.records.make_record``'s (about 900 bytes of JSON)."""
     kit, pad = f"Kit{i % 50}", i % 16 + 1
     source = f"/home/u/Music/inbox/kits/{kit}/{pad:02d}_sample_{i:06d}.wav"
     status = STATUSES[i % len(STATUSES)]

@@ -51,8 +51,8 @@ from corpus import make_corpus
 from procfs import read, status_kb
 
 import sp404d as package
-from sp404d._journal_index import index_path
-from sp404d.journal import Journal
+from sp404d.journal._index import index_path
+from sp404d.journal.journal import Journal
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
@@ -166,7 +166,7 @@ def timed_status(journal: Path, *extra: str) -> tuple[float, float]:
 OPEN_RUN = """
 import atexit, sys
 from pathlib import Path
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 def peak():
     with open("/proc/self/status") as f:
         kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))

@@ -97,7 +97,7 @@ SP404D = [sys.executable, "-m", "sp404d"]
 def journal_records(path: Path) -> list[dict[str, Any]]:
     """Every record of the journal at ``path``, read by a reader that is closed again: an
     unclosed Journal keeps its file open for the rest of the process."""
-    from sp404d.journal import Journal
+    from sp404d.journal.journal import Journal
 
     with Journal(path, readonly=True) as journal:
         return journal.all()

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from sp404d.state import read_state, state_path
+from sp404d.daemon.state import read_state, state_path
 from tests.conftest import SP404D, journal_records, run_env
 
 DEADLINE_S = 30.0

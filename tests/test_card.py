@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from sp404d.kitgrid import fit
-from sp404d.outbox import CARD_MARKER
+from sp404d.card.grid import fit
+from sp404d.pipeline.outbox import CARD_MARKER
 from tests.conftest import SP404D, journal_records, run_env, write_audio
 from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 

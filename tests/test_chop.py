@@ -22,12 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sp404d.audio import chop
-from sp404d.config import build_config
-from sp404d.intents import intents_path
-from sp404d.job import Plan, execute
-from sp404d.journal import Journal
-from sp404d.planner import Planner, Request
-from sp404d.scheduler import for_rerun
+from sp404d.config.loading import build_config
+from sp404d.journal.journal import Journal
+from sp404d.pipeline.intents import intents_path
+from sp404d.pipeline.job import Plan, execute
+from sp404d.pipeline.planner import Planner, Request
+from sp404d.pipeline.scheduler import for_rerun
 from tests.conftest import SP404D, journal_records, run_env
 from tests.daemon_harness import DaemonFactory, ours, wait_for
 

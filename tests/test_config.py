@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sp404d.config import SETTINGS, build_config, example_yaml, load_config
+from sp404d.config.loading import SETTINGS, build_config, example_yaml, load_config
 from sp404d.errors import ConfigError
 from tests.conftest import ROOT, SP404D, run_env
 
@@ -217,7 +217,7 @@ class TestExample:
     def test_example_file_is_generated_from_the_table_and_loads(self) -> None:
         """config/sp404d.example.yaml is current and documents every setting."""
         path = ROOT / "config" / "sp404d.example.yaml"
-        assert path.read_text() == example_yaml(), "regenerate: python -m sp404d.config"
+        assert path.read_text() == example_yaml(), "regenerate: python -m sp404d.config.loading"
         load_config(path)
         for setting in SETTINGS:
             assert f"{setting.name}:" in path.read_text()
@@ -227,7 +227,7 @@ def test_each_setting_is_declared_once_and_reaches_every_surface() -> None:
     """A setting is one field: the job's rules, the config keys, the example and the flags all
     come from it."""
     from sp404d.cli import build_parser
-    from sp404d.settings import Rules, settings_of
+    from sp404d.config.settings import Rules, settings_of
 
     config = build_config({"outbox": "/tmp/o", "format": "aiff", "min_duration_ms": 250})
     rules = config.rules()

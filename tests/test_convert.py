@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sp404d.names import SAFE_CHARS
+from sp404d.naming.names import SAFE_CHARS
 from tests.conftest import SP404D, journal_records, run_env, write_audio
 
 
@@ -143,8 +143,8 @@ class TestConvert:
     def test_only_jobs_recorded_before_the_plan_count_as_converted(self, tmp_path: Path) -> None:
         """Two copies of one sound bound for one place, in one run, both convert, however the
         workers happen to finish: the worker counts only jobs recorded before the plan."""
-        from sp404d.converted import converted
-        from sp404d.journal import Journal
+        from sp404d.journal.journal import Journal
+        from sp404d.pipeline.converted import converted
 
         output = write_audio(tmp_path / "out" / "kick.wav", 48000)
         path = tmp_path / "j.jsonl"

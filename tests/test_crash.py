@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from sp404d.journal import Journal
-from sp404d.outbox import TEMP_RE
+from sp404d.journal.journal import Journal
+from sp404d.pipeline.outbox import TEMP_RE
 from tests.conftest import SP404D, journal_records, run_env
 
 FILES = 90
@@ -125,7 +125,7 @@ def test_small_files_travel_in_chunks_and_long_ones_alone() -> None:
     from types import SimpleNamespace
     from typing import Any
 
-    from sp404d.scheduler import CHUNK_BYTES, CHUNK_FILES, next_trip
+    from sp404d.pipeline.scheduler import CHUNK_BYTES, CHUNK_FILES, next_trip
 
     def trips(items: list[Any], slots: int, alone: frozenset[Any] = frozenset()) -> list[list[Any]]:
         queue: deque[Any] = deque(items)
@@ -156,10 +156,10 @@ def test_a_job_failed_after_its_rename_is_retried_onto_its_own_output(tmp_path: 
     """A job recorded as failed although its output was already renamed into place (its worker
     killed a moment later, or the folder fsync failing): the retry adopts that file instead of
     reserving the same name again and failing with "appeared in the outbox meanwhile"."""
-    from sp404d.config import build_config
-    from sp404d.intents import Intents
-    from sp404d.job import Outcome, Plan, execute
-    from sp404d.planner import Planner, Request
+    from sp404d.config.loading import build_config
+    from sp404d.pipeline.intents import Intents
+    from sp404d.pipeline.job import Outcome, Plan, execute
+    from sp404d.pipeline.planner import Planner, Request
 
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
@@ -185,9 +185,9 @@ def test_a_plan_whose_name_leads_outside_the_outbox_writes_nothing(tmp_path: Pat
     the worker refuses to write it, and nothing appears outside the outbox."""
     from dataclasses import replace
 
-    from sp404d.config import build_config
-    from sp404d.job import Plan, execute
-    from sp404d.planner import Planner, Request
+    from sp404d.config.loading import build_config
+    from sp404d.pipeline.job import Plan, execute
+    from sp404d.pipeline.planner import Planner, Request
 
     inbox, outbox = tmp_path / "in", tmp_path / "deep" / "out"
     inbox.mkdir()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sp404d.outbox import CARD_MARKER, TEMP_RE
+from sp404d.pipeline.outbox import CARD_MARKER, TEMP_RE
 from tests.conftest import write_audio
 from tests.daemon_harness import (
     BARRIER,
@@ -503,7 +503,7 @@ class TestLifecycle:
         site.mkdir()
         (site / "sitecustomize.py").write_text(
             "import os, time\n"
-            "import sp404d.job as job\n"
+            "import sp404d.pipeline.job as job\n"
             "real = job.probe\n"
             "def probe(path):\n"
             "    time.sleep(0.1)  # every job in flight for a while\n"

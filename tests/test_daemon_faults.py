@@ -10,15 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sp404d.outbox import CARD_MARKER
-from sp404d.status import state_path
+from sp404d.pipeline.outbox import CARD_MARKER
+from sp404d.report.status import state_path
 from tests.conftest import SP404D, write_audio
 from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 
 # Runs the daemon with its aftercare of one file (boom.wav) raising, as a bug would.
 INJECT_AFTERCARE = """
 import sys
-import sp404d.aftercare as aftercare
+import sp404d.daemon.aftercare as aftercare
 
 real = aftercare.remove_error_note
 

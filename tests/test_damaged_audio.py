@@ -1,6 +1,6 @@
 """Damaged and implausible audio: refused with a reason a musician can act on, or converted
 right. Real files only: written with soundfile (or PyAV), cut short, or headers crafted byte by
-byte with struct, run through the real planner and job (``sp404d.job.execute``)."""
+byte with struct, run through the real planner and job (``sp404d.pipeline.job.execute``)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from sp404d.audio import dsp
 from sp404d.audio.probe import AudioInfo
-from sp404d.config import build_config
+from sp404d.config.loading import build_config
+from sp404d.config.settings import Rules
 from sp404d.errors import RejectedError
-from sp404d.job import Outcome, Plan, _internal, check_duration, execute
-from sp404d.journal import Journal
-from sp404d.planner import Planner, Request
-from sp404d.settings import Rules
+from sp404d.journal.journal import Journal
+from sp404d.pipeline.job import Outcome, Plan, _internal, check_duration, execute
+from sp404d.pipeline.planner import Planner, Request
 from tests.conftest import (
     SP404D,
     fit_sine,

@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from sp404d.discover import BROKEN_LINK, HIDDEN, LINKED_FOLDER, NOT_REGULAR, walk
+from sp404d.watch.discover import BROKEN_LINK, HIDDEN, LINKED_FOLDER, NOT_REGULAR, walk
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:

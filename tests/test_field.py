@@ -23,8 +23,8 @@ import pytest
 import soundfile as sf
 
 from sp404d.commands.convert import Progress
-from sp404d.journal import Journal
-from sp404d.outbox import CARD_MARKER
+from sp404d.journal.journal import Journal
+from sp404d.pipeline.outbox import CARD_MARKER
 from tests.conftest import SP404D, run_env, write_audio
 from tests.daemon_harness import DaemonFactory, wait_for
 
@@ -174,7 +174,7 @@ class TestIndexRebuild:
             assert len(j) == 3000 and j.latest_by_source("/in/s7.wav") is not None
 
     def test_reading_in_chunks_finds_every_record_and_the_torn_tail(self, tmp_path: Path) -> None:
-        from sp404d import _journal_read
+        from sp404d.journal import _read as _journal_read
 
         journal = tmp_path / "j.jsonl"
         with Journal(journal) as j:

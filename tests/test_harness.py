@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 from tests.conftest import open_fds
 from tests.daemon_harness import DaemonProc
 

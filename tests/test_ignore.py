@@ -1,4 +1,4 @@
-"""Tests for sp404d.ignore: the names each tool leaves behind, and real samples that pass."""
+"""Tests for sp404d.watch.ignore: the names each tool leaves behind, and real samples that pass."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from sp404d.ignore import DEFAULT_IGNORE, IgnoreRule, ignore_reason, is_ignored
+from sp404d.watch.ignore import DEFAULT_IGNORE, IgnoreRule, ignore_reason, is_ignored
 
 # (relative path, words the reason must contain)
 TEMP_AND_JUNK = [

@@ -1,4 +1,4 @@
-"""Tests for sp404d.journal: real TinyDB on real files in tmp_path, real processes, real kills."""
+"""Tests for sp404d.journal.journal: real TinyDB on real files in tmp_path, real processes, real kills."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from tinydb import Query, TinyDB
 
 from sp404d.errors import ConfigError
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = b'{"format":"sp404d-journal","version":1}\n'
@@ -326,7 +326,7 @@ class TestCorruptLines:
 KILL_WRITER = """
 import hashlib, sys
 from pathlib import Path
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 journal = Journal(Path(sys.argv[1]))
 run, n = sys.argv[2], 0
 while True:
@@ -372,7 +372,7 @@ CONCURRENT_WRITER = """
 import sys, time
 from pathlib import Path
 from tinydb import Query
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 path, who, count, rewrite, folder = sys.argv[1:]
 count = int(count)
 with Journal(Path(path), sync_interval=0) as journal:
@@ -613,7 +613,7 @@ class TestDamageIsReported:
     def test_garbage_line_in_the_middle(self, tmp_path: Path) -> None:
         """Kept aside with its line number and offset, logged as a warning with the count,
         dropped from the journal; every good record loads; a second open says nothing."""
-        from sp404d.status import render_status, status_data
+        from sp404d.report.status import render_status, status_data
 
         path = tmp_path / "journal.jsonl"
         lines = journal_of(path, 6)
@@ -685,7 +685,7 @@ class TestDamageIsReported:
     def test_header_only_journal_is_sound(self, tmp_path: Path) -> None:
         """A header and no records is an empty journal, not damage: no log, nothing kept
         aside, and status says the journal is sound."""
-        from sp404d.status import render_status, status_data
+        from sp404d.report.status import render_status, status_data
 
         path = tmp_path / "journal.jsonl"
         path.write_bytes(HEADER)
@@ -913,7 +913,7 @@ class TestIndexSnapshot:
     ) -> None:
         """Were every value to share one fingerprint, lookups would find only the last one
         written: a miss for the others, never another value's record."""
-        from sp404d import _journal_index
+        from sp404d.journal import _index as _journal_index
 
         monkeypatch.setattr(_journal_index, "fingerprint", lambda value: 7)
         with Journal(tmp_path / "journal.jsonl") as journal:
@@ -951,7 +951,7 @@ class TestIntentsSharedLock:
     """Compacting the notes file never drops another process's note of a job in flight."""
 
     def test_a_big_file_is_compacted_only_while_nobody_else_holds_it(self, tmp_path: Path) -> None:
-        from sp404d.intents import COMPACT_BYTES, Intents
+        from sp404d.pipeline.intents import COMPACT_BYTES, Intents
 
         journal = tmp_path / "journal.jsonl"
         notes = journal.with_name("journal.jsonl.intents")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from sp404d.journal import Journal
+from sp404d.journal.journal import Journal
 from tests.conftest import SP404D, run_env, write_audio
 from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 

@@ -7,8 +7,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from sp404d.kitgrid import grid_lines
-from sp404d.kitview import Kit, Pad
+from sp404d.card.grid import grid_lines
+from sp404d.card.kits import Kit, Pad
 from tests.conftest import SP404D, run_env, write_audio
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sp404d.attention import hint
-from sp404d.desktop import reason_kind, summary
-from sp404d.jobfilter import JobFilter, parse_since
-from sp404d.outbox import CARD_MARKER
+from sp404d.daemon.desktop import reason_kind, summary
+from sp404d.pipeline.outbox import CARD_MARKER
+from sp404d.report.attention import hint
+from sp404d.report.jobfilter import JobFilter, parse_since
 from tests.conftest import SP404D, run_env, write_audio
 from tests.daemon_harness import DaemonFactory, wait_for
 
@@ -306,7 +306,7 @@ def test_rebuild_refuses_a_new_card_inside_an_inbox(tmp_path: Path) -> None:
 
 def test_status_into_a_pipe_closed_early_is_no_error(tmp_path: Path) -> None:
     """``sp404d status --limit 0 | head``: the reader goes away mid-stream; no traceback."""
-    from sp404d.journal import Journal
+    from sp404d.journal.journal import Journal
 
     journal = tmp_path / "j.jsonl"
     with Journal(journal) as j:

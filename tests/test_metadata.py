@@ -1,4 +1,4 @@
-"""Tests for sp404d.metadata: sidecars, folder files, path inference, defaults, hostile YAML."""
+"""Tests for sp404d.metadata.read: sidecars, folder files, path inference, defaults, hostile YAML."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sp404d.errors import RejectedError
-from sp404d.metadata import (
+from sp404d.metadata.read import (
     FIELDS,
     FOLDER_FILE,
     MAX_SIDECAR_BYTES,

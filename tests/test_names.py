@@ -1,4 +1,4 @@
-"""Tests for sp404d.names: ASCII, FAT32-safe, unit-length and collision-free names."""
+"""Tests for sp404d.naming.names: ASCII, FAT32-safe, unit-length and collision-free names."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sp404d.config import build_config
-from sp404d.job import Plan
-from sp404d.journal import Journal
-from sp404d.layout import place
-from sp404d.metadata import Metadata
-from sp404d.names import (
+from sp404d.config.loading import build_config
+from sp404d.journal.journal import Journal
+from sp404d.metadata.read import Metadata
+from sp404d.naming.layout import place
+from sp404d.naming.names import (
     RESERVED_NAMES,
     SAFE_CHARS,
     SANITIZE_RULES,
@@ -26,7 +25,8 @@ from sp404d.names import (
     sample_stem,
     unique_filename,
 )
-from sp404d.planner import Planner, Request
+from sp404d.pipeline.job import Plan
+from sp404d.pipeline.planner import Planner, Request
 
 # Strings that have broken file names somewhere: metadata, sync tools, other people's converters.
 NASTY = [

@@ -1,4 +1,4 @@
-"""Tests for sp404d.notify: real datagrams on a notify socket we bind ourselves."""
+"""Tests for sp404d.daemon.notify: real datagrams on a notify socket we bind ourselves."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sp404d.notify import Notifier
+from sp404d.daemon.notify import Notifier
 
 
 class FakeManager:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sp404d.config import build_config
+from sp404d.config.loading import build_config
 from sp404d.errors import ConfigError
 from tests.conftest import SP404D, run_env, write_audio
 from tests.daemon_harness import DaemonFactory, wait_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sp404d.metadata_path import bpm_from_length
+from sp404d.metadata.path import bpm_from_length
 from tests.conftest import SP404D, run_env, write_audio
 
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sp404d.discover import is_candidate
-from sp404d.journal import Journal
-from sp404d.names import SAFE_CHARS, ascii_text
+from sp404d.journal.journal import Journal
+from sp404d.naming.names import SAFE_CHARS, ascii_text
 from sp404d.pathtext import printable, readable
+from sp404d.watch.discover import is_candidate
 from tests.conftest import SP404D, run_env, write_audio
 
 STRICT = {"PYTHONIOENCODING": "utf-8:strict", "LANG": "en_US.UTF-8"}

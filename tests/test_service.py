@@ -1,4 +1,4 @@
-"""Tests for sp404d.service: unit and plist rendering, and installing into a throwaway home."""
+"""Tests for sp404d.daemon.service: unit and plist rendering, and installing into a throwaway home."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sp404d.service import (
+from sp404d.daemon.service import (
     LAUNCHD_LABEL,
     MARKER,
     SYSTEMD_UNIT_TEMPLATE,
@@ -273,7 +273,9 @@ class TestSystemdUnitPath:
     def test_explicit_home(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """An explicit home wins over $XDG_CONFIG_HOME, so tests never touch the real one."""
         monkeypatch.setenv("XDG_CONFIG_HOME", "/elsewhere")
-        assert systemd_unit_path(tmp_path) == tmp_path / ".config/systemd/user/sp404d.service"
+        assert (
+            systemd_unit_path(tmp_path) == tmp_path / ".config/systemd/user/sp404d.service"
+        )
 
     @pytest.mark.parametrize(
         ("xdg", "expected"),

@@ -13,12 +13,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sp404d.config import build_config
+from sp404d.config.loading import build_config
 from sp404d.errors import JobError
-from sp404d.journal import Journal
-from sp404d.metadata import read_metadata
-from sp404d.metadata_base import FIELDS, SHAPING_KEYS
-from sp404d.planner import Early, Planner, Request
+from sp404d.journal.journal import Journal
+from sp404d.metadata.base import FIELDS, SHAPING_KEYS
+from sp404d.metadata.read import read_metadata
+from sp404d.pipeline.planner import Early, Planner, Request
 
 scalars = (
     st.none()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sp404d.watcher import Settler
+from sp404d.watch.watcher import Settler
 
 
 def _file(tmp_path: Path, name: str = "take.wav", size: int = 1000) -> Path:

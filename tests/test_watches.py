@@ -15,7 +15,7 @@ import pytest
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from sp404d.watches import unwatched, watched_folders
+from sp404d.watch.limits import unwatched, watched_folders
 from tests.conftest import SP404D, write_audio
 from tests.daemon_harness import DaemonFactory, DaemonProc, wait_for
 

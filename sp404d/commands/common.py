@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d import __version__
-from sp404d.config import (
+from sp404d.config.folders import within
+from sp404d.config.loading import (
     SETTINGS,
     Config,
     build_config,
@@ -19,7 +20,6 @@ from sp404d.config import (
     read_config_file,
 )
 from sp404d.errors import ConfigError
-from sp404d.folders import within
 
 EXIT_OK, EXIT_JOBS, EXIT_USAGE = 0, 1, 2
 

@@ -21,11 +21,11 @@ from sp404d.commands.common import (
     config_from,
     print_settings,
 )
-from sp404d.config import Config
-from sp404d.desktop import reason_kind
+from sp404d.config.loading import Config
+from sp404d.config.settings import said
+from sp404d.daemon.desktop import reason_kind
 from sp404d.errors import Sp404dError
 from sp404d.pathtext import printable
-from sp404d.settings import said
 
 
 def register(sub: Any) -> None:
@@ -43,13 +43,13 @@ def _requests(
     config: Config, paths: Sequence[Path], passed: list[tuple[Path, str]] | None = None
 ) -> list[Any]:
     """A request per file to convert; ``passed`` collects what the folders held but is not
-    taken (see :func:`sp404d.discover.walk`). Refuses inputs that overlap the outbox."""
+    taken (see :func:`sp404d.watch.discover.walk`). Refuses inputs that overlap the outbox."""
     import stat
 
-    from sp404d.discover import walk
-    from sp404d.folders import within
-    from sp404d.metadata import is_metadata_file
-    from sp404d.planner import Request
+    from sp404d.config.folders import within
+    from sp404d.metadata.read import is_metadata_file
+    from sp404d.pipeline.planner import Request
+    from sp404d.watch.discover import walk
 
     own = set(config.not_inputs())
     requests = []
@@ -232,7 +232,7 @@ class _Clearing:
 
 def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]) -> list[Any]:
     """Drop the files of inboxes a running daemon watches: it converts them (or has)."""
-    from sp404d.instance import watched_by_daemons
+    from sp404d.daemon.instance import watched_by_daemons
 
     folders = [*config.inbox_paths, *(p.expanduser().resolve() for p in paths)]
     daemons = watched_by_daemons(folders)
@@ -251,9 +251,9 @@ def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from sp404d import logs
-    from sp404d.journal import Journal
-    from sp404d.outbox import check_outbox, clean_stale_temps
-    from sp404d.runner import Runner
+    from sp404d.journal.journal import Journal
+    from sp404d.pipeline.outbox import check_outbox, clean_stale_temps
+    from sp404d.pipeline.runner import Runner
 
     config = config_from(args)
     level = "info" if args.verbose else "warning"
@@ -313,7 +313,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _write_card_manifest(config: Config, journal: Any) -> None:
-    from sp404d.cardnote import write_manifest
+    from sp404d.card.manifest import write_manifest
 
     try:
         write_manifest(config.outbox, journal)
@@ -348,11 +348,11 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from sp404d.audio.probe import probe
     from sp404d.errors import JobError
-    from sp404d.job import Plan, check_duration
-    from sp404d.journal import Journal
-    from sp404d.metadata import Metadata
+    from sp404d.journal.journal import Journal
+    from sp404d.metadata.read import Metadata
     from sp404d.pathtext import printable
-    from sp404d.planner import Early, Planner
+    from sp404d.pipeline.job import Plan, check_duration
+    from sp404d.pipeline.planner import Early, Planner
 
     config = config_from(args)
     print_settings(config, sys.stderr)

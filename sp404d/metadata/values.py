@@ -1,0 +1,260 @@
+"""The value rules of metadata: what each field may hold, checked and cleaned the same way
+whether it comes from a sidecar, a folder file or the config's defaults."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from sp404d.metadata.base import FIELDS, PER_FILE_ONLY, SHAPING_KEYS
+
+# --------------------------------------------------------------------------------------------
+# Value rules: one row per field. A converter returns the clean value, or None if it refuses.
+
+_BANK_RE = re.compile(r"^(?:bank[\s_-]*)?([a-j])$", re.IGNORECASE)
+_BPM_TEXT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:bpm)?$", re.IGNORECASE)
+_PAD_TEXT_RE = re.compile(r"^\d{1,3}$")
+
+# A key: letter, optional accidental, optional quality, optionally separated. "m" in any case
+# means minor (all-caps sample names write A minor as "AM"); write "maj" for major.
+_ACCIDENTAL = r"#|♯|♭|sharp|flat|b"
+_QUALITY = r"minor|min|m|major|maj"
+_KEY_VALUE_RE = re.compile(
+    rf"^(?P<letter>[a-g])[\s_-]*(?P<acc>{_ACCIDENTAL})?[\s_-]*(?P<quality>{_QUALITY})?$",
+    re.IGNORECASE,
+)
+_KEY_TOKEN_RE = re.compile(
+    rf"^(?P<letter>[a-g])(?P<acc>{_ACCIDENTAL})?(?P<quality>{_QUALITY})?$", re.IGNORECASE
+)
+_SHARPS = frozenset({"#", "♯", "sharp"})
+_MINORS = frozenset({"m", "min", "minor"})
+_QUALITY_WORDS = frozenset({"min", "minor", "maj", "major"})
+
+
+def _clean_text(value: object, max_len: int) -> str | None:
+    """One line of text; whole numbers are accepted as text (``title: 808``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not 1 <= len(text) <= max_len:
+        return None
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return None
+    return text
+
+
+def _is_path_safe(text: str) -> bool:
+    """No separator and not only dots, also after NFKC folding (a full-width solidus is ``/``)."""
+    for form in (text, unicodedata.normalize("NFKC", text)):
+        if "/" in form or "\\" in form or not form.strip(". "):
+            return False
+    return True
+
+
+def _text(max_len: int, *, path_part: bool = False) -> Callable[[object], str | None]:
+    def convert(value: object) -> str | None:
+        text = _clean_text(value, max_len)
+        if text is None or (path_part and not _is_path_safe(text)):
+            return None
+        return text
+
+    return convert
+
+
+def _bpm(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        match = _BPM_TEXT_RE.match(value.strip())
+        if match is None:
+            return None
+        value = float(match.group(1))
+    if not isinstance(value, int | float) or not 20 <= value <= 999:  # NaN fails this too
+        return None
+    return float(value)
+
+
+def parse_key(text: str) -> str | None:
+    """``"c# minor"`` -> ``"C#m"``, ``"Bb"`` -> ``"Bb"``, ``"F sharp"`` -> ``"F#"``; else None.
+
+    The normal form is the letter in upper case, ``#`` or ``b``, and ``m`` for minor; major has
+    no suffix. Enharmonic spellings are kept as written (``Gb`` stays ``Gb``).
+    """
+    match = _KEY_VALUE_RE.match(text.strip())
+    if match is None:
+        return None
+    return _normalise_key(match["letter"], match["acc"], match["quality"])
+
+
+def _normalise_key(letter: str, accidental: str | None, quality: str | None) -> str:
+    acc = (accidental or "").lower()
+    sign = "#" if acc in _SHARPS else ("b" if acc else "")
+    minor = "m" if (quality or "").lower() in _MINORS else ""
+    return letter.upper() + sign + minor
+
+
+def _key(value: object) -> str | None:
+    return parse_key(value) if isinstance(value, str) else None
+
+
+def _tags(value: object) -> tuple[str, ...] | None:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return None
+    tags: list[str] = []
+    for item in items:
+        tag = _clean_text(item, 64)
+        if tag is None:
+            return None
+        if tag not in tags:
+            tags.append(tag)
+    return tuple(tags)
+
+
+def _bank(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    match = _BANK_RE.match(value.strip())
+    return match.group(1).upper() if match else None
+
+
+def _pad(value: object) -> int | None:
+    if isinstance(value, str) and _PAD_TEXT_RE.match(value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 16:
+        return None
+    return value
+
+
+def _layout(value: object) -> str | None:
+    from sp404d.config.settings import LAYOUTS
+
+    text = value.strip().lower() if isinstance(value, str) else None
+    return text if text in LAYOUTS else None
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """How one metadata key is checked; ``expects`` completes "bpm must be ..."."""
+
+    name: str
+    expects: str
+    convert: Callable[[object], Any]
+
+
+def _setting(name: str) -> Callable[[object], Any]:
+    """A shaping key checked by the setting of that name; ``off`` is kept as False."""
+
+    def convert(value: object) -> Any:
+        from sp404d.config.settings import Rules, settings_of
+
+        if value is False or (isinstance(value, str) and value.lower() == "off"):
+            return False if name in ("trim", "normalize", "chop") else None
+        check = next(s.check for s in settings_of(Rules) if s.name == name)
+        try:
+            return check(value)
+        except ValueError as exc:  # the setting's own words: they say what is expected
+            raise _InvalidError(f"{name} {exc}") from None
+
+    return convert
+
+
+_NAME_RULE = "a name of 1 to 64 characters without / or \\"
+RULES: Mapping[str, FieldRule] = MappingProxyType(
+    {
+        rule.name: rule
+        for rule in (
+            FieldRule("title", "one line of text, 1 to 200 characters", _text(200)),
+            FieldRule("genre", _NAME_RULE, _text(64, path_part=True)),
+            FieldRule("bpm", "a number from 20 to 999", _bpm),
+            FieldRule("key", "a musical key like C, F#, Bbm or A minor", _key),
+            FieldRule("tags", "a list of short texts (or one text)", _tags),
+            FieldRule("kit", _NAME_RULE, _text(64, path_part=True)),
+            FieldRule("bank", "one letter from A to J", _bank),
+            FieldRule("pad", "a whole number from 1 to 16", _pad),
+            FieldRule("trim", "off or {threshold_db: -60, keep_ms: 5}", _setting("trim")),
+            FieldRule("normalize", "off or peak DB, e.g. peak -1", _setting("normalize")),
+            FieldRule("channels", "keep or mono", _setting("channels")),
+            FieldRule("mono_below_s", "seconds, 0 for every file", _setting("mono_below_s")),
+            FieldRule("fold_cancels", "stereo or fold", _setting("fold_cancels")),
+            FieldRule("chop", "off, a number of slices (e.g. 16) or onsets", _setting("chop")),
+            FieldRule("layout", "flat, genre, bpm or kit", _layout),
+        )
+    }
+)
+assert tuple(RULES) == FIELDS + SHAPING_KEYS
+
+
+class _InvalidError(Exception):
+    """A value broke a rule; the message names the key and says what was expected."""
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it in YAML, short and on one line."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 42 else text[:39] + "..."
+
+
+def _validate(raw: Mapping[Any, Any], *, shared: str | None) -> dict[str, Any]:
+    """Check every key of one source; ``shared`` names a source that applies to many files
+    ("a folder file", "defaults"), which may not set ``PER_FILE_ONLY`` fields.
+
+    Keys are matched case-insensitively. The result keeps an explicit empty value as None.
+    """
+    keys = FIELDS + SHAPING_KEYS
+    allowed = [name for name in keys if shared is None or name not in PER_FILE_ONLY]
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.strip().lower() if isinstance(key, str) else key
+        if shared is not None and name in PER_FILE_ONLY:
+            raise _InvalidError(f"{name} cannot be set in {shared}: {PER_FILE_ONLY[name]}")
+        if name not in allowed:
+            close = difflib.get_close_matches(str(name), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _InvalidError(
+                f"unknown key {_show(key)}{hint}; allowed keys: {', '.join(allowed)}"
+            )
+        if name in clean:
+            raise _InvalidError(f"{name} is given twice")
+        if value is None:
+            if name != "title":  # an empty title means "use the file name"
+                clean[name] = None
+            continue
+        rule = RULES[name]
+        converted = rule.convert(value)
+        if converted is None:
+            raise _InvalidError(f"{name} must be {rule.expects}, got {_show(value)}")
+        clean[name] = converted
+    return clean
+
+
+def parse_defaults(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check a ``defaults:`` mapping from the config with the folder-file rules.
+
+    Returns clean values (empty ones dropped); running it again on its own output gives the
+    same result. Raises ValueError("<where>: <what is wrong>").
+    """
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where}: must be a mapping of metadata fields, e.g. {{genre: hiphop}}")
+    try:
+        clean = _validate(values, shared="defaults")
+    except _InvalidError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return {name: value for name, value in clean.items() if value is not None}
