@@ -16,9 +16,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sp404d.config import safeyaml
 from sp404d.config.loading import SETTINGS, Config, build_config, load_config
 from sp404d.errors import ConfigError
+from sp404d.values import safeyaml
 
 KEYS = [s.name for s in SETTINGS] + ["inbox", "inboxes"]
 

@@ -1,4 +1,4 @@
-"""Tests for sp404d.journal.journal: real TinyDB on real files in tmp_path, real processes, real kills."""
+"""Tests for sp404d.journal: real TinyDB on real files in tmp_path, real processes, real kills."""
 
 from __future__ import annotations
 

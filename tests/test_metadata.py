@@ -1,4 +1,4 @@
-"""Tests for sp404d.metadata.read: sidecars, folder files, path inference, defaults, hostile YAML."""
+"""Tests for sp404d.metadata: sidecars, folder files, path inference, defaults, hostile YAML."""
 
 from __future__ import annotations
 

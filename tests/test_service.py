@@ -1,4 +1,4 @@
-"""Tests for sp404d.daemon.service: unit and plist rendering, and installing into a throwaway home."""
+"""sp404d.daemon.service: unit and plist rendering, and installing into a throwaway home."""
 
 from __future__ import annotations
 

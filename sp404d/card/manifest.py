@@ -16,7 +16,7 @@ from pathlib import Path
 from sp404d import __version__
 from sp404d.card.model import on_card
 from sp404d.durable import replace_whole
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 from sp404d.pathtext import printable
 
 MANIFEST_NAME = "SP404D.TXT"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 
 AUDIO_SUFFIXES = (".wav", ".aif", ".aiff")
 # A sample's place in a kit, as layout.place makes it: KIT/bank_X/pad_NN_NAME.wav.

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sp404d.commands import common
-from sp404d.config.folders import within
+from sp404d.config import within
 from sp404d.errors import ConfigError
 from sp404d.pathtext import printable
-from sp404d.report.jobfilter import absolute
+from sp404d.report import absolute
 
 
 def register(sub: Any) -> None:
@@ -44,9 +44,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from sp404d.daemon.mailbox import choose, hand_over
-    from sp404d.daemon.state import read_state
-    from sp404d.journal.journal import Journal
+    from sp404d.daemon import hand_over, read_state
+    from sp404d.journal import Journal
+    from sp404d.report import choose
 
     config = common.config_from(args)
     statuses = {s for s in ("failed", "rejected") if getattr(args, s)}
@@ -99,9 +99,8 @@ def _split(present: list[Any], daemon: Any, config: Any) -> tuple[list[Any], lis
 def _retry_here(config: Any, present: list[Any]) -> int:
     from dataclasses import replace
 
-    from sp404d.journal.journal import Journal
-    from sp404d.pipeline.planner import Request
-    from sp404d.pipeline.runner import Runner
+    from sp404d.journal import Journal
+    from sp404d.pipeline import Request, Runner
 
     common.print_settings(config, sys.stderr)
     requests = []
@@ -126,10 +125,10 @@ def _retry_here(config: Any, present: list[Any]) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from sp404d.card.model import standing
-    from sp404d.journal.journal import Journal
-    from sp404d.naming.names import fold
-    from sp404d.pipeline.outbox import OutboxAwayError, check_outbox
+    from sp404d.card import standing
+    from sp404d.journal import Journal
+    from sp404d.naming import fold
+    from sp404d.pipeline import OutboxAwayError, check_outbox
     from sp404d.report.rebuild import compared, entries, run
 
     config = common.config_from(args)
@@ -193,8 +192,7 @@ def _check_target(config: Any, target: Path, removable: bool) -> None:
 
 
 def _execute(plans: list[Any], workers: int, job_timeout: float) -> dict[Path, Any]:
-    from sp404d.pipeline.pool import WorkerPool
-    from sp404d.pipeline.scheduler import Scheduler
+    from sp404d.pipeline import Scheduler, WorkerPool
 
     outcomes: dict[Path, Any] = {}
     pool = WorkerPool(workers)

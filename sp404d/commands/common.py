@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d import __version__
-from sp404d.config.folders import within
-from sp404d.config.loading import (
+from sp404d.config import (
     SETTINGS,
     Config,
     build_config,
     default_config_path,
     load_config,
     read_config_file,
+    within,
 )
 from sp404d.errors import ConfigError
 

@@ -13,8 +13,7 @@ from typing import Any
 import yaml
 
 from sp404d.commands.common import EXIT_OK
-from sp404d.config.loading import SETTINGS, Config, build_config, load_config
-from sp404d.config.settings import said
+from sp404d.config import SETTINGS, Config, build_config, load_config, said
 
 
 def register(sub: Any) -> None:

@@ -21,9 +21,8 @@ from sp404d.commands.common import (
     config_from,
     print_settings,
 )
-from sp404d.config.loading import Config
-from sp404d.config.settings import said
-from sp404d.daemon.desktop import reason_kind
+from sp404d.config import Config, said
+from sp404d.daemon import reason_kind
 from sp404d.errors import Sp404dError
 from sp404d.pathtext import printable
 
@@ -46,10 +45,10 @@ def _requests(
     taken (see :func:`sp404d.watch.discover.walk`). Refuses inputs that overlap the outbox."""
     import stat
 
-    from sp404d.config.folders import within
-    from sp404d.metadata.read import is_metadata_file
-    from sp404d.pipeline.planner import Request
-    from sp404d.watch.discover import walk
+    from sp404d.config import within
+    from sp404d.metadata import is_metadata_file
+    from sp404d.pipeline import Request
+    from sp404d.watch import walk
 
     own = set(config.not_inputs())
     requests = []
@@ -232,7 +231,7 @@ class _Clearing:
 
 def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]) -> list[Any]:
     """Drop the files of inboxes a running daemon watches: it converts them (or has)."""
-    from sp404d.daemon.instance import watched_by_daemons
+    from sp404d.daemon import watched_by_daemons
 
     folders = [*config.inbox_paths, *(p.expanduser().resolve() for p in paths)]
     daemons = watched_by_daemons(folders)
@@ -251,9 +250,8 @@ def _leave_to_daemons(config: Config, paths: Sequence[Path], requests: list[Any]
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from sp404d import logs
-    from sp404d.journal.journal import Journal
-    from sp404d.pipeline.outbox import check_outbox, clean_stale_temps
-    from sp404d.pipeline.runner import Runner
+    from sp404d.journal import Journal
+    from sp404d.pipeline import Runner, check_outbox, clean_stale_temps
 
     config = config_from(args)
     level = "info" if args.verbose else "warning"
@@ -313,7 +311,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _write_card_manifest(config: Config, journal: Any) -> None:
-    from sp404d.card.manifest import write_manifest
+    from sp404d.card import write_manifest
 
     try:
         write_manifest(config.outbox, journal)
@@ -348,11 +346,10 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from sp404d.audio.probe import probe
     from sp404d.errors import JobError
-    from sp404d.journal.journal import Journal
-    from sp404d.metadata.read import Metadata
+    from sp404d.journal import Journal
+    from sp404d.metadata import Metadata
     from sp404d.pathtext import printable
-    from sp404d.pipeline.job import Plan, check_duration
-    from sp404d.pipeline.planner import Early, Planner
+    from sp404d.pipeline import Early, Plan, Planner, check_duration
 
     config = config_from(args)
     print_settings(config, sys.stderr)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sp404d.card.kits import Kit, as_json, find, read_kits
+from sp404d.card import Kit, as_json, find, read_kits
 from sp404d.commands import common
 from sp404d.errors import Sp404dError
 
@@ -37,8 +37,8 @@ def register(sub: Any) -> None:
 def _kits(args: argparse.Namespace) -> tuple[list[Kit], str]:
     """The kits on the card in use (the config's outbox, or ``--outbox``), and what to say
     when there are none."""
-    from sp404d.card.model import on_card, outboxes_with_kits
-    from sp404d.journal.journal import Journal
+    from sp404d.card import on_card, outboxes_with_kits
+    from sp404d.journal import Journal
 
     config = common.reading_config(args)
     outbox = config.outbox
@@ -65,7 +65,7 @@ def _named(kits: list[Kit], name: str, none: str) -> list[Kit]:
 
 
 def cmd_kits(args: argparse.Namespace) -> int:
-    from sp404d.card.grid import grid_lines, summary_lines
+    from sp404d.card import grid_lines, summary_lines
 
     kits, none = _kits(args)
     if args.kit:
@@ -85,7 +85,7 @@ def cmd_kits(args: argparse.Namespace) -> int:
 
 def _refusal(target: Path, kits: list[Kit], force: bool) -> str | None:
     """Why ``target`` must not be written, or None."""
-    from sp404d.config.folders import within
+    from sp404d.config import within
 
     for outbox in sorted({k.outbox for k in kits}):
         if within(target.parent, outbox):
@@ -100,8 +100,7 @@ def _refusal(target: Path, kits: list[Kit], force: bool) -> str | None:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from sp404d.card.bundle import write_bundle
-    from sp404d.card.grid import size_text
+    from sp404d.card import size_text, write_bundle
 
     kits, none = _kits(args)
     found = _named(kits, args.kit, none)

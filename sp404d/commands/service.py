@@ -24,20 +24,20 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sp404d.daemon.arbiter import run
+    from sp404d.daemon import run
 
     return run(args.config)
 
 
 def cmd_example_config(args: argparse.Namespace) -> int:
-    from sp404d.config.loading import example_yaml
+    from sp404d.config import example_yaml
 
     sys.stdout.write(example_yaml())
     return EXIT_OK
 
 
 def cmd_install_service(args: argparse.Namespace) -> int:
-    from sp404d.daemon.service import install_service
+    from sp404d.daemon import install_service
 
     config = args.config.resolve() if args.config else None
     if config is not None and not config.is_file():

@@ -9,7 +9,7 @@ from typing import Any
 
 from sp404d.commands.common import EXIT_OK, add_common, journal_path
 from sp404d.errors import ConfigError
-from sp404d.report.jobfilter import JobFilter, absolute, parse_since
+from sp404d.report import JobFilter, absolute, parse_since
 
 
 def register(sub: Any) -> None:
@@ -41,15 +41,15 @@ def job_filter(args: argparse.Namespace) -> JobFilter:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sp404d.journal.journal import Journal
-    from sp404d.report.status import write_status_json, write_status_text
+    from sp404d.journal import Journal
+    from sp404d.report import write_status_json, write_status_text
 
     if args.limit < 0:
         raise ConfigError("--limit", "must be 0 (all) or more")
     which = job_filter(args)
     with Journal(journal_path(args), readonly=True) as journal:
         if args.source is not None:
-            from sp404d.report.history import write_history
+            from sp404d.report import write_history
 
             write_history(journal, absolute(args.source), sys.stdout, as_json=args.json)
             return EXIT_OK

@@ -16,24 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from sp404d.config.folders import check_folders, real_path
-from sp404d.config.settings import (
+from sp404d.config.settings import Rules, Setting, defaults_check, setting, settings_of
+from sp404d.errors import ConfigError
+from sp404d.values.checks import (
     DISPOSITIONS,
     FORMATS,
     LAYOUTS,
     LOG_FORMATS,
     LOG_LEVELS,
-    Rules,
-    Setting,
-    _bool,
-    _defaults,
-    _number,
-    _patterns,
+    boolean,
     check_path,
-    setting,
-    settings_of,
+    number,
+    patterns,
     shown,
 )
-from sp404d.errors import ConfigError
 
 __all__ = ["FORMATS", "LAYOUTS", "SETTINGS", "Config", "build_config", "load_config"]
 
@@ -105,18 +101,18 @@ class Config(Rules):
     layout: str = setting("flat", LAYOUTS, "flat | genre | bpm | kit.", per_inbox=True, flag=True)
     name_length: int = setting(
         23,
-        _number(8, 64, integer=True),
+        number(8, 64, integer=True),
         "Longest file name stem; the SP-404MK2 shows 23 characters.",
         per_inbox=True,
     )
     defaults: Mapping[str, Any] = setting(
-        {}, _defaults, "Metadata used when nothing else gives a value.", per_inbox=True
+        {}, defaults_check, "Metadata used when nothing else gives a value.", per_inbox=True
     )
     ignore: tuple[str, ...] = setting(
-        (), _patterns, "Extra file name patterns never to process.", per_inbox=True
+        (), patterns, "Extra file name patterns never to process.", per_inbox=True
     )
     workers: int = setting(
-        0, _number(0, 256, integer=True), "Worker processes; 0 = every core.", flag=True
+        0, number(0, 256, integer=True), "Worker processes; 0 = every core.", flag=True
     )
     on_done: str = setting(
         "keep",
@@ -132,25 +128,25 @@ class Config(Rules):
         example="~/sp404d/archive",
     )
     error_files: bool = setting(
-        True, _bool, "Write NAME.error.txt beside a rejected file saying why.", per_inbox=True
+        True, boolean, "Write NAME.error.txt beside a rejected file saying why.", per_inbox=True
     )
     settle_seconds: float = setting(
         2.0,
-        _number(0, 600),
+        number(0, 600),
         "How long size and mtime must stay still before a file that arrived without a "
         "close event is taken as complete.",
     )
     polling: bool = setting(
-        False, _bool, "Poll the inboxes instead of using OS events (network and FUSE folders)."
+        False, boolean, "Poll the inboxes instead of using OS events (network and FUSE folders)."
     )
-    poll_interval: float = setting(2.0, _number(0.1, 600), "Seconds between polls in polling mode.")
+    poll_interval: float = setting(2.0, number(0.1, 600), "Seconds between polls in polling mode.")
     rescan_interval: float = setting(
         300.0,
-        _number(0, 86_400),
+        number(0, 86_400),
         "Seconds between full rescans of the inboxes; 0 turns them off.",
     )
     job_timeout: float = setting(
-        600.0, _number(0.1, 86_400), "Longest one file may take to convert."
+        600.0, number(0.1, 86_400), "Longest one file may take to convert."
     )
     notify: str = setting(
         "off",
@@ -160,7 +156,7 @@ class Config(Rules):
     )
     card_manifest: bool = setting(
         True,
-        _bool,
+        boolean,
         "With outbox_removable: keep SP404D.TXT in the card's root (beside IMPORT) listing each "
         "sample sp404d put on the card and the file it came from.",
     )
@@ -316,7 +312,7 @@ MAX_CONFIG_BYTES = 1024 * 1024
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML config file safely; a missing or malformed file is a ConfigError.
 
-    Through the same strict loader as sidecars (:mod:`sp404d.config.safeyaml`): UTF-8 only, no
+    Through the same strict loader as sidecars (:mod:`sp404d.values.safeyaml`): UTF-8 only, no
     anchors, aliases or tags, a key given twice refused instead of the last one winning, and
     every problem one line with the file and the line (``config: FILE line 3: ...``).
     """
@@ -332,7 +328,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), f"cannot read it: {exc.strerror or exc}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(str(path), f"too big for a config file (over {MAX_CONFIG_BYTES} bytes)")
-    from sp404d.config import safeyaml  # only when there is a config file to read
+    from sp404d.values import safeyaml  # only when there is a config file to read
 
     try:
         parsed = safeyaml.parse(data)
@@ -369,7 +365,8 @@ def example_yaml() -> str:
 
     lines = [
         "# sp404d configuration. Every key is optional; these are the defaults.",
-        "# Generated from sp404d/config.py (python -m sp404d.config.loading > config/sp404d.example.yaml).",
+        "# Generated from sp404d/config/loading.py:",
+        "# python -m sp404d.config.loading > config/sp404d.example.yaml",
         "",
         "# The folder to watch. Or several, each able to override per-inbox settings:",
         "# inboxes:",

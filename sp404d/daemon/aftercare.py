@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sp404d.config.loading import Config
+from sp404d.config import Config
 from sp404d.daemon.sourcefiles import dispose, remove_error_note, write_error_note
 from sp404d.logs import get_logger
-from sp404d.pipeline.recorder import Recorder
+from sp404d.pipeline import Recorder
 
 RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are retried this often
 

@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sp404d.card.manifest import write_manifest
-from sp404d.config.loading import Config
+from sp404d.card import write_manifest
+from sp404d.config import Config
 from sp404d.daemon.desktop import MERGE_S, DesktopNotifier
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 from sp404d.logs import get_logger
 
 

@@ -2,13 +2,13 @@
 
 One main thread owns all state. Everything else only puts messages on its queue: observer
 threads (file events), future callbacks (trips ended) and the signal relay
-(:mod:`sp404d.daemon.signals`). The loop sleeps until a message or the next deadline (a settle check,
-a rescan, a retry, a job's time limit, the watchdog ping), so an idle daemon costs no CPU. This
-class is the lifecycle: start, the loop, health checks, reload and stop.
+(:mod:`sp404d.daemon.signals`). The loop sleeps until a message or the next deadline (a settle
+check, a rescan, a retry, a job's time limit, the watchdog ping), so an idle daemon costs no
+CPU. This class is the lifecycle: start, the loop, health checks, reload and stop.
 
-Flow, one way: event -> :mod:`~sp404d.daemon.intake` (complete? ours?) -> :mod:`~sp404d.daemon.dispatch`:
-planner -> scheduler (worker pool) -> recorder (journal) -> :mod:`~sp404d.daemon.aftercare`
-(keep/move/delete, error note, retry).
+Flow, one way: event -> :mod:`~sp404d.daemon.intake` (complete? ours?) ->
+:mod:`~sp404d.daemon.dispatch`: planner -> scheduler (worker pool) -> recorder (journal) ->
+:mod:`~sp404d.daemon.aftercare` (keep/move/delete, error note, retry).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sp404d import __version__, logs
-from sp404d.config.loading import Config, load_config
+from sp404d.config import Config, load_config
 from sp404d.daemon.announce import Announcer
 from sp404d.daemon.dispatch import Dispatcher
 from sp404d.daemon.instance import Claim, claim
@@ -34,12 +34,9 @@ from sp404d.daemon.outboxguard import AWAY_CHECK_S, OutboxGuard
 from sp404d.daemon.signals import SignalRelay
 from sp404d.daemon.state import remove_state, write_state
 from sp404d.errors import ConfigError, Sp404dError
-from sp404d.journal.journal import Journal
-from sp404d.pipeline.outbox import clean_stale_temps
-from sp404d.pipeline.records import now_iso
-from sp404d.pipeline.runner import Runner
-from sp404d.watch.inboxes import InboxWatch
-from sp404d.watch.watcher import Change, Settler
+from sp404d.journal import Journal
+from sp404d.pipeline import Runner, clean_stale_temps, now_iso
+from sp404d.watch import Change, InboxWatch, Settler
 
 STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
 HEALTH_EVERY_S = 5.0  # how often inboxes, observers and the journal are checked

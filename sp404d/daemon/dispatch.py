@@ -19,9 +19,7 @@ from sp404d.daemon.aftercare import Aftercare
 from sp404d.daemon.intake import Intake
 from sp404d.daemon.outboxguard import OutboxGuard
 from sp404d.logs import get_logger
-from sp404d.pipeline.job import Outcome, Plan
-from sp404d.pipeline.planner import Deferred, Request
-from sp404d.pipeline.runner import Runner
+from sp404d.pipeline import Deferred, Outcome, Plan, Request, Runner
 
 PLAN_AHEAD = 64  # files planned ahead of the workers (kit inboxes plan a whole drop at once)
 

@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sp404d.config.loading import default_state_dir
+from sp404d.config import default_state_dir
 from sp404d.errors import ConfigError, Sp404dError
 
 

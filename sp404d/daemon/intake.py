@@ -14,12 +14,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sp404d.config.loading import Config
+from sp404d.config import Config
 from sp404d.daemon.sourcefiles import remove_error_note
-from sp404d.metadata.read import audio_for_metadata_file, is_metadata_file
-from sp404d.pipeline.planner import Request
-from sp404d.watch.discover import is_candidate, walk
-from sp404d.watch.watcher import Change, Settler
+from sp404d.metadata import audio_for_metadata_file, is_metadata_file
+from sp404d.pipeline import Request
+from sp404d.watch import Change, Settler, is_candidate, walk
 
 
 class Intake:

@@ -1,10 +1,8 @@
-"""``sp404d retry``: files put back in the queue after the user fixed something outside them
-(a sidecar, the card, a permission), which a watch folder would not notice by itself.
+"""The daemon's mailbox for ``sp404d retry``: sources to plan again even though nothing about
+them changed (the user fixed something outside them: a sidecar, the card, a permission).
 
-The files are chosen from the journal (the latest record of each source: failed, refused, or
-any under the paths given). When a daemon runs it takes them: they are appended to
-``JOURNAL.retry`` and the daemon, woken by SIGUSR1, plans each again even though nothing about
-the file changed. Otherwise the command runs them itself. Either way each gets a new record.
+They are appended to ``JOURNAL.retry`` and the daemon, woken by SIGUSR1, takes the file away
+whole and plans each again (:mod:`sp404d.report.retry` chooses them).
 """
 
 from __future__ import annotations
@@ -13,33 +11,12 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-from sp404d.journal.journal import Journal
-from sp404d.report.jobfilter import latest_per_source
 
 
 def retry_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".retry")
-
-
-def choose(
-    journal: Journal, statuses: frozenset[str], paths: Sequence[str]
-) -> list[Mapping[str, Any]]:
-    """The latest record of each source to retry, oldest first: under ``paths`` (files or
-    folders, absolute) if any are given, and with one of ``statuses`` if any are given."""
-    chosen: list[Mapping[str, Any]] = []
-    for rec in latest_per_source(journal.iter_newest()):
-        source = str(rec.get("source"))
-        if statuses and rec.get("status") not in statuses:
-            continue
-        if paths and not any(source == p or source.startswith(p.rstrip("/") + "/") for p in paths):
-            continue
-        chosen.append(rec)
-    chosen.reverse()
-    return chosen
 
 
 def hand_over(journal: Path, sources: Iterable[str], pid: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sp404d.daemon.notify import Notifier
 from sp404d.logs import get_logger
-from sp404d.pipeline.outbox import OutboxAwayError, check_outbox, clean_stale_temps
+from sp404d.pipeline import OutboxAwayError, check_outbox, clean_stale_temps
 
 AWAY_CHECK_S = 1.0  # how often an absent outbox is looked for
 

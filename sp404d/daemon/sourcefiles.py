@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sp404d.durable import replace_whole
-from sp404d.metadata.base import METADATA_SUFFIXES, SIDECAR_FORMS
-from sp404d.naming.names import fold
+from sp404d.metadata import METADATA_SUFFIXES, SIDECAR_FORMS
+from sp404d.naming import fold
 from sp404d.pathtext import printable
 
 ERROR_SUFFIX = ".error.txt"

@@ -3,8 +3,8 @@
 The top layer of the storage (see :mod:`sp404d.journal._state` for the layers: state and
 durability, writing, mending, reading, opening and locking), with the line format in
 :mod:`sp404d.journal._lines`, the index in :mod:`sp404d.journal._index` and damage kept aside by
-:mod:`sp404d.journal._repair` (see :mod:`sp404d.journal.journal` for the guarantees); ``journal`` keeps
-the public :class:`~sp404d.journal.journal.Journal` and the TinyDB glue.
+:mod:`sp404d.journal._repair` (see :mod:`sp404d.journal.journal` for the guarantees);
+``journal`` keeps the public :class:`~sp404d.journal.journal.Journal` and the TinyDB glue.
 
 A process keeps the index of the lines it has read, not their records: a lookup reads its one
 line again (``pread``), ``newest`` reads the end of the file, and the whole table is decoded

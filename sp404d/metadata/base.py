@@ -4,37 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
-FIELDS: tuple[str, ...] = ("title", "genre", "bpm", "key", "tags", "kit", "bank", "pad")
-#: Settings a sidecar or folder file may set over the inbox's: sound shaping, and the layout
-#: (a folder of a flat inbox may be a kit).
-SHAPING_KEYS: tuple[str, ...] = (
-    "trim",
-    "normalize",
-    "channels",
-    "mono_below_s",
-    "fold_cancels",
-    "chop",
-    "layout",
-)
+from sp404d.values import FIELDS, PER_FILE_ONLY, SHAPING_KEYS
+
+__all__ = ["FIELDS", "PER_FILE_ONLY", "SHAPING_KEYS", "Metadata"]
+
 FOLDER_FILE = "sp404.yaml"
 MAX_SIDECAR_BYTES = 64 * 1024
 
 METADATA_SUFFIXES: tuple[str, ...] = (".yaml", ".yml")
 # Sidecar names, most specific first; {name} is "kick.wav", {stem} is "kick".
 SIDECAR_FORMS: tuple[str, ...] = ("{name}.yaml", "{name}.yml", "{stem}.yaml", "{stem}.yml")
-
-# Fields a folder file or the config defaults may not set, and why (shown to the user).
-PER_FILE_ONLY: Mapping[str, str] = MappingProxyType(
-    {
-        "title": "every file below would get the same title; put it in the file's sidecar",
-        "pad": "every file below would claim the same pad; use a sidecar or a leading number "
-        "in the file name (07_snare.wav)",
-    }
-)
-
 
 # --------------------------------------------------------------------------------------------
 # The result

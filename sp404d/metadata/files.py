@@ -11,7 +11,7 @@ from typing import Any
 
 from sp404d.errors import FailedError, RejectedError
 from sp404d.metadata.base import FOLDER_FILE, MAX_SIDECAR_BYTES, METADATA_SUFFIXES, SIDECAR_FORMS
-from sp404d.metadata.values import _InvalidError, _show, _validate
+from sp404d.values.fields import InvalidValueError, shown_value, validate_fields
 
 # --------------------------------------------------------------------------------------------
 # Metadata files on disk
@@ -41,19 +41,21 @@ def _read_source(path: Path, label: str, *, shared: str | None) -> dict[str, Any
         raise FailedError(_one_line(f"{label} cannot be read: {exc.strerror or exc}")) from None
     if len(data) > MAX_SIDECAR_BYTES:  # it grew after stat()
         raise RejectedError(_too_big(label, len(data)))
-    from sp404d.config import safeyaml  # here, not at the top: PyYAML only when a sidecar exists
+    from sp404d.values import safeyaml  # here, not at the top: PyYAML only when a sidecar exists
 
     try:
         try:
             raw = safeyaml.parse(data)
         except safeyaml.InvalidYamlError as exc:
-            raise _InvalidError(str(exc)) from None
+            raise InvalidValueError(str(exc)) from None
         if raw is None:  # empty, or only comments
             return {}
         if not isinstance(raw, dict):
-            raise _InvalidError(f"must be a mapping of keys like 'bpm: 92', got {_show(raw)}")
-        return _validate(raw, shared=shared)
-    except _InvalidError as exc:
+            raise InvalidValueError(
+                f"must be a mapping of keys like 'bpm: 92', got {shown_value(raw)}"
+            )
+        return validate_fields(raw, shared=shared)
+    except InvalidValueError as exc:
         raise RejectedError(_one_line(f"{label}: {exc}")) from None
 
 

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
-from sp404d.metadata.values import (
-    _BANK_RE,
-    _KEY_TOKEN_RE,
-    _QUALITY_WORDS,
-    RULES,
-    _bank,
-    _normalise_key,
-)
 from sp404d.pathtext import readable
+from sp404d.values.fields import (
+    BANK_RE,
+    KEY_TOKEN_RE,
+    QUALITY_WORDS,
+    RULES,
+    bank_letter,
+    normalise_key,
+)
 
 # --------------------------------------------------------------------------------------------
 # Path inference
@@ -46,7 +46,7 @@ _BARE_SIGNS = frozenset({"#", "♯", "sharp", "♭", "flat"})
 
 
 def _is_bank_folder(name: str) -> bool:
-    return _BANK_RE.match(name.strip()) is not None
+    return BANK_RE.match(name.strip()) is not None
 
 
 def _bare(name: str) -> str:
@@ -129,26 +129,26 @@ def _key_in_name(stem: str) -> tuple[str, tuple[int, int]] | None:
         after = [t.lower() for t in tokens[i + 1 : i + 3]]
         marker = token.lower()
         if marker in ("key", "in") and i + 1 < len(tokens):
-            match = _KEY_TOKEN_RE.match(tokens[i + 1])
+            match = KEY_TOKEN_RE.match(tokens[i + 1])
             if match is not None:
                 quality = match["quality"] or (
-                    after[1] if len(after) > 1 and after[1] in _QUALITY_WORDS else None
+                    after[1] if len(after) > 1 and after[1] in QUALITY_WORDS else None
                 )
                 stated = marker == "key" or tokens[i + 1][0].isupper()
                 if stated or match["acc"] or quality:
                     last = i + 1 + (not match["quality"] and quality is not None)
-                    return at(i, last, _normalise_key(match["letter"], match["acc"], quality))
+                    return at(i, last, normalise_key(match["letter"], match["acc"], quality))
         if token in NOT_KEYS:
             continue
-        match = _KEY_TOKEN_RE.match(token)
+        match = KEY_TOKEN_RE.match(token)
         if match is None:
             continue
         if match["quality"]:
-            return at(i, i, _normalise_key(match["letter"], match["acc"], match["quality"]))
-        if after and after[0] in _QUALITY_WORDS:
-            return at(i, i + 1, _normalise_key(match["letter"], match["acc"], after[0]))
+            return at(i, i, normalise_key(match["letter"], match["acc"], match["quality"]))
+        if after and after[0] in QUALITY_WORDS:
+            return at(i, i + 1, normalise_key(match["letter"], match["acc"], after[0]))
         if (match["acc"] or "").lower() in _BARE_SIGNS:
-            return at(i, i, _normalise_key(match["letter"], match["acc"], None))
+            return at(i, i, normalise_key(match["letter"], match["acc"], None))
     return None
 
 
@@ -200,7 +200,7 @@ def infer_from_path(relative: PurePath) -> dict[str, Any]:
         values["genre"] = _folder_name(named[0], "genre")
     for folder in reversed(named):
         if _is_bank_folder(folder):
-            values.setdefault("bank", _bank(folder))
+            values.setdefault("bank", bank_letter(folder))
         elif "kit" not in values:
             values["kit"] = _folder_name(folder, "kit")
     stem = relative.stem

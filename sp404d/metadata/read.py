@@ -50,7 +50,7 @@ from sp404d.metadata.files import (
     sidecar_candidates,
 )
 from sp404d.metadata.path import infer_from_path
-from sp404d.metadata.values import parse_defaults, parse_key
+from sp404d.values import parse_defaults, parse_key
 
 __all__ = [
     "FIELDS",

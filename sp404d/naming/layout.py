@@ -15,8 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from sp404d.metadata.path import strip_bpm
-from sp404d.metadata.read import Metadata
+from sp404d.metadata import Metadata, strip_bpm
 from sp404d.naming.names import safe_component, sample_stem
 
 # (lower bound inclusive, upper bound exclusive, folder name): data, so it reads as a table.

@@ -1,8 +1,8 @@
 """Same content already converted? Asked in the worker, once it has hashed the file.
 
-A job's key (content, place and output settings: :func:`sp404d.pipeline.job.job_key`) is known only once
-a worker has read the whole file. Each worker process keeps the journal open read-only (its
-index, not its records: :mod:`sp404d.journal._index`) and asks it then, after a ``stat`` that
+A job's key (content, place and output settings: :func:`sp404d.pipeline.job.job_key`) is known
+only once a worker has read the whole file. Each worker process keeps the journal open read-only
+(its index, not its records: :mod:`sp404d.journal._index`) and asks it then, after a ``stat`` that
 takes in what was appended since, so it sees every record written up to that moment. Nothing
 about earlier jobs travels with a plan, however many share the file's size.
 """
@@ -14,7 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from sp404d.errors import Sp404dError
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 
 #: This worker process's read-only journals, by path (a worker serves one journal at a time;
 #: the dict is only ever read and filled here).

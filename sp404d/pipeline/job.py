@@ -23,10 +23,10 @@ from sp404d.audio.chop import Slice
 from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
 from sp404d.audio.render import RenderSpec, render
 from sp404d.audio.render_chop import render_chopped
-from sp404d.config.settings import Rules, said
+from sp404d.config import Rules, said
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError
-from sp404d.metadata.read import Metadata
+from sp404d.metadata import Metadata
 from sp404d.pipeline.converted import converted
 from sp404d.pipeline.outbox import TempFile, ensure_folder, same_bytes, write_reason
 

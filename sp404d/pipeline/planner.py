@@ -16,14 +16,21 @@ from typing import Any
 from sp404d.audio import dsp
 from sp404d.audio.probe import probe
 from sp404d.audio.render_chop import slices_too_short, too_long_to_chop
-from sp404d.config.settings import Rules
+from sp404d.config import Rules
 from sp404d.errors import JobError, RejectedError
-from sp404d.journal.journal import Journal
-from sp404d.metadata.read import Metadata, read_metadata
-from sp404d.naming.folder_names import FolderNames, chop_base, folders_in
-from sp404d.naming.layout import kit_folder, place
-from sp404d.naming.names import fold, unique_filename
-from sp404d.naming.pads import PadBook, slot_of
+from sp404d.journal import Journal
+from sp404d.metadata import Metadata, read_metadata
+from sp404d.naming import (
+    FolderNames,
+    PadBook,
+    chop_base,
+    fold,
+    folders_in,
+    kit_folder,
+    place,
+    slot_of,
+    unique_filename,
+)
 from sp404d.pipeline.intents import Intents
 from sp404d.pipeline.job import Outcome, Piece, Plan, check_duration, hash_file
 from sp404d.pipeline.request import (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 from sp404d.logs import get_logger
 from sp404d.pipeline.intents import Intents
 from sp404d.pipeline.job import Outcome, Plan

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 from sp404d import __version__
-from sp404d.metadata.read import Metadata
+from sp404d.metadata import Metadata
 from sp404d.pipeline.job import Outcome, Plan, Status
 from sp404d.pipeline.planner import Early
 

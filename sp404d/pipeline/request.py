@@ -13,9 +13,8 @@ from typing import Any
 
 import soundfile as sf
 
-from sp404d.config.loading import Config
-from sp404d.metadata.path import bpm_from_length
-from sp404d.metadata.read import Metadata
+from sp404d.config import Config
+from sp404d.metadata import Metadata, bpm_from_length
 from sp404d.pipeline.job import Outcome
 
 

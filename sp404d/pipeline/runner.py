@@ -1,8 +1,9 @@
 """Plans, runs and records jobs: the planner, the scheduler and the recorder, wired once.
 
-Flow, one way: requests -> plans (here, in the parent: :mod:`sp404d.pipeline.planner`) -> trips on the
-worker pool (:mod:`sp404d.pipeline.scheduler`; ``job.execute`` in the workers) -> records
-(:mod:`sp404d.pipeline.recorder`: journal, log, the caller's hook). ``convert`` runs a batch through
+Flow, one way: requests -> plans (here, in the parent: :mod:`sp404d.pipeline.planner`) -> trips
+on the worker pool (:mod:`sp404d.pipeline.scheduler`; ``job.execute`` in the workers) -> records
+(:mod:`sp404d.pipeline.recorder`: journal, log, the caller's hook). ``convert`` runs a batch
+through
 :meth:`Runner.run_batch`; the daemon feeds the same parts as files arrive.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 from sp404d.pipeline.job import Outcome, Plan
 from sp404d.pipeline.planner import Deferred, Early, Planner, Request
 from sp404d.pipeline.pool import WorkerPool

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sp404d.durable import replace_whole
-from sp404d.journal.journal import Journal
+from sp404d.journal import Journal
 
 FIRST_LOOK_SCAN = 10_000  # records looked through when nothing was looked at before
 SHOWN_KEPT = 2_000  # refusals remembered as shown

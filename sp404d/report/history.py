@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from sp404d.card.model import of_source
-from sp404d.config.settings import said
-from sp404d.journal.journal import Journal
+from sp404d.card import of_source
+from sp404d.config import said
+from sp404d.journal import Journal
 from sp404d.pathtext import printable
 
 

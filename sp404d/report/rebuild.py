@@ -21,11 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sp404d.card.model import Output
-from sp404d.config.loading import Config
-from sp404d.config.settings import Rules, rules_from_record
-from sp404d.metadata.base import Metadata
-from sp404d.pipeline.job import Outcome, Piece, Plan
+from sp404d.card import Output
+from sp404d.config import Config, Rules, rules_from_record
+from sp404d.metadata import Metadata
+from sp404d.pipeline import Outcome, Piece, Plan
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def _chopped(found: list[Entry], members: list[tuple[int, int, Any]]) -> None:
 
 
 def _chop_setting(text: str) -> tuple[str, int] | None:
-    from sp404d.config.settings import settings_of
+    from sp404d.config import settings_of
 
     check = next(s.check for s in settings_of(Rules) if s.name == "chop")
     result: tuple[str, int] | None = check(int(text) if text.isdigit() else text)

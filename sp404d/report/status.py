@@ -12,8 +12,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from sp404d.daemon.state import read_state, state_path
-from sp404d.journal.journal import Journal, damaged_path
+from sp404d.daemon import read_state, state_path
+from sp404d.journal import Journal, damaged_path
 from sp404d.pathtext import printable
 from sp404d.report.attention import hint, last_seen, mark_seen, needs_you
 from sp404d.report.jobfilter import JobFilter

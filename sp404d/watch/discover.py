@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 
-from sp404d.metadata.read import is_metadata_file
+from sp404d.metadata import is_metadata_file
 from sp404d.watch.ignore import HIDDEN_REASON, ignore_reason, is_ignored
 
 # Kept beside samples, never audio: skipped quietly instead of rejected one by one.

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from sp404d.config.loading import Config, default_base
+from sp404d.config import Config, default_base
 from sp404d.logs import get_logger
 from sp404d.watch.watcher import Watcher
 

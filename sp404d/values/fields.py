@@ -11,12 +11,33 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sp404d.metadata.base import FIELDS, PER_FILE_ONLY, SHAPING_KEYS
+from sp404d.values import checks
+
+FIELDS: tuple[str, ...] = ("title", "genre", "bpm", "key", "tags", "kit", "bank", "pad")
+#: Settings a sidecar or folder file may set over the inbox's: sound shaping, and the layout
+#: (a folder of a flat inbox may be a kit).
+SHAPING_KEYS: tuple[str, ...] = (
+    "trim",
+    "normalize",
+    "channels",
+    "mono_below_s",
+    "fold_cancels",
+    "chop",
+    "layout",
+)
+# Fields a folder file or the config defaults may not set, and why (shown to the user).
+PER_FILE_ONLY: Mapping[str, str] = MappingProxyType(
+    {
+        "title": "every file below would get the same title; put it in the file's sidecar",
+        "pad": "every file below would claim the same pad; use a sidecar or a leading number "
+        "in the file name (07_snare.wav)",
+    }
+)
 
 # --------------------------------------------------------------------------------------------
 # Value rules: one row per field. A converter returns the clean value, or None if it refuses.
 
-_BANK_RE = re.compile(r"^(?:bank[\s_-]*)?([a-j])$", re.IGNORECASE)
+BANK_RE = re.compile(r"^(?:bank[\s_-]*)?([a-j])$", re.IGNORECASE)
 _BPM_TEXT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:bpm)?$", re.IGNORECASE)
 _PAD_TEXT_RE = re.compile(r"^\d{1,3}$")
 
@@ -28,12 +49,12 @@ _KEY_VALUE_RE = re.compile(
     rf"^(?P<letter>[a-g])[\s_-]*(?P<acc>{_ACCIDENTAL})?[\s_-]*(?P<quality>{_QUALITY})?$",
     re.IGNORECASE,
 )
-_KEY_TOKEN_RE = re.compile(
+KEY_TOKEN_RE = re.compile(
     rf"^(?P<letter>[a-g])(?P<acc>{_ACCIDENTAL})?(?P<quality>{_QUALITY})?$", re.IGNORECASE
 )
 _SHARPS = frozenset({"#", "♯", "sharp"})
 _MINORS = frozenset({"m", "min", "minor"})
-_QUALITY_WORDS = frozenset({"min", "minor", "maj", "major"})
+QUALITY_WORDS = frozenset({"min", "minor", "maj", "major"})
 
 
 def _clean_text(value: object, max_len: int) -> str | None:
@@ -92,10 +113,10 @@ def parse_key(text: str) -> str | None:
     match = _KEY_VALUE_RE.match(text.strip())
     if match is None:
         return None
-    return _normalise_key(match["letter"], match["acc"], match["quality"])
+    return normalise_key(match["letter"], match["acc"], match["quality"])
 
 
-def _normalise_key(letter: str, accidental: str | None, quality: str | None) -> str:
+def normalise_key(letter: str, accidental: str | None, quality: str | None) -> str:
     acc = (accidental or "").lower()
     sign = "#" if acc in _SHARPS else ("b" if acc else "")
     minor = "m" if (quality or "").lower() in _MINORS else ""
@@ -120,10 +141,10 @@ def _tags(value: object) -> tuple[str, ...] | None:
     return tuple(tags)
 
 
-def _bank(value: object) -> str | None:
+def bank_letter(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    match = _BANK_RE.match(value.strip())
+    match = BANK_RE.match(value.strip())
     return match.group(1).upper() if match else None
 
 
@@ -136,10 +157,8 @@ def _pad(value: object) -> int | None:
 
 
 def _layout(value: object) -> str | None:
-    from sp404d.config.settings import LAYOUTS
-
     text = value.strip().lower() if isinstance(value, str) else None
-    return text if text in LAYOUTS else None
+    return text if text in checks.LAYOUTS else None
 
 
 @dataclass(frozen=True)
@@ -151,19 +170,30 @@ class FieldRule:
     convert: Callable[[object], Any]
 
 
+#: The checks of the shaping keys, the very ones the settings of those names use.
+_SHAPING_CHECKS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {
+        "trim": checks.trim,
+        "normalize": checks.normalize,
+        "channels": checks.choice(*checks.CHANNELS),
+        "mono_below_s": checks.mono_below_s,
+        "fold_cancels": checks.choice(*checks.FOLD_CANCELS),
+        "chop": checks.chop,
+    }
+)
+
+
 def _setting(name: str) -> Callable[[object], Any]:
-    """A shaping key checked by the setting of that name; ``off`` is kept as False."""
+    """A shaping key checked as the setting of that name is; ``off`` is kept as False."""
 
     def convert(value: object) -> Any:
-        from sp404d.config.settings import Rules, settings_of
-
         if value is False or (isinstance(value, str) and value.lower() == "off"):
             return False if name in ("trim", "normalize", "chop") else None
-        check = next(s.check for s in settings_of(Rules) if s.name == name)
+        check = _SHAPING_CHECKS[name]
         try:
             return check(value)
         except ValueError as exc:  # the setting's own words: they say what is expected
-            raise _InvalidError(f"{name} {exc}") from None
+            raise InvalidValueError(f"{name} {exc}") from None
 
     return convert
 
@@ -179,7 +209,7 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
             FieldRule("key", "a musical key like C, F#, Bbm or A minor", _key),
             FieldRule("tags", "a list of short texts (or one text)", _tags),
             FieldRule("kit", _NAME_RULE, _text(64, path_part=True)),
-            FieldRule("bank", "one letter from A to J", _bank),
+            FieldRule("bank", "one letter from A to J", bank_letter),
             FieldRule("pad", "a whole number from 1 to 16", _pad),
             FieldRule("trim", "off or {threshold_db: -60, keep_ms: 5}", _setting("trim")),
             FieldRule("normalize", "off or peak DB, e.g. peak -1", _setting("normalize")),
@@ -194,11 +224,11 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
 assert tuple(RULES) == FIELDS + SHAPING_KEYS
 
 
-class _InvalidError(Exception):
+class InvalidValueError(Exception):
     """A value broke a rule; the message names the key and says what was expected."""
 
 
-def _show(value: object) -> str:
+def shown_value(value: object) -> str:
     """A value as the user wrote it in YAML, short and on one line."""
     if value is None:
         return "nothing"
@@ -212,7 +242,7 @@ def _show(value: object) -> str:
     return text if len(text) <= 42 else text[:39] + "..."
 
 
-def _validate(raw: Mapping[Any, Any], *, shared: str | None) -> dict[str, Any]:
+def validate_fields(raw: Mapping[Any, Any], *, shared: str | None) -> dict[str, Any]:
     """Check every key of one source; ``shared`` names a source that applies to many files
     ("a folder file", "defaults"), which may not set ``PER_FILE_ONLY`` fields.
 
@@ -224,15 +254,15 @@ def _validate(raw: Mapping[Any, Any], *, shared: str | None) -> dict[str, Any]:
     for key, value in raw.items():
         name = key.strip().lower() if isinstance(key, str) else key
         if shared is not None and name in PER_FILE_ONLY:
-            raise _InvalidError(f"{name} cannot be set in {shared}: {PER_FILE_ONLY[name]}")
+            raise InvalidValueError(f"{name} cannot be set in {shared}: {PER_FILE_ONLY[name]}")
         if name not in allowed:
             close = difflib.get_close_matches(str(name), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise _InvalidError(
-                f"unknown key {_show(key)}{hint}; allowed keys: {', '.join(allowed)}"
+            raise InvalidValueError(
+                f"unknown key {shown_value(key)}{hint}; allowed keys: {', '.join(allowed)}"
             )
         if name in clean:
-            raise _InvalidError(f"{name} is given twice")
+            raise InvalidValueError(f"{name} is given twice")
         if value is None:
             if name != "title":  # an empty title means "use the file name"
                 clean[name] = None
@@ -240,7 +270,7 @@ def _validate(raw: Mapping[Any, Any], *, shared: str | None) -> dict[str, Any]:
         rule = RULES[name]
         converted = rule.convert(value)
         if converted is None:
-            raise _InvalidError(f"{name} must be {rule.expects}, got {_show(value)}")
+            raise InvalidValueError(f"{name} must be {rule.expects}, got {shown_value(value)}")
         clean[name] = converted
     return clean
 
@@ -254,7 +284,7 @@ def parse_defaults(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         raise ValueError(f"{where}: must be a mapping of metadata fields, e.g. {{genre: hiphop}}")
     try:
-        clean = _validate(values, shared="defaults")
-    except _InvalidError as exc:
+        clean = validate_fields(values, shared="defaults")
+    except InvalidValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     return {name: value for name, value in clean.items() if value is not None}
