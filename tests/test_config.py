@@ -217,7 +217,9 @@ class TestExample:
     def test_example_file_is_generated_from_the_table_and_loads(self) -> None:
         """config/sp404d.example.yaml is current and documents every setting."""
         path = ROOT / "config" / "sp404d.example.yaml"
-        assert path.read_text() == example_yaml(), "regenerate: python -m sp404d.config.loading"
+        assert path.read_text() == example_yaml(), (
+            "regenerate: sp404d example-config > config/sp404d.example.yaml"
+        )
         load_config(path)
         for setting in SETTINGS:
             assert f"{setting.name}:" in path.read_text()

@@ -365,8 +365,7 @@ def example_yaml() -> str:
 
     lines = [
         "# sp404d configuration. Every key is optional; these are the defaults.",
-        "# Generated from sp404d/config/loading.py:",
-        "# python -m sp404d.config.loading > config/sp404d.example.yaml",
+        "# Generated from the settings table: sp404d example-config > config/sp404d.example.yaml",
         "",
         "# The folder to watch. Or several, each able to override per-inbox settings:",
         "# inboxes:",
@@ -391,7 +390,3 @@ def example_yaml() -> str:
         dumped = yaml.safe_dump({s.name: value}, default_flow_style=True, sort_keys=False)
         lines.append(dumped.strip().removeprefix("{").removesuffix("}"))
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(example_yaml())
