@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(folder: Path) -> None:
@@ -27,31 +29,44 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def replace_whole(
-    path: Path, data: bytes, *, durable: bool = False, mode: int | None = None
-) -> None:
-    """Write ``data`` to ``path`` through a hidden temp file beside it (ignored by the watcher
-    and by a scan), then rename it into place; ``durable``: fsync the file and the folder too.
+def rename(src: Path, dst: Path, *, durable: bool = False) -> None:
+    """Put ``src`` in place of ``dst`` in one step (``os.replace``: atomic on POSIX, a reader
+    sees the old file or the new one); ``durable``: fsync the folder, so the rename survives a
+    power cut. Every file sp404d writes whole arrives by this rename."""
+    os.replace(src, dst)
+    if durable:
+        fsync_dir(dst.parent)
 
-    Raises OSError (the temp file removed) when it cannot be written.
-    """
+
+@contextlib.contextmanager
+def written_whole(
+    path: Path, *, durable: bool = False, mode: int | None = None
+) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through: a hidden temp file beside it (ignored by the watcher
+    and by a scan), renamed into place when the block ends without an error, removed when it
+    does not; ``durable``: fsynced, with its folder."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+        with open(tmp, "wb") as out:
+            yield out
+            out.flush()
             if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+                os.fsync(out.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        rename(tmp, path, durable=durable)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    if durable:
-        fsync_dir(path.parent)
+
+
+def replace_whole(
+    path: Path, data: bytes, *, durable: bool = False, mode: int | None = None
+) -> None:
+    """Write ``data`` to ``path`` whole (see :func:`written_whole`).
+
+    Raises OSError (the temp file removed) when it cannot be written.
+    """
+    with written_whole(path, durable=durable, mode=mode) as out:
+        out.write(data)

@@ -25,7 +25,8 @@ from sp404d.audio import chop
 from sp404d.config.loading import build_config
 from sp404d.journal.journal import Journal
 from sp404d.pipeline.intents import intents_path
-from sp404d.pipeline.job import Plan, execute
+from sp404d.pipeline.job import execute
+from sp404d.pipeline.plan import Plan
 from sp404d.pipeline.planner import Planner, Request
 from sp404d.pipeline.scheduler import for_rerun
 from tests.conftest import SP404D, journal_records, run_env

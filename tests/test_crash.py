@@ -158,7 +158,8 @@ def test_a_job_failed_after_its_rename_is_retried_onto_its_own_output(tmp_path: 
     reserving the same name again and failing with "appeared in the outbox meanwhile"."""
     from sp404d.config.loading import build_config
     from sp404d.pipeline.intents import Intents
-    from sp404d.pipeline.job import Outcome, Plan, execute
+    from sp404d.pipeline.job import execute
+    from sp404d.pipeline.plan import Outcome, Plan
     from sp404d.pipeline.planner import Planner, Request
 
     inbox, outbox = tmp_path / "in", tmp_path / "out"
@@ -186,7 +187,8 @@ def test_a_plan_whose_name_leads_outside_the_outbox_writes_nothing(tmp_path: Pat
     from dataclasses import replace
 
     from sp404d.config.loading import build_config
-    from sp404d.pipeline.job import Plan, execute
+    from sp404d.pipeline.job import execute
+    from sp404d.pipeline.plan import Plan
     from sp404d.pipeline.planner import Planner, Request
 
     inbox, outbox = tmp_path / "in", tmp_path / "deep" / "out"

@@ -24,7 +24,8 @@ from sp404d.config.loading import build_config
 from sp404d.config.settings import Rules
 from sp404d.errors import RejectedError
 from sp404d.journal.journal import Journal
-from sp404d.pipeline.job import Outcome, Plan, _internal, check_duration, execute
+from sp404d.pipeline.job import _internal, check_duration, execute
+from sp404d.pipeline.plan import Outcome, Plan
 from sp404d.pipeline.planner import Planner, Request
 from tests.conftest import (
     SP404D,

@@ -25,7 +25,7 @@ from sp404d.naming.names import (
     sample_stem,
     unique_filename,
 )
-from sp404d.pipeline.job import Plan
+from sp404d.pipeline.plan import Plan
 from sp404d.pipeline.planner import Planner, Request
 
 # Strings that have broken file names somewhere: metadata, sync tools, other people's converters.

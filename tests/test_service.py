@@ -273,9 +273,7 @@ class TestSystemdUnitPath:
     def test_explicit_home(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """An explicit home wins over $XDG_CONFIG_HOME, so tests never touch the real one."""
         monkeypatch.setenv("XDG_CONFIG_HOME", "/elsewhere")
-        assert (
-            systemd_unit_path(tmp_path) == tmp_path / ".config/systemd/user/sp404d.service"
-        )
+        assert systemd_unit_path(tmp_path) == tmp_path / ".config/systemd/user/sp404d.service"
 
     @pytest.mark.parametrize(
         ("xdg", "expected"),

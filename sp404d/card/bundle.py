@@ -11,13 +11,11 @@ renamed into place), so an interrupted bundle never leaves half a ZIP under the 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import zipfile
 from pathlib import Path
 
 from sp404d.card.kits import Kit
-from sp404d.durable import fsync_dir
+from sp404d.durable import written_whole
 from sp404d.pathtext import printable
 
 MANIFEST = "KIT.txt"
@@ -53,20 +51,12 @@ def members(kit: Kit) -> list[tuple[Path, str]]:
 def write_bundle(kit: Kit, target: Path) -> tuple[int, int]:
     """Write the kit's ZIP to ``target``; return (samples, bytes). Raises OSError (the temp
     file removed) when a sample cannot be read or the target cannot be written."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     files = members(kit)
-    try:
-        with open(tmp, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
-                for path, name in files:
-                    zf.write(path, name)
-                zf.writestr(MANIFEST, manifest(kit), compress_type=zipfile.ZIP_DEFLATED)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(target.parent)
+    with (
+        written_whole(target, durable=True) as raw,
+        zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
+        for path, name in files:
+            zf.write(path, name)
+        zf.writestr(MANIFEST, manifest(kit), compress_type=zipfile.ZIP_DEFLATED)
     return len(files), target.stat().st_size

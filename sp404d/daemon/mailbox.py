@@ -14,6 +14,8 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
+from sp404d.durable import rename
+
 
 def retry_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".retry")
@@ -39,7 +41,7 @@ def take_requests(journal: Path) -> list[Path]:
     path = retry_path(journal)
     taking = path.with_name(f"{path.name}.{os.getpid()}.taking")
     try:
-        os.replace(path, taking)
+        rename(path, taking)
     except FileNotFoundError:
         return []
     try:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from sp404d.durable import written_whole
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -264,15 +266,9 @@ def save(path: Path, index: Index, where: Covered) -> None:
         "maps": [len(p) // 16 for p in payloads],
         "crc": zlib.crc32(body),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(json.dumps(header).encode() + b"\n")
-            f.write(body)
-        os.replace(tmp, path)
-    except OSError:  # a cache: the next opener reads the journal instead
-        with suppress(OSError):
-            os.unlink(tmp)
+    with suppress(OSError), written_whole(path) as out:  # a cache: else read the journal
+        out.write(json.dumps(header).encode() + b"\n")
+        out.write(body)
 
 
 def load(path: Path, fd: int, size: int, header_end: int) -> tuple[Index, Covered] | None:

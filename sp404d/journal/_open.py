@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from sp404d.durable import fsync_dir
+from sp404d.durable import fsync_dir, rename
 from sp404d.errors import ConfigError
 from sp404d.journal._read import _Reading
 from sp404d.journal._state import (
@@ -118,7 +118,7 @@ class _Opening(_Reading):
         while aside.exists():
             n += 1
             aside = self.path.with_name(f"{self.path.name}.replaced.{n}")
-        os.rename(self.path, aside)
+        rename(self.path, aside)
         fsync_dir(self.path.parent)
         self._notice(
             "warning",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 
-from sp404d.durable import fsync_dir
+from sp404d.durable import fsync_dir, rename
 from sp404d.errors import ConfigError
 from sp404d.journal import _index as snapshot
 from sp404d.journal._index import Index, index_path
@@ -95,7 +95,7 @@ class _Writing(_FileState):
             while written < len(payload):
                 written += os.write(fd, view[written:])
             os.fsync(fd)
-            os.replace(tmp, self.path)
+            rename(tmp, self.path)
         except BaseException:
             os.close(fd)
             with suppress(FileNotFoundError):

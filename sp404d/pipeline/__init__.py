@@ -6,8 +6,9 @@ daemon use them."""
 
 from __future__ import annotations
 
-from sp404d.pipeline.job import Outcome, Piece, Plan, check_duration
+from sp404d.pipeline.job import check_duration
 from sp404d.pipeline.outbox import CARD_MARKER, OutboxAwayError, check_outbox, clean_stale_temps
+from sp404d.pipeline.plan import Outcome, Piece, Plan
 from sp404d.pipeline.planner import Planner
 from sp404d.pipeline.pool import WorkerPool
 from sp404d.pipeline.recorder import Recorder, Tally

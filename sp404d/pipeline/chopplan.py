@@ -10,7 +10,7 @@ from sp404d.config import Rules
 from sp404d.errors import JobError
 from sp404d.metadata import Metadata
 from sp404d.naming import chop_base, fold, kit_folder, place
-from sp404d.pipeline.job import Outcome, Piece, Plan
+from sp404d.pipeline.plan import Outcome, Piece, Plan
 from sp404d.pipeline.request import KIT_CHOP_NAME, Early, Request
 from sp404d.pipeline.reservations import Reservations
 

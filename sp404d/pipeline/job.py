@@ -14,9 +14,9 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from sp404d.audio import dsp
 from sp404d.audio.chop import Slice
@@ -26,82 +26,9 @@ from sp404d.audio.render_chop import render_chopped
 from sp404d.config import Rules, said
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError
-from sp404d.metadata import Metadata
 from sp404d.pipeline.converted import converted
 from sp404d.pipeline.outbox import TempFile, ensure_folder, same_bytes, write_reason
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Where one slice of a chopped loop goes: its reserved name, its pad in a kit, and files
-    already on disk that may be this very slice (a crash between rename and record)."""
-
-    final: Path
-    slot: tuple[str, int] | None = None
-    adopt: tuple[Path, ...] = ()
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything decided before the audio is touched."""
-
-    source: Path
-    root: Path
-    size: int
-    mtime_ns: int
-    meta: Metadata
-    folder: PurePosixPath
-    stem: str
-    final: Path  # a fresh name reserved for this job, or `replaces`
-    rules: Rules
-    adopt: tuple[Path, ...] = ()  # existing files that may already be this job's output
-    replaces: Path | None = None  # this source's own earlier output, superseded by this job
-    slot: tuple[str, int] | None = None
-    inputs: str | None = None  # planner.input_id: metadata and settings, as one digest
-    # Asked for an earlier job of the same key (converted.py): only jobs recorded when this was
-    # planned (up to doc id ``known_until``) count, so a run's outcome does not depend on the
-    # order its workers happen to finish in.
-    journal: Path | None = None
-    known_until: int = 0
-    # A chopped loop (``rules.chop``): one piece a slice, as many as it may give (``final`` is
-    # the first's). ``earlier``: this source's other earlier outputs (its slices, or its one
-    # output before it was chopped), removed once the new outputs are durable.
-    pieces: tuple[Piece, ...] = ()
-    earlier: tuple[Path, ...] = ()
-
-
-#: How a job ended, as the journal records it: converted; nothing to convert (the same content
-#: is already in the outbox); refused for a reason in the file (a fact about the file, noted
-#: beside it); failed for a reason outside it (retried).
-Status = Literal["done", "skipped", "rejected", "failed"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a job ended, with what the journal needs to know about it."""
-
-    status: Status
-    reason: str | None = None
-    sha256: str | None = None
-    key: str | None = None
-    output: Path | None = None
-    info: AudioInfo | None = None
-    render: dict[str, Any] = field(default_factory=dict)
-    replaced: Path | None = None
-    elapsed_s: float = 0.0
-    slices: tuple[SliceDone, ...] = ()  # a chopped loop's outputs (``output`` is the first's)
-    removed: tuple[Path, ...] = ()  # ``Plan.earlier`` files that were there and are gone
-
-
-@dataclass(frozen=True)
-class SliceDone:
-    """One slice written: its file, which frames of the 48 kHz loop it holds, what rendering
-    did."""
-
-    output: Path
-    start: int
-    end: int
-    render: dict[str, Any]
+from sp404d.pipeline.plan import Outcome, Plan, SliceDone, Status
 
 
 def hash_file(path: Path) -> str:
@@ -355,12 +282,7 @@ def _chopped(
             if adopted is not None:
                 done.append(SliceDone(adopted, part.start, part.end, {**render, "adopted": True}))
                 continue
-            tmp.sync()
-            try:
-                os.replace(tmp.path, piece.final)
-            except OSError as exc:
-                raise FailedError(write_reason(exc, piece.final.parent)) from None
-            tmp.committed = True
+            tmp.commit(piece.final)
             done.append(SliceDone(piece.final, part.start, part.end, render))
     if plan.rules.write_txt:
         for slice_done in done:
@@ -395,14 +317,9 @@ def _write(
         for existing in plan.adopt:
             if same_bytes(tmp.path, existing):
                 return existing, {**facts, "adopted": True}
-        tmp.sync()
         if plan.final.exists() and plan.final != plan.replaces:
             raise FailedError(f"{plan.final.name} appeared in the outbox meanwhile; will retry")
-        try:
-            os.replace(tmp.path, plan.final)
-        except OSError as exc:
-            raise FailedError(write_reason(exc, folder)) from None
-        tmp.committed = True
+        tmp.commit(plan.final)
     return plan.final, facts
 
 
@@ -423,6 +340,4 @@ def _write_txt(plan: Plan, output: Path, folder: Path, part: dict[str, Any] | No
     txt = output.with_suffix(".txt")
     with TempFile(folder) as tmp:
         os.write(tmp.fd, ("\n".join(lines) + "\n").encode("ascii", "replace"))
-        tmp.sync()
-        os.replace(tmp.path, txt)
-        tmp.committed = True
+        tmp.commit(txt)

@@ -10,7 +10,8 @@ from sp404d.audio.render_chop import slices_too_short, too_long_to_chop
 from sp404d.config import Rules
 from sp404d.errors import JobError, RejectedError
 from sp404d.metadata import Metadata
-from sp404d.pipeline.job import Outcome, check_duration
+from sp404d.pipeline.job import check_duration
+from sp404d.pipeline.plan import Outcome
 from sp404d.pipeline.request import Request
 
 

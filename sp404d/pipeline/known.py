@@ -14,7 +14,8 @@ from typing import Any
 
 from sp404d.journal import Journal
 from sp404d.pipeline.intents import Intents
-from sp404d.pipeline.job import Outcome, hash_file
+from sp404d.pipeline.job import hash_file
+from sp404d.pipeline.plan import Outcome
 from sp404d.pipeline.request import Request, outputs_of
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from sp404d.durable import fsync_dir
+from sp404d.durable import fsync_dir, rename
 from sp404d.errors import FailedError
 
 TEMP_RE = re.compile(r"^~S[0-9A-F]{6}\.TMP$")
@@ -146,6 +146,16 @@ class TempFile:
 
     def sync(self) -> None:
         os.fsync(self.fd)
+
+    def commit(self, final: Path) -> None:
+        """Make the temp file durable and rename it onto ``final`` (the folder's fsync is the
+        caller's, once for all it commits there). Raises FailedError with the reason."""
+        try:
+            os.fsync(self.fd)
+            rename(self.path, final)
+        except OSError as exc:
+            raise FailedError(write_reason(exc, final.parent)) from None
+        self.committed = True
 
     def close(self) -> None:
         """Release the lock; a temp file that was not committed is removed."""

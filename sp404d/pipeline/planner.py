@@ -20,9 +20,9 @@ from sp404d.metadata import Metadata, read_metadata
 from sp404d.naming import fold, kit_folder, place, slot_of
 from sp404d.pipeline.chopplan import plan_chop
 from sp404d.pipeline.intents import Intents
-from sp404d.pipeline.job import Outcome, Plan
 from sp404d.pipeline.judge import judged, kit_keys_need_kit_layout
 from sp404d.pipeline.known import Known, stat_of
+from sp404d.pipeline.plan import Outcome, Plan
 from sp404d.pipeline.request import (
     Deferred,
     Early,

@@ -12,7 +12,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from sp404d.pipeline.converted import prepare
-from sp404d.pipeline.job import Outcome, Plan, execute_many
+from sp404d.pipeline.job import execute_many
+from sp404d.pipeline.plan import Outcome, Plan
 
 
 def _start_method() -> str:

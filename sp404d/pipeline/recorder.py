@@ -23,7 +23,7 @@ from typing import Any
 from sp404d.journal import Journal
 from sp404d.logs import get_logger
 from sp404d.pipeline.intents import Intents
-from sp404d.pipeline.job import Outcome, Plan
+from sp404d.pipeline.plan import Outcome, Plan
 from sp404d.pipeline.planner import Early
 from sp404d.pipeline.records import JobRecord, make_record, make_records
 

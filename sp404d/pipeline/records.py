@@ -12,7 +12,7 @@ from typing import Any, NotRequired, TypedDict
 
 from sp404d import __version__
 from sp404d.metadata import Metadata
-from sp404d.pipeline.job import Outcome, Plan, Status
+from sp404d.pipeline.plan import Outcome, Plan, Status
 from sp404d.pipeline.planner import Early
 
 

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from sp404d.config import Config
 from sp404d.metadata import Metadata, bpm_from_length
-from sp404d.pipeline.job import Outcome
+from sp404d.pipeline.plan import Outcome
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from sp404d.naming import FolderNames, PadBook, fold, folders_in, unique_filename
-from sp404d.pipeline.job import Outcome, Plan
+from sp404d.pipeline.plan import Outcome, Plan
 
 
 class Reservations:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from sp404d.journal import Journal
-from sp404d.pipeline.job import Outcome, Plan
+from sp404d.pipeline.plan import Outcome, Plan
 from sp404d.pipeline.planner import Deferred, Early, Planner, Request
 from sp404d.pipeline.pool import WorkerPool
 from sp404d.pipeline.recorder import Recorder, RecordHook, Tally

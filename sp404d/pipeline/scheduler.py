@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sp404d.logs import get_logger
-from sp404d.pipeline.job import Outcome, Plan
+from sp404d.pipeline.plan import Outcome, Plan
 from sp404d.pipeline.pool import WorkerPool
 from sp404d.pipeline.records import now_iso
 
