@@ -85,20 +85,7 @@ def render_long(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Rend
             true_peak.add(block)
         if loud is not None:
             loud.add(block)
-    norm = 1.0
-    loudness_before = None
-    if spec.normalize is not None and true_peak is not None:
-        target = spec.normalize[1]
-        tp = true_peak.finish()
-        if loud is not None:
-            loudness_before = loud.finish()
-            shaping["loudness_before_lufs"] = round(loudness_before, 2)
-            if math.isfinite(loudness_before):
-                norm = 10 ** ((target - loudness_before) / 20)
-        else:
-            shaping["peak_before_dbtp"] = round(db(tp), 2)
-            norm = 10 ** (target / 20) / tp if tp > 0 else 1.0
-        shaping["normalize_gain_db"] = round(db(norm), 2)
+    norm, loudness_before = _normalised(spec, true_peak, loud, shaping)
     top *= norm
     gain = limiter_gain(top, scale) if spec.overs == "limit" else 1.0
     if true_peak is not None:  # the gains scale both measures exactly
@@ -123,6 +110,31 @@ def render_long(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Rend
     result = RenderResult("convert", written, out, db(scale * gain), clipped, True, peak_db)
     result = replace(length.annotate(result, info), shaping=shaping or None)
     return with_warning(result, warning) if warning else result
+
+
+def _normalised(
+    spec: RenderSpec,
+    true_peak: shape_stream.TruePeak | None,
+    loud: shape_stream.Loudness | None,
+    shaping: dict[str, object],
+) -> tuple[float, float | None]:
+    """The normalising gain from pass two's measures (1 without ``normalize``), and the
+    loudness before it (with ``normalize: lufs``); what they were goes in ``shaping``."""
+    if spec.normalize is None or true_peak is None:
+        return 1.0, None
+    target = spec.normalize[1]
+    tp = true_peak.finish()
+    norm, loudness_before = 1.0, None
+    if loud is not None:
+        loudness_before = loud.finish()
+        shaping["loudness_before_lufs"] = round(loudness_before, 2)
+        if math.isfinite(loudness_before):
+            norm = 10 ** ((target - loudness_before) / 20)
+    else:
+        shaping["peak_before_dbtp"] = round(db(tp), 2)
+        norm = 10 ** (target / 20) / tp if tp > 0 else 1.0
+    shaping["normalize_gain_db"] = round(db(norm), 2)
+    return norm, loudness_before
 
 
 def _trimmed(

@@ -284,7 +284,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             progress.done()
         if config.outbox_removable and config.card_manifest and tally.counts.get("done"):
             _write_card_manifest(config, journal)
-    if runner.pool.lost:  # killed workers leave their temp files behind, unlocked
+    if runner.pool.take_lost():  # killed workers leave their temp files behind, unlocked
         clean_stale_temps(config.outbox, wait_young=True)
     elapsed = time.monotonic() - started
     parts = ", ".join(f"{n} {s}" for s, n in sorted(tally.counts.items())) or "nothing to do"

@@ -14,13 +14,11 @@ Flow, one way: event -> :mod:`~sp404d.daemon.intake` (complete? ours?) ->
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from sp404d import __version__, logs
 from sp404d.config import Config, load_config
@@ -29,15 +27,18 @@ from sp404d.daemon.dispatch import Dispatcher
 from sp404d.daemon.instance import Claim, claim
 from sp404d.daemon.intake import Intake
 from sp404d.daemon.mailbox import take_requests
+from sp404d.daemon.messages import Message, SignalReceived, TripEnded
 from sp404d.daemon.notify import Notifier
 from sp404d.daemon.outboxguard import AWAY_CHECK_S, OutboxGuard
 from sp404d.daemon.signals import SignalRelay
 from sp404d.daemon.state import remove_state, write_state
+from sp404d.daemon.telling import greeting, live_state
 from sp404d.errors import ConfigError, Sp404dError
 from sp404d.journal import Journal
-from sp404d.pipeline import Runner, clean_stale_temps, now_iso
+from sp404d.pipeline import Runner, clean_stale_temps
 from sp404d.watch import Change, InboxWatch, Settler
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_GRACE_S = 20.0  # in-flight jobs get this long to finish on SIGTERM (systemd waits 30 s)
 HEALTH_EVERY_S = 5.0  # how often inboxes, observers and the journal are checked
 DRAIN_BUDGET_S = 0.05  # longest the loop takes in queued events before it dispatches work
@@ -51,7 +52,7 @@ class Daemon:
         self.config_path = config_path
         self.held = held
         self.log = logs.get_logger()
-        self.q: queue.Queue[Any] = queue.Queue()
+        self.q: queue.Queue[Message] = queue.Queue()
         self.notifier = Notifier()
         self.journal = Journal(config.journal)
         self.runner = Runner(
@@ -60,13 +61,13 @@ class Daemon:
             job_timeout=config.job_timeout,
             need_output=False,  # see Planner.settled
             start_method="forkserver",
-            notify=lambda f: self.q.put(("done", f)),
+            notify=lambda f: self.q.put(TripEnded(f)),
         )
         self.scheduler = self.runner.scheduler
         self.intake = Intake(config, Settler(config.settle_seconds))
-        self.inboxes = InboxWatch(config, self.q, self.intake.not_inputs)
+        self.inboxes = InboxWatch(config, self.q)
         self.guard = OutboxGuard(
-            config.outbox, config.outbox_removable, self.notifier, self.runner.planner.forget
+            config.outbox, config.outbox_removable, self.notifier, self.runner.forget
         )
         self.work = Dispatcher(self.runner, self.intake, self.guard, self._changed)
         self.announce = Announcer(config, self.journal)
@@ -91,7 +92,7 @@ class Daemon:
         if not self.config.outbox_removable:
             self.config.outbox.mkdir(parents=True, exist_ok=True)
         if sys.stderr.isatty():  # a person at a terminal: where to drop files, first
-            sys.stderr.write(self._greeting([p for p in made if p.exists()]))
+            sys.stderr.write(greeting(self.config, [p for p in made if p.exists()]))
             sys.stderr.flush()
         self.signals.start()
         self.inboxes.start()
@@ -144,6 +145,11 @@ class Daemon:
         return max(0.0, min(pending) - now) if pending else HEALTH_EVERY_S
 
     def _step(self) -> None:
+        """One turn of the loop: the daemon's stages, in the order data flows. Events in (the
+        intake notes files arriving), then what became complete or due goes to the planner
+        and the workers (``work.step``: intake -> plan -> dispatch -> trips ended -> records ->
+        aftercare), then what the daemon tells (notifications, SP404D.TXT), its health, a
+        rescan, systemd's watchdog and the state file ``status`` reads."""
         now = time.monotonic()
         try:
             self._handle(self.q.get(timeout=self._timeout(now)))
@@ -168,14 +174,13 @@ class Daemon:
         if self.state_dirty and now >= self.next_state:
             self._write_state()
 
-    def _handle(self, message: tuple[str, Any]) -> None:
-        kind, payload = message
-        if kind == "fs":
-            self._on_change(payload)
-        elif kind == "done":
-            self.work.on_done(payload)
-        elif kind == "signal":
-            self._on_signal(payload)
+    def _handle(self, message: Message) -> None:
+        if isinstance(message, Change):
+            self._on_change(message)
+        elif isinstance(message, TripEnded):
+            self.work.on_done(message.future)
+        else:
+            self._on_signal(message.signum)
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -191,7 +196,7 @@ class Daemon:
 
     def rescan(self, why: str) -> None:
         """Queue what the journal does not have as converted (see :meth:`Intake.rescan`)."""
-        found = self.intake.rescan(lambda r: self.runner.planner.settled(r, need_output=False))
+        found = self.intake.rescan(lambda r: self.runner.settled(r))
         self.next_rescan = time.monotonic() + self.config.rescan_interval
         if found or why == "start":
             self.log.info("rescan", why=why, new_or_changed=found)
@@ -242,16 +247,10 @@ class Daemon:
             self.log.error("reload_refused", error=str(exc), keeping=str(self.config_path))
             self.notifier.ready(self._status_line())
             return
-        self.config = new
-        self.intake.use(new)
-        self.intake.settler.settle_s = new.settle_seconds
+        self.config = new  # one config, handed to every part that keeps one
         logs.configure(new.log_format, new.log_level)
-        self.inboxes.use(new, self.intake.not_inputs)
-        self.guard.use(new.outbox, new.outbox_removable)
-        self.announce.use(new)
-        self.runner.pool.resize(new.worker_count, idle=not self.scheduler.running)
-        self.scheduler.job_timeout = new.job_timeout
-        self.runner.planner.forget()
+        for part in (self.intake, self.inboxes, self.guard, self.announce, self.runner):
+            part.use(new)
         self.log.info("reloaded", config=str(self.config_path) if self.config_path else "defaults")
         self.rescan("reload")
         self.notifier.ready(self._status_line())
@@ -264,12 +263,12 @@ class Daemon:
         deadline = time.monotonic() + STOP_GRACE_S
         while self.scheduler.running and time.monotonic() < deadline:
             try:
-                kind, payload = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+                message = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            if kind == "done":
-                self.work.on_done(payload)
-            elif kind == "signal" and payload in (signal.SIGTERM, signal.SIGINT):
+            if isinstance(message, TripEnded):
+                self.work.on_done(message.future)
+            elif isinstance(message, SignalReceived) and message.signum in STOP_SIGNALS:
                 self.log.warning("stop_now", in_flight=self.scheduler.in_flight)
                 break  # a second signal: do not wait
         queued = self.scheduler.queued + len(self.intake)
@@ -282,19 +281,6 @@ class Daemon:
 
     # --- reporting --------------------------------------------------------------------------
 
-    def _greeting(self, made: list[Path]) -> str:
-        """Two plain lines before the log: where to drop files, where they land."""
-
-        def said(path: Path) -> str:
-            missing = "  (does not exist yet: waiting for it)" if not path.exists() else ""
-            return f"{path}{'  (made it)' if path in made else ''}{missing}"
-
-        inboxes = ", ".join(said(p) for p in self.config.inbox_paths)
-        return (
-            f"sp404d is watching {inboxes}\n"
-            f"and writes to {said(self.config.outbox)}  (Ctrl-C stops it)\n"
-        )
-
     def _status_line(self) -> str:
         return self.work.status_line(self.config.inbox_paths)
 
@@ -302,19 +288,7 @@ class Daemon:
         """The small live-state file ``sp404d status`` reads (throttled to once a second)."""
         self.state_dirty = False
         self.next_state = time.monotonic() + 1.0
-        write_state(
-            self.config.journal,
-            {
-                "pid": os.getpid(),
-                "version": __version__,
-                "updated_at": now_iso(),
-                **self.work.state(),
-                "inboxes": [str(p) for p in self.config.inbox_paths],
-                "inboxes_missing": self.inboxes.missing(),
-                "mode": self.inboxes.mode,
-                "watch_limit": self.inboxes.note,
-            },
-        )
+        write_state(self.config.journal, live_state(self.config, self.work, self.inboxes))
         self.notifier.status(self._status_line())
 
 

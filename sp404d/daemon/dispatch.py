@@ -147,8 +147,7 @@ class Dispatcher:
         card (an idle daemon notices it too: status tells)."""
         if self.runner.recorder.flush_owed():
             self.changed()
-        if self.runner.pool.lost:  # killed workers left temp files (cleared once unlocked)
-            self.runner.pool.lost = False
+        if self.runner.pool.take_lost():  # killed workers left temp files (cleared once free)
             self.guard.temps_left = True
         if self.guard.temps_left:
             self.guard.clean_temps()

@@ -36,6 +36,7 @@ class Intake:
     def use(self, config: Config) -> None:
         """Take ``config``, with what every event would otherwise work out from it again."""
         self.config = config
+        self.settler.settle_s = config.settle_seconds
         self._by_inbox = {inbox.path: inbox.settings for inbox in config.inboxes()}
         self.not_inputs = list(config.not_inputs())  # folders and files never taken as input
         # Kit pads follow name order among files planned together, so a kit inbox plans a drop

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sp404d.config import Config
 from sp404d.daemon.notify import Notifier
 from sp404d.logs import get_logger
 from sp404d.pipeline import OutboxAwayError, check_outbox, clean_stale_temps
@@ -37,8 +38,8 @@ class OutboxGuard:
     temps_left: bool = False  # temp files of cut-off writes wait to be cleared
     log: Any = field(default_factory=get_logger)
 
-    def use(self, outbox: Path, removable: bool) -> None:
-        self.outbox, self.removable = outbox, removable
+    def use(self, config: Config) -> None:
+        self.outbox, self.removable = config.outbox, config.outbox_removable
 
     def waiting(self, now: float) -> bool:
         """Away, and not yet time to look again."""

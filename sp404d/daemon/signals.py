@@ -14,9 +14,11 @@ import signal
 import threading
 from typing import Any
 
+from sp404d.daemon.messages import SignalReceived
+
 
 class SignalRelay:
-    """Puts ``("signal", signum)`` on ``q`` for each signal, until :meth:`close`."""
+    """Puts a :class:`SignalReceived` on ``q`` for each signal, until :meth:`close`."""
 
     def __init__(self, q: queue.Queue[Any]) -> None:
         self.q = q
@@ -39,7 +41,7 @@ class SignalRelay:
             for signum in os.read(self._r, 64):
                 if signum == 0:
                     return
-                self.q.put(("signal", signum))
+                self.q.put(SignalReceived(signum))
 
     def close(self) -> None:
         os.write(self._w, b"\x00")

@@ -52,8 +52,8 @@ def kill_pool(pool: ProcessPoolExecutor) -> None:
 class WorkerPool:
     """A process pool started on first use and replaced when a worker dies or is killed.
 
-    ``lost`` says that workers were killed or died since it was last cleared: their temp files
-    in the outbox want clearing once nothing holds them.
+    :meth:`take_lost` says whether workers were killed or died since it was last asked: their
+    temp files in the outbox want clearing once nothing holds them.
     """
 
     def __init__(self, workers: int, start_method: str | None = None) -> None:
@@ -88,6 +88,11 @@ class WorkerPool:
         if workers != self.workers and idle:
             self.close()
         self.workers = workers
+
+    def take_lost(self) -> bool:
+        """Whether workers were killed or died since the last ask (and forget it)."""
+        lost, self.lost = self.lost, False
+        return lost
 
     def kill(self) -> None:
         """Kill the workers now (a stuck job, a broken pool); the next submit starts anew."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
+from sp404d.config import Config
 from sp404d.journal import Journal
 from sp404d.pipeline.plan import Outcome, Plan
 from sp404d.pipeline.planner import Deferred, Early, Planner, Request
@@ -49,6 +50,20 @@ class Runner:
         self.scheduler = Scheduler(
             self.pool, job_timeout, before_trip=self.recorder.intend, notify=notify
         )
+
+    def settled(self, request: Request) -> bool:
+        """Nothing to do for this source (the daemon's rescan asks; see Planner.settled)."""
+        return self.planner.settled(request, need_output=self.planner.need_output)
+
+    def forget(self) -> None:
+        """The outbox changed behind our back (a card back): what was known of it is stale."""
+        self.planner.forget()
+
+    def use(self, config: Config) -> None:
+        """A reloaded config: its worker count and time limit; the outbox looked at anew."""
+        self.pool.resize(config.worker_count, idle=not self.scheduler.running)
+        self.scheduler.job_timeout = config.job_timeout
+        self.planner.forget()
 
     def warm(self) -> None:
         """Start every worker now, with the journal open, so the first file waits for

@@ -19,22 +19,24 @@ from sp404d.watch.watcher import Watcher
 class InboxWatch:
     """One :class:`Watcher` for the config's inboxes, and what is known of each inbox."""
 
-    def __init__(self, config: Config, q: queue.Queue[Any], skip: list[Path]) -> None:
+    def __init__(self, config: Config, q: queue.Queue[Any]) -> None:
         self.log = get_logger()
         self.q = q
         self.present: dict[Path, bool] = {}
         self.ids: dict[Path, tuple[int, int] | None] = {}  # to notice one replaced
         self.limit_logged = False
         self.config = config
-        self.watcher = self._watcher(config, skip)
+        self.watcher = self._watcher(config)
 
-    def _watcher(self, config: Config, skip: list[Path]) -> Watcher:
+    def _watcher(self, config: Config) -> Watcher:
+        """Folders inside an inbox that are never input (the outbox, an archive) are not
+        worth a poll."""
         return Watcher(
             list(config.inbox_paths),
             self.q,
             polling=config.polling,
             poll_interval=config.poll_interval,
-            skip=skip,
+            skip=list(config.not_inputs()),
         )
 
     @property
@@ -76,7 +78,7 @@ class InboxWatch:
     def stop(self) -> None:
         self.watcher.stop()
 
-    def use(self, config: Config, skip: list[Path]) -> None:
+    def use(self, config: Config) -> None:
         """A reloaded config: a new watcher if what it watches, or how, changed."""
         old, self.config = self.config, config
         if (old.inbox_paths, old.polling, old.poll_interval) != (
@@ -86,7 +88,7 @@ class InboxWatch:
         ):
             self.watcher.stop()
             self.prepare_folders()
-            self.watcher = self._watcher(config, skip)
+            self.watcher = self._watcher(config)
             self.start()
 
     def cover(self, folder: Path) -> None:

@@ -81,7 +81,7 @@ class _Enqueue(FileSystemEventHandler):
 
     def _put(self, path: bytes | str, kind: str, src: bytes | str | None = None) -> None:
         moved_from = Path(_text(src)) if src is not None else None
-        self.out.put(("fs", Change(Path(_text(path)), kind, self.inbox, moved_from)))
+        self.out.put(Change(Path(_text(path)), kind, self.inbox, moved_from))
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
