@@ -4,3 +4,26 @@ jobs, configs or the journal: these modules import only one another and :mod:`sp
 so the audio can be tested, benchmarked and changed on its own, and the rest of sp404d sees
 only what they return or raise.
 """
+
+from __future__ import annotations
+
+from sp404d.audio import dsp
+from sp404d.audio.chop import Slice
+from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
+from sp404d.audio.render import RenderResult, RenderSpec, render
+from sp404d.audio.render_chop import render_chopped, slices_too_short, too_long_to_chop
+
+__all__ = [
+    "AudioInfo",
+    "RenderResult",
+    "RenderSpec",
+    "Slice",
+    "dsp",
+    "probe",
+    "render",
+    "render_chopped",
+    "shown",
+    "slices_too_short",
+    "too_long_to_chop",
+    "truncated_reason",
+]

@@ -18,11 +18,17 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sp404d.audio import dsp
-from sp404d.audio.chop import Slice
-from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.audio.render import RenderSpec, render
-from sp404d.audio.render_chop import render_chopped
+from sp404d.audio import (
+    AudioInfo,
+    RenderSpec,
+    Slice,
+    dsp,
+    probe,
+    render,
+    render_chopped,
+    shown,
+    truncated_reason,
+)
 from sp404d.config import Rules, said
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from sp404d.audio.probe import AudioInfo
+from sp404d.audio import AudioInfo
 from sp404d.config import Rules
 from sp404d.metadata import Metadata
 
