@@ -344,7 +344,7 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sp404d.audio import probe
+    from sp404d.audio.probe import probe
     from sp404d.errors import JobError
     from sp404d.journal import Journal
     from sp404d.metadata import Metadata

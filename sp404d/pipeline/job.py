@@ -18,17 +18,9 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sp404d.audio import (
-    AudioInfo,
-    RenderSpec,
-    Slice,
-    dsp,
-    probe,
-    render,
-    render_chopped,
-    shown,
-    truncated_reason,
-)
+from sp404d.audio import AudioInfo, RenderSpec, Slice, dsp, render_chopped, shown, truncated_reason
+from sp404d.audio.probe import probe
+from sp404d.audio.render import render
 from sp404d.config import Rules, said
 from sp404d.durable import fsync_dir
 from sp404d.errors import FailedError, JobError, RejectedError

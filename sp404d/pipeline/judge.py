@@ -4,7 +4,8 @@ job would refuse it. The words are the worker's own."""
 
 from __future__ import annotations
 
-from sp404d.audio import dsp, probe, slices_too_short, too_long_to_chop
+from sp404d.audio import dsp, slices_too_short, too_long_to_chop
+from sp404d.audio.probe import probe
 from sp404d.config import Rules
 from sp404d.errors import JobError, RejectedError
 from sp404d.metadata import Metadata
