@@ -11,74 +11,76 @@ from contextlib import contextmanager, suppress
 
 from sp404d.durable import fsync_dir, rename
 from sp404d.errors import ConfigError
-from sp404d.journal._read import _Reading
-from sp404d.journal._state import (
-    _Orphan,
-)
+from sp404d.journal._read import Reader
+from sp404d.journal._state import FileState, Orphan
 
 
-class _Opening(_Reading):
-    """Opens, locks, and follows the path to the current file."""
+class Opener:
+    """Opens the journal file, holds its lock, and follows the path to the current file (what
+    it had is kept as the orphan, to be checked against what is there now)."""
+
+    def __init__(self, s: FileState, reader: Reader) -> None:
+        self.s, self.reader = s, reader
 
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the file lock, with every record other processes appended already read."""
-        self._check_writable()
-        with self.mutex:
-            if self._depth == 0:
-                self._acquire()
-            self._depth += 1
+        self.s.check_writable()
+        with self.s.mutex:
+            if self.s.depth == 0:
+                self.acquire()
+            self.s.depth += 1
             try:
                 yield
             finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fd is not None:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self.s.depth -= 1
+                if self.s.depth == 0 and self.s.fd is not None:
+                    fcntl.flock(self.s.fd, fcntl.LOCK_UN)
 
-    def _open_writer(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def open_writer(self) -> None:
+        self.s.path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         try:
             try:
-                fd, existed = os.open(self.path, flags), True
+                fd, existed = os.open(self.s.path, flags), True
             except FileNotFoundError:
-                fd, existed = os.open(self.path, flags | os.O_CREAT, 0o666), False
+                fd, existed = os.open(self.s.path, flags | os.O_CREAT, 0o666), False
         except IsADirectoryError:
-            raise ConfigError("journal", f"{self.path} is a folder; give a file path") from None
-        self._adopt(fd)
-        self._found_empty = existed and os.fstat(fd).st_size == 0
+            raise ConfigError("journal", f"{self.s.path} is a folder; give a file path") from None
+        self.adopt(fd)
+        self.s.found_empty = existed and os.fstat(fd).st_size == 0
 
-    def _open_reader(self) -> None:
+    def open_reader(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.s.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            self._reset()
+            self.s.reset()
             return  # nothing was ever journaled: an empty journal, and nothing created
-        self._adopt(fd)
-        self._catch_up(locked=False)
+        self.adopt(fd)
+        self.reader.catch_up(locked=False)
 
-    def _adopt(self, fd: int) -> None:
+    def adopt(self, fd: int) -> None:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-                raise ConfigError("journal", f"{self.path} is {kind}; give a file path")
+                raise ConfigError("journal", f"{self.s.path} is {kind}; give a file path")
         except BaseException:
             os.close(fd)
             raise
-        self._fd, self._ident = fd, (st.st_dev, st.st_ino)
-        self._reset()
+        self.s.fd, self.s.ident = fd, (st.st_dev, st.st_ino)
+        self.s.reset()
 
-    def _acquire(self) -> None:
+    def acquire(self) -> None:
         while True:
-            if self._fd is None:  # lost with the file, and opening its successor failed
-                self._check_open()
-                self._open_writer()
-            fd = self._require_fd()
+            if self.s.fd is None:  # lost with the file, and opening its successor failed
+                self.s.check_open()
+                self.open_writer()
+            fd = self.s.require_fd()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                st = os.stat(self.path)
-                current = (st.st_dev, st.st_ino) == self._ident
+                st = os.stat(self.s.path)
+                current = (st.st_dev, st.st_ino) == self.s.ident
                 how = "replaced"
             except FileNotFoundError:
                 current, how = False, "missing"
@@ -87,57 +89,57 @@ class _Opening(_Reading):
             # Another process replaced the file (a full rewrite) or it was deleted: our
             # descriptor holds a file nobody reads any more. Keep it to read what we had,
             # follow the path, read it anew (``_after_locked_read`` compares the two).
-            if self._orphan is None:
-                self._orphan = _Orphan(
-                    fd, self._ident, how, self._start, self._offset, self._index.total
+            if self.s.orphan is None:
+                self.s.orphan = Orphan(
+                    fd, self.s.ident, how, self.s.start, self.s.offset, self.s.index.total
                 )
                 fcntl.flock(fd, fcntl.LOCK_UN)
-                self._fd, self._ident = None, None
+                self.s.fd, self.s.ident = None, None
             else:
-                self._close_fd()
-            self._open_writer()
+                self.s.close_fd()
+            self.open_writer()
         try:
             try:
-                self._catch_up(locked=True)
+                self.reader.catch_up(locked=True)
             except ConfigError:
-                if self._orphan is None:
+                if self.s.orphan is None:
                     raise
                 # What replaced our journal is no journal: keep it, untouched, and start anew.
-                self._set_aside_foreign()
-                self._catch_up(locked=True)
+                self.set_aside_foreign()
+                self.reader.catch_up(locked=True)
         except BaseException:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self.s.fd is not None:
+                fcntl.flock(self.s.fd, fcntl.LOCK_UN)
             raise
 
-    def _set_aside_foreign(self) -> None:
+    def set_aside_foreign(self) -> None:
         """Rename a file that replaced the journal but is not one to ``JOURNAL.replaced[.N]``,
         and open a new journal in its place."""
-        aside = self.path.with_name(self.path.name + ".replaced")
+        aside = self.s.path.with_name(self.s.path.name + ".replaced")
         n = 1
         while aside.exists():
             n += 1
-            aside = self.path.with_name(f"{self.path.name}.replaced.{n}")
-        rename(self.path, aside)
-        fsync_dir(self.path.parent)
-        self._notice(
+            aside = self.s.path.with_name(f"{self.s.path.name}.replaced.{n}")
+        rename(self.s.path, aside)
+        fsync_dir(self.s.path.parent)
+        self.s.notice(
             "warning",
             "journal_replaced",
-            journal=str(self.path),
+            journal=str(self.s.path),
             how="replaced by a file that is not a journal",
             kept_in=str(aside),
         )
-        self._close_fd()
-        self._open_writer()
-        fcntl.flock(self._require_fd(), fcntl.LOCK_EX)
+        self.s.close_fd()
+        self.open_writer()
+        fcntl.flock(self.s.require_fd(), fcntl.LOCK_EX)
 
-    def _remove_stale_temps(self) -> None:
+    def remove_stale_temps(self) -> None:
         """Delete temp files of rewrites (and index snapshots) that died before their rename.
 
         Safe under the lock: a rewrite in progress holds it until its rename is done.
         """
-        prefix, suffix = f".{self.path.name}.", ".tmp"
-        for name in os.listdir(self.path.parent):
+        prefix, suffix = f".{self.s.path.name}.", ".tmp"
+        for name in os.listdir(self.s.path.parent):
             if name.startswith(prefix) and name.endswith(suffix):
                 with suppress(FileNotFoundError):
-                    os.unlink(self.path.parent / name)
+                    os.unlink(self.s.path.parent / name)

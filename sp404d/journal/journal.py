@@ -62,7 +62,7 @@ from tinydb import TinyDB
 from tinydb.table import Document, Table
 
 from sp404d.errors import ConfigError
-from sp404d.journal._file import _JournalStorage
+from sp404d.journal._file import JournalStorage
 from sp404d.journal._index import matches, placed
 from sp404d.journal._lines import TABLE
 from sp404d.journal._repair import damaged_path, reason
@@ -96,9 +96,9 @@ class Journal:
             readonly=readonly,
             sync_interval=sync_interval,
             notice=self._notice,
-            storage=_JournalStorage,
+            storage=JournalStorage,
         )
-        self._storage = cast(_JournalStorage, self.db.storage)
+        self._storage = cast(JournalStorage, self.db.storage)
 
     @staticmethod
     def _notice(level: str, event: str, **fields: Any) -> None:
@@ -312,8 +312,8 @@ class _JournalTable(Table):
     _seen_generation = -1
 
     @property
-    def _journal(self) -> _JournalStorage:
-        return cast(_JournalStorage, self._storage)
+    def _journal(self) -> JournalStorage:
+        return cast(JournalStorage, self._storage)
 
     def insert(self, document: Mapping[Any, Any]) -> int:
         return self.insert_multiple([document])[0]
@@ -348,11 +348,11 @@ class _JournalDB(TinyDB):
     default_table_name = TABLE
 
     def drop_tables(self) -> None:
-        with cast(_JournalStorage, self.storage).locked():
+        with cast(JournalStorage, self.storage).locked():
             super().drop_tables()
 
     def drop_table(self, name: str) -> None:
-        with cast(_JournalStorage, self.storage).locked():
+        with cast(JournalStorage, self.storage).locked():
             super().drop_table(name)
 
 
