@@ -11,6 +11,9 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger
+
+__all__ = ["FilteringBoundLogger", "configure", "get_logger"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -45,5 +48,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     )
 
 
-def get_logger(**context: Any) -> Any:
-    return structlog.get_logger("sp404d", **context)
+def get_logger(**context: Any) -> FilteringBoundLogger:
+    """The process's logger (``log.info("event", key=value)``), with ``context`` bound."""
+    logger: FilteringBoundLogger = structlog.get_logger("sp404d", **context)
+    return logger

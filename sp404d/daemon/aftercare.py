@@ -16,7 +16,7 @@ from typing import Any
 
 from sp404d.config import Config
 from sp404d.daemon.sourcefiles import dispose, remove_error_note, write_error_note
-from sp404d.logs import get_logger
+from sp404d.logs import FilteringBoundLogger, get_logger
 from sp404d.pipeline import Recorder
 
 RETRY_DELAYS_S = (5.0, 30.0, 120.0)  # failed jobs (not the card's fault) are retried this often
@@ -36,7 +36,7 @@ class Aftercare:
     requeue: Callable[[Path, Path], None]
     outbox_ok: Callable[[], bool]
     retries: dict[Path, tuple[float, int, Path]] = field(default_factory=dict)  # (due, n, inbox)
-    log: Any = field(default_factory=get_logger)
+    log: FilteringBoundLogger = field(default_factory=get_logger)
 
     def after(self, rec: Mapping[str, Any], source: Path, inbox: Path) -> None:
         """What follows a job's record, once the record is written (it may wait for the

@@ -12,11 +12,10 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sp404d.config import Config
 from sp404d.daemon.notify import Notifier
-from sp404d.logs import get_logger
+from sp404d.logs import FilteringBoundLogger, get_logger
 from sp404d.pipeline import OutboxAwayError, check_outbox, clean_stale_temps
 
 AWAY_CHECK_S = 1.0  # how often an absent outbox is looked for
@@ -36,7 +35,7 @@ class OutboxGuard:
     reason: str | None = None
     next_check: float = 0.0
     temps_left: bool = False  # temp files of cut-off writes wait to be cleared
-    log: Any = field(default_factory=get_logger)
+    log: FilteringBoundLogger = field(default_factory=get_logger)
 
     def use(self, config: Config) -> None:
         self.outbox, self.removable = config.outbox, config.outbox_removable

@@ -19,6 +19,12 @@ note waits in memory and goes out, in order, with the next one the file takes. A
 note is written only once its journal record is (the runner calls :meth:`Intents.resolve` then),
 so an output whose record is owed keeps its note. :meth:`check` notices a file deleted or
 replaced behind our back and writes into the new one the notes still unresolved.
+
+Why a file of its own, not journal lines: the journal is the history of finished jobs, one
+line a job, that users query through TinyDB and that is never cut; a note lives only while its
+job is in flight (two short lines, compacted away once resolved), and a crash-time question
+(which source does this file belong to?) is answered by reading these few notes, not the
+journal's years.
 """
 
 from __future__ import annotations

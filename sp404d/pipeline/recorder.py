@@ -139,10 +139,6 @@ class Recorder:
             self._waiting.setdefault(str(source), []).append(then)
         return True
 
-    @property
-    def records_owed(self) -> int:
-        return self.journal.owed
-
     def journal_problem(self) -> dict[str, Any] | None:
         """For the daemon's state file: why the journal cannot be written, while records wait."""
         if not self.journal.owed:

@@ -38,6 +38,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from sp404d.logs import get_logger
 from sp404d.watch.limits import WATCH_LIMIT_ADVICE as ADVICE
 from sp404d.watch.limits import unwatched
 
@@ -102,8 +103,9 @@ class _Enqueue(FileSystemEventHandler):
                 self._put(event.src_path, "deleted")
             else:
                 self._put(event.src_path, "changed")
-        except Exception:
-            pass
+        except Exception:  # never out of the observer's thread: it would die silently
+            with contextlib.suppress(Exception):
+                get_logger().exception("watch_event_lost", what=repr(event))
 
 
 class Watcher:
@@ -214,10 +216,6 @@ class Watcher:
                     observer.join(timeout=5)
         self.observer = self.backup = None
         self.polled = []
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 def open_for_writing(path: Path) -> bool | None:
