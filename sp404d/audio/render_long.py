@@ -12,22 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from sp404d.audio import dsp, shape, shape_stream
+from sp404d.audio import render_common as rc
 from sp404d.audio.decode import read_blocks
 from sp404d.audio.pcmfile import PcmWriter
 from sp404d.audio.probe import AudioInfo
-from sp404d.audio.render_common import (
-    Length,
-    RenderResult,
-    RenderSpec,
-    db,
-    fold_verdict,
-    judge,
-    limiter_gain,
-    nan_reason,
-    out_channels,
-    to_out_rate,
-    with_warning,
-)
+from sp404d.audio.render_common import Length, RenderResult, RenderSpec
 from sp404d.errors import RejectedError
 
 
@@ -46,20 +35,20 @@ def render_long(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Rend
     measures the input (where its sound is, how its channels fold), pass two the resampled
     output (peak, true peak, loudness), pass three writes. The same figures, and the same
     recorded ``shaping``, as :func:`_render_whole` takes from the samples held whole."""
-    channels = out_channels(info)
+    channels = rc.out_channels(info)
     threshold = 10 ** (spec.trim[0] / 20) if spec.trim is not None else math.inf
     span = shape_stream.SoundSpan(threshold)
     folded = shape_stream.SoundSpan(threshold)
     peak_in = 0.0
     for block in read_blocks(src, info):
         if not dsp.finite(block):
-            raise nan_reason()
+            raise rc.nan_reason()
         block = dsp.fold_channels(block)
         peak_in = max(peak_in, dsp.peak(block))
         span.add(block)
         if spec.mono and channels == 2:
             folded.add(block.mean(axis=1, keepdims=True, dtype=np.float32))
-    length = judge(info, span.frames, spec)
+    length = rc.judge(info, span.frames, spec)
     shaping: dict[str, object] = {}
     warning = None
     fold = False
@@ -68,7 +57,7 @@ def render_long(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Rend
         and channels == 2
         and (not spec.mono_below_s or span.frames < spec.mono_below_s * info.rate)
     ):
-        fold, warning = fold_verdict(span.fold_drop_db, spec, shaping)
+        fold, warning = rc.fold_verdict(span.fold_drop_db, spec, shaping)
     cut = _Cut(fold, 0, span.frames, span.frames)
     if spec.trim is not None:
         cut, length = _trimmed(folded if fold else span, cut, info, spec, length, shaping)
@@ -87,11 +76,11 @@ def render_long(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Rend
             loud.add(block)
     norm, loudness_before = _normalised(spec, true_peak, loud, shaping)
     top *= norm
-    gain = limiter_gain(top, scale) if spec.overs == "limit" else 1.0
+    gain = rc.limiter_gain(top, scale) if spec.overs == "limit" else 1.0
     if true_peak is not None:  # the gains scale both measures exactly
-        shaping["peak_after_dbtp"] = round(db(true_peak.value * norm * gain), 2)
+        shaping["peak_after_dbtp"] = round(rc.db(true_peak.value * norm * gain), 2)
         if loudness_before is not None:
-            after = loudness_before + db(norm * gain)
+            after = loudness_before + rc.db(norm * gain)
             shaping["loudness_after_lufs"] = round(after, 2)
     # Pass three: written.
     rng = np.random.default_rng(spec.seed)
@@ -106,10 +95,10 @@ def render_long(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> Rend
             samples, _ = dsp.quantise(dsp.silence(length.min_frames - written, out), rng)
             pcm.write(samples)
             written = length.min_frames
-    peak_db = db(top * gain) if top > 0 else None
-    result = RenderResult("convert", written, out, db(scale * gain), clipped, True, peak_db)
+    peak_db = rc.db(top * gain) if top > 0 else None
+    result = RenderResult("convert", written, out, rc.db(scale * gain), clipped, True, peak_db)
     result = replace(length.annotate(result, info), shaping=shaping or None)
-    return with_warning(result, warning) if warning else result
+    return rc.with_warning(result, warning) if warning else result
 
 
 def _normalised(
@@ -131,9 +120,9 @@ def _normalised(
         if math.isfinite(loudness_before):
             norm = 10 ** ((target - loudness_before) / 20)
     else:
-        shaping["peak_before_dbtp"] = round(db(tp), 2)
+        shaping["peak_before_dbtp"] = round(rc.db(tp), 2)
         norm = 10 ** (target / 20) / tp if tp > 0 else 1.0
-    shaping["normalize_gain_db"] = round(db(norm), 2)
+    shaping["normalize_gain_db"] = round(rc.db(norm), 2)
     return norm, loudness_before
 
 
@@ -188,8 +177,8 @@ def _shaped_blocks(
                 block, _ = dsp.tame(block, dsp.peak(block), "clip")
             yield block * _fades(lo, hi, cut, fade)[:, None] if fade > 0 else block
 
-    out = 1 if cut.fold else out_channels(info)
-    return to_out_rate(blocks(), info.rate, out, spec.quality)
+    out = 1 if cut.fold else rc.out_channels(info)
+    return rc.to_out_rate(blocks(), info.rate, out, spec.quality)
 
 
 def _fades(lo: int, hi: int, cut: _Cut, fade: int) -> np.ndarray:
