@@ -5,6 +5,8 @@
 floor : soundfile.read + soxr.resample(HQ) + TPDF dither + soundfile.write, on a pool of every
         core (the method of ../shared/bench/peers.py, `limit2`): the least work any converter
         must do. sp404d adds hashing, metadata, naming, fsyncs, the journal and its own start-up.
+floor+start: the same floor run as a fresh process (interpreter start and numpy, soundfile and
+        soxr imports included), as sp404d is timed: the fair end-to-end baseline.
 sox   : one `sox IN -r 48000 -b 16 OUT` process per file (sox dithers), when sox is installed.
 sp404d: `sp404d convert CORPUS` as a user runs it (a fresh outbox and journal), interpreter
         start-up included. Target: within 1.3x of the floor. Run with bytecode caching on, as
@@ -50,6 +52,17 @@ def floor(files: list[Path], out: Path) -> float:
     return time.perf_counter() - t
 
 
+def floor_process(corpus: Path, out: Path) -> float:
+    """The floor in a fresh interpreter, timed from outside as sp404d is."""
+    t = time.perf_counter()
+    subprocess.run(
+        [sys.executable, __file__, "--floor-child", str(corpus), str(out)],
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    )
+    return time.perf_counter() - t
+
+
 def sox_loop(files: list[Path], out: Path) -> float:
     t = time.perf_counter()
     for i, f in enumerate(files):
@@ -59,7 +72,12 @@ def sox_loop(files: list[Path], out: Path) -> float:
     return time.perf_counter() - t
 
 
-def sp404d(corpus: Path, out: Path, journal: Path) -> float:
+def sp404d(corpus: Path, out: Path, journal: Path, checkout: Path | None = None) -> float:
+    """``sp404d convert`` as a user runs it; ``checkout``: another sp404d's source tree (an
+    earlier commit), timed in the same run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
     t = time.perf_counter()
     proc = subprocess.run(
         [
@@ -75,7 +93,7 @@ def sp404d(corpus: Path, out: Path, journal: Path) -> float:
         ],
         capture_output=True,
         text=True,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        env=env,
     )
     elapsed = time.perf_counter() - t
     if proc.returncode not in (0, 1):
@@ -85,6 +103,10 @@ def sp404d(corpus: Path, out: Path, journal: Path) -> float:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--floor-child":  # floor_process's interpreter
+        corpus, out = Path(sys.argv[2]), Path(sys.argv[3])
+        floor(sorted(p for p in corpus.rglob("*") if p.is_file() and p.stat().st_size), out)
+        return
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -92,6 +114,9 @@ def main() -> None:
     ap.add_argument("--loops", type=int, default=40)
     ap.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
     ap.add_argument("--rounds", type=int, default=3, help="best of N for each method")
+    ap.add_argument(
+        "--before", type=Path, help="another sp404d checkout to time in the same run (a worktree)"
+    )
     a = ap.parse_args()
     corpus = a.workdir / "corpus"
     files = make_corpus(corpus, a.hits, a.loops)
@@ -107,16 +132,24 @@ def main() -> None:
     results: dict[str, float] = {}
     for _ in range(a.rounds):
         results["floor"] = min(results.get("floor", 1e9), floor(files, fresh("floor")))
+        took = floor_process(corpus, fresh("floor_start"))
+        results["floor+start"] = min(results.get("floor+start", 1e9), took)
         d = fresh("sp404d")
         results["sp404d"] = min(
             results.get("sp404d", 1e9), sp404d(corpus, d / "out", d / "j.jsonl")
         )
+        if a.before is not None:
+            d = fresh("before")
+            took = sp404d(corpus, d / "out", d / "j.jsonl", a.before)
+            results["before"] = min(results.get("before", 1e9), took)
     if shutil.which("sox"):
         results["sox"] = sox_loop(files, fresh("sox"))
     base = results["floor"]
-    print(f"{'method':8s} {'wall s':>8s} {'files/s':>8s} {'vs floor':>9s}")
+    started = results["floor+start"]
+    print(f"{'method':12s} {'wall s':>8s} {'files/s':>8s} {'vs floor':>9s} {'vs floor+start':>15s}")
     for name, secs in sorted(results.items(), key=lambda kv: kv[1]):
-        print(f"{name:8s} {secs:8.2f} {len(files) / secs:8.0f} {secs / base:8.2f}x")
+        ratios = f"{secs / base:8.2f}x {secs / started:14.2f}x"
+        print(f"{name:12s} {secs:8.2f} {len(files) / secs:8.0f} {ratios}")
 
 
 if __name__ == "__main__":

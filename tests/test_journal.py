@@ -958,7 +958,7 @@ class TestIntentsSharedLock:
         done = '{"source": "/in/a.wav", "output": "/out/a.wav"}\n'
         settled = done + done.replace("}", ', "resolved": true}')
         first = Intents(journal)
-        first.add(Path("/in/b.wav"), Path("/out/b.wav"))  # under way in "another process"
+        first.add([(Path("/in/b.wav"), Path("/out/b.wav"))])  # under way in "another process"
         with notes.open("a") as history:  # and a long history of jobs that ended
             history.write(settled * (COMPACT_BYTES // len(settled) + 1))
         second = Intents(journal)  # its own descriptor: flock treats it as another process

@@ -9,6 +9,7 @@ fields, so a new setting is one entry and nothing can drift apart.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
@@ -107,8 +108,10 @@ def setting(
     return field(default=default, metadata=meta)
 
 
+@functools.cache
 def settings_of(cls: type) -> tuple[Setting, ...]:
-    """The settings declared on a dataclass (and its bases), in declaration order."""
+    """The settings declared on a dataclass (and its bases), in declaration order (read once
+    a class: every plan asks)."""
     found = []
     for f in fields(cls):
         if "setting" not in f.metadata:

@@ -58,6 +58,14 @@ def _bare(name: str) -> str:
     return _cut(name, spans).strip(" _.-") if spans else name
 
 
+def kit_of_folder(name: str) -> str | None:
+    """The kit a folder's own name gives (``Dusty Kit 90bpm``: ``Dusty Kit``), or None for a
+    bank folder or one that names no kit."""
+    if not _bare(name) or _is_bank_folder(name):
+        return None
+    return _folder_name(name, "kit")
+
+
 def _folder_name(name: str, rule: str) -> str | None:
     """A genre or kit from a folder name (see :func:`_bare`); None if it is not a valid one."""
     value: str | None = RULES[rule].convert(_bare(name))

@@ -49,7 +49,8 @@ from sp404d.metadata.files import (
     is_metadata_file,
     sidecar_candidates,
 )
-from sp404d.metadata.path import infer_from_path
+from sp404d.metadata.path import infer_from_path, kit_of_folder
+from sp404d.pathtext import readable
 from sp404d.values import parse_defaults, parse_key
 
 __all__ = [
@@ -122,10 +123,10 @@ def read_metadata(
             if found is not None:
                 layers.append((f"folder:{shown}", found))
     from_path = infer_from_path(relative)
-    if name_root and located is not None and located[0].name:
-        named = infer_from_path(PurePath(located[0].name, relative))
-        if "kit" not in from_path and "kit" in named:  # only where no folder below names one
-            from_path["kit"] = named["kit"]
+    if name_root and located is not None and "kit" not in from_path:  # no folder below names one
+        kit = kit_of_folder(readable(located[0].name))
+        if kit is not None:
+            from_path["kit"] = kit
     layers.append(("path", from_path))
     if defaults:
         layers.append(("default", parse_defaults(defaults, "defaults")))

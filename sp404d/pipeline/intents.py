@@ -117,9 +117,10 @@ class Intents:
             return False
         return True
 
-    def _write(self, note: dict[str, Any]) -> None:
+    def _write(self, note: dict[str, Any], *, now: bool = True) -> None:
         self._queue.append(json.dumps(note) + "\n")
-        self.flush()
+        if now:
+            self.flush()
 
     def flush(self) -> bool:
         """Write the notes that wait; True when none is left. Never raises."""
@@ -163,15 +164,19 @@ class Intents:
         self._queue[:0] = again
         self.flush()
 
-    def add(self, source: Path, output: Path) -> None:
-        """Note a job before it starts: one small append, no fsync (a crash, not power loss)."""
-        self._open_notes[(str(source), str(output))] = None
-        self._write({"source": str(source), "output": str(output)})
+    def add(self, notes: list[tuple[Path, Path]]) -> None:
+        """Note jobs before they start, (source, output) each: one small append for all, no
+        fsync (a crash, not power loss)."""
+        for source, output in notes:
+            self._open_notes[(str(source), str(output))] = None
+            self._write({"source": str(source), "output": str(output)}, now=False)
+        self.flush()
 
     def resolve(self, source: Path, output: Path) -> None:
-        """The job's record is written: its note no longer means anything."""
+        """The job's record is written: its note no longer means anything. Written with the
+        next notes, not at once: a note whose output has a record is settled by the record."""
         self._open_notes.pop((str(source), str(output)), None)
-        self._write({"source": str(source), "output": str(output), "resolved": True})
+        self._write({"source": str(source), "output": str(output), "resolved": True}, now=False)
 
     def close(self) -> None:
         self.flush()

@@ -202,7 +202,7 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
             raise  # vanished: said so by the caller
         raise FailedError(f"cannot read the file: {exc.strerror or 'read error'}") from None
     facts["key"] = key = job_key(sha, plan)
-    if plan.journal is not None and not plan.pieces:  # a chop is redone, never looked up
+    if plan.journal is not None and plan.known_until and not plan.pieces:  # a chop is redone
         earlier = converted(plan.journal, key, plan.known_until)
         if earlier is not None:
             return ended("skipped", "already converted", output=earlier)

@@ -78,9 +78,7 @@ class Recorder:
     def intend(self, plans: Sequence[Plan]) -> None:
         """Note each plan's output before it runs, so a crash between its rename and its record
         never leaves a duplicate (:mod:`sp404d.pipeline.intents`)."""
-        for plan in plans:
-            for final in _finals(plan):
-                self.intents.add(plan.source, final)
+        self.intents.add([(plan.source, final) for plan in plans for final in _finals(plan)])
 
     def ran(self, plan: Plan, outcome: Outcome, started_at: str) -> JobRecord:
         """Record a job that ran (a chopped loop: a record a slice); its intent notes are
