@@ -72,6 +72,10 @@ OUTPUT_SUFFIXES = {".wav", ".aif", ".aiff"}
 # --- a daemon under test --------------------------------------------------------------------
 
 
+#: Another sp404d source tree to run (``--checkout``), or None for this one.
+CHECKOUT: Path | None = None
+
+
 class Daemon:
     """One `sp404d run` subprocess in its own session, with its own folders, config and log.
 
@@ -95,7 +99,7 @@ class Daemon:
             "log_format": "json",
             "workers": workers,
         }
-        root.mkdir(parents=True, exist_ok=True)
+        self.inbox.mkdir(parents=True, exist_ok=True)  # a configured inbox is not made for us
         self.config.write_text(yaml.safe_dump(settings))
         self.proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
@@ -117,6 +121,8 @@ class Daemon:
             PYTHONUNBUFFERED="1",
         )
         env.pop("NOTIFY_SOCKET", None)
+        if CHECKOUT is not None:  # another sp404d (an earlier commit), timed the same way
+            env["PYTHONPATH"] = str(CHECKOUT)
         ready = state_path(self.journal)
         ready.unlink(missing_ok=True)
         t = time.perf_counter()
@@ -529,7 +535,11 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=0.1, help="seconds between latency files")
     ap.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
     ap.add_argument("--rounds", type=int, default=3, help="throughput: best of N for each method")
+    ap.add_argument("--checkout", type=Path, help="run another sp404d source tree (a worktree)")
     a = ap.parse_args()
+    global CHECKOUT
+    CHECKOUT = a.checkout
+    print(f"sp404d from {a.checkout or 'this checkout'}")
     if sys.platform != "linux":
         sys.exit("bench_daemon.py needs Linux (inotify, /proc)")
     workers = os.cpu_count() or 1
