@@ -138,11 +138,11 @@ class DaemonProc:
         return [r for r in self.records() if r["status"] == status]
 
     def outputs(self) -> list[str]:
-        if not self.outbox.exists():
-            return []
-        return sorted(
-            p.relative_to(self.outbox).as_posix() for p in self.outbox.rglob("*") if p.is_file()
-        )
+        """The files in the outbox now (a folder the daemon removes meanwhile is skipped)."""
+        found = []
+        for folder, _, files in os.walk(self.outbox):  # os.walk passes over a vanished folder
+            found += [Path(folder, f).relative_to(self.outbox).as_posix() for f in files]
+        return sorted(found)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
