@@ -119,12 +119,12 @@ def test_equal_cuts_are_exact_to_the_frame() -> None:
 
 def test_onsets_are_found_just_before_each_hit() -> None:
     x = _hits(OUT).astype(np.float32)
-    cuts = chop.onset_cuts(x, OUT, 16, 4800)
-    assert len(cuts) == len(HITS) - 1  # the first hit is at 0: the loop's start
-    for cut, hit in zip(cuts, HITS[1:], strict=True):
+    starts, found = chop.onset_starts(x, OUT, 16, 4800)
+    assert starts[0] == 0 and len(starts) == found == len(HITS)  # the first hit is at 0
+    for cut, hit in zip(starts[1:], HITS[1:], strict=True):
         lead_ms = (hit * OUT - cut) / OUT * 1000
         assert 0 <= lead_ms <= 3, (cut, hit)  # before the attack, never inside it
-    parts = chop.slices(x, cuts, OUT, snapped=True)
+    parts = chop.slices_from(x, starts, OUT)
     assert not any(p.fade_in or p.fade_out for p in parts)  # quiet before each hit
     assert [p.start for p in parts[1:]] == [p.end for p in parts[:-1]]  # nothing lost between
     assert parts[0].start == 0 and parts[-1].end == len(x)
@@ -134,18 +134,20 @@ def test_onsets_are_new_sounds_not_changes_inside_a_decay() -> None:
     """8-bit hits: each decay ends in a step to digital silence, which changes the spectrum
     but brings no new sound; only the hits are cut at."""
     x = np.round(_hits(OUT) * 127) / 127
-    cuts = chop.onset_cuts(x.astype(np.float32), OUT, 16, 4800)
-    assert len(cuts) == len(HITS) - 1
-    assert all(abs(c / OUT - h) < 0.005 for c, h in zip(cuts, HITS[1:], strict=True))
+    starts, _ = chop.onset_starts(x.astype(np.float32), OUT, 16, 4800)
+    assert len(starts) == len(HITS)
+    assert all(abs(c / OUT - h) < 0.005 for c, h in zip(starts, HITS, strict=True))
 
 
 def test_onsets_keep_the_strongest_and_respect_the_shortest_slice() -> None:
     x = _hits(OUT).astype(np.float32)
-    assert len(chop.onset_cuts(x, OUT, 4, 4800)) == 3  # at most 4 slices
+    assert len(chop.onset_starts(x, OUT, 4, 4800)[0]) == 4  # at most 4 slices
     # No slice under 0.3 s: hits 0.25 s apart cannot both start one.
-    cuts = [0, *chop.onset_cuts(x, OUT, 16, round(0.3 * OUT)), len(x)]
+    starts, _ = chop.onset_starts(x, OUT, 16, round(0.3 * OUT))
+    cuts = [*starts, len(x)]
     assert min(b - a for a, b in itertools.pairwise(cuts)) >= 0.3 * OUT
-    assert chop.onset_cuts(np.zeros((OUT, 2), np.float32), OUT, 16, 4800) == []
+    silence = np.zeros((OUT, 2), np.float32)
+    assert chop.onset_starts(silence, OUT, 16, 4800) == ([0], 0)  # one slice, nothing found
 
 
 def test_a_cut_inside_sound_is_faded_and_a_quiet_one_is_not() -> None:
@@ -571,10 +573,11 @@ def test_onset_slices_tile_any_loop(
         at = round(when * OUT)
         x[at : at + 200] += 0.9
     least = 4800
-    cuts = chop.onset_cuts(x, OUT, most, least)
-    parts = chop.slices(x, cuts, OUT, snapped=True)
+    starts, _ = chop.onset_starts(x, OUT, most, least)
+    parts = chop.slices_from(x, starts, OUT)
     assert 1 <= len(parts) <= most
-    assert parts[0].start == 0 and parts[-1].end == frames
+    assert parts[-1].end == frames  # from the first sound (silence before it is no slice)
+    assert parts[0].start == 0 or np.abs(x[: parts[0].start]).max() <= chop.QUIET
     assert all(a.end == b.start for a, b in itertools.pairwise(parts))
     if len(parts) > 1:
         assert min(p.end - p.start for p in parts) >= least - round(chop.SNAP_MS * OUT / 1000)

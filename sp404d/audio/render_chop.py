@@ -64,12 +64,21 @@ def render_chopped(
             raise RejectedError(why)
         parts = chop.slices(x, chop.equal_cuts(len(x), count), dsp.OUT_RATE, snapped=False)
     else:
-        cuts = chop.onset_cuts(x, dsp.OUT_RATE, count, least)
-        if len(cuts) + 1 > len(dsts):  # fewer pads free in its kit than sounds found
-            room = f"room for {len(dsts)} slices on its pads"
-            crowded = f"{len(cuts) + 1} sounds found, {room}: the strongest kept"
-            cuts = chop.onset_cuts(x, dsp.OUT_RATE, len(dsts), least)
-        parts = chop.slices(x, cuts, dsp.OUT_RATE, snapped=True)
+        room = min(count, len(dsts))
+        if way == "markers":
+            # The markers were placed on the file as it was: a trimmed start moves them.
+            trimmed = float(str(whole.shaping.get("trim_start_ms", 0.0)))
+            shift = round(trimmed * dsp.OUT_RATE / 1000)
+            marks = tuple(m - shift for m in spec.markers if m > shift)
+            starts, found = chop.marker_starts(len(x), marks, room, least)
+        else:
+            sensitivity = way.split()[1] if " " in way else "mid"
+            starts, found = chop.onset_starts(x, dsp.OUT_RATE, room, least, sensitivity)
+        if found > room and room < count:  # fewer pads free in its kit than sounds found
+            crowded = (
+                f"{found} sounds found, room for {room} slices on its pads: the strongest kept"
+            )
+        parts = chop.slices_from(x, starts, dsp.OUT_RATE)
     done = []
     for i, (part, dst) in enumerate(zip(parts, dsts, strict=False)):
         y = chop.cut_out(x, part, dsp.OUT_RATE)
@@ -78,7 +87,8 @@ def render_chopped(
         done.append((part, finish(whole, y, info, dst, spec, (spec.seed, i))))
     if crowded:
         done = [(part, with_warning(result, crowded)) for part, result in done]
-    if way == "onsets" and len(done) == 1:
+    if way != "equal" and len(done) == 1:
+        what = "markers" if way == "markers" else "transients"
         part, result = done[0]
-        done[0] = (part, with_warning(result, "no transients found to chop at: one slice"))
+        done[0] = (part, with_warning(result, f"no {what} found to chop at: one slice"))
     return done

@@ -51,7 +51,8 @@ class RenderSpec:
     mono: bool = False
     mono_below_s: float = 0.0  # 0: fold every file
     fold_cancels: str = "stereo"  # a fold whose sides cancel: kept stereo, or folded anyway
-    chop: tuple[str, int] | None = None  # ("equal", N) or ("onsets", most): render_chopped
+    chop: tuple[str, int] | None = None  # ("equal", N), ("onsets", most)...: render_chopped
+    markers: tuple[int, ...] = ()  # ``chop: markers``: the file's markers, 48 kHz frames
     slice_min_frames: int = 0  # no slice shorter: padded with silence, or with
     pad_slices: bool = True  # False, equal slices that short are refused
 

@@ -25,6 +25,7 @@ from sp404d.config import Config, said
 from sp404d.daemon import reason_kind
 from sp404d.errors import Sp404dError
 from sp404d.pathtext import printable
+from sp404d.values import checks
 
 
 def register(sub: Any) -> None:
@@ -334,12 +335,7 @@ def _shaping_text(asked: Mapping[str, Any]) -> str:
             + (" (even if its channels cancel)" if asked.get("fold_cancels") == "fold" else "")
         )
     if chop := asked.get("chop"):
-        way, count = chop
-        said.append(
-            f"chop into {count} equal slices"
-            if way == "equal"
-            else f"chop at its onsets into at most {count} slices"
-        )
+        said.append(checks.chop_said(*chop))
     return f"\n  then: {', '.join(said)}" if said else ""
 
 

@@ -45,6 +45,8 @@ def said(value: Any) -> Any:
         first, second = value
         if first == "equal":
             return str(second)
+        if isinstance(first, str) and first.startswith("onsets "):  # ("onsets soft", 8)
+            return f"onsets {second} {first.split()[1]}"
         if isinstance(first, str):
             return f"{first} {second:g}"
         return f"{{threshold_db: {first:g}, keep_ms: {second:g}}}"  # trim

@@ -75,9 +75,9 @@ def _claim_run(
         count,
         str(request.source),
         [str(p) for p in own],
-        flexible=way == "onsets",
+        flexible=way != "equal",
     )
-    if way == "onsets":  # holds pads it may not use: the kit waits for it
+    if way != "equal":  # holds pads it may not use: the kit waits for it
         held.chopping[(outbox, fold(kit))] = request.source
     return run
 

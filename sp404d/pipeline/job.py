@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sp404d.audio import AudioInfo, RenderSpec, Slice, dsp, render_chopped, shown, truncated_reason
+from sp404d.audio.markers import read_markers
 from sp404d.audio.probe import probe
 from sp404d.audio.render import render
 from sp404d.config import Rules, said
@@ -222,8 +223,9 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
     return ended("done", None, output=output, render=result, replaced=stale)
 
 
-def _spec(plan: Plan, min_frames: int, seed: int) -> RenderSpec:
+def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None) -> RenderSpec:
     rules = plan.rules
+    chop_at_markers = info is not None and rules.chop is not None and rules.chop[0] == "markers"
     return RenderSpec(
         fmt=rules.format,
         quality=rules.quality,
@@ -238,9 +240,15 @@ def _spec(plan: Plan, min_frames: int, seed: int) -> RenderSpec:
         mono_below_s=rules.mono_below_s,
         fold_cancels=rules.fold_cancels,
         chop=rules.chop,
+        markers=_markers(plan, info) if chop_at_markers and info is not None else (),
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
         pad_slices=rules.short_files != "reject",
     )
+
+
+def _markers(plan: Plan, info: AudioInfo) -> tuple[int, ...]:
+    """The file's markers as frames of the 48 kHz output."""
+    return tuple(round(p * dsp.OUT_RATE / info.rate) for p in read_markers(plan.source))
 
 
 def _chopped(
@@ -256,7 +264,7 @@ def _chopped(
         if piece.final.parent != folder or piece.final.name in ("", ".", ".."):
             raise FailedError(f"refusing to write {piece.final}: not a file in {folder}")
         folders.append(folder)
-    spec = _spec(plan, min_frames, seed)
+    spec = _spec(plan, min_frames, seed, info)
     with contextlib.ExitStack() as stack:
         temps = [stack.enter_context(TempFile(folder)) for folder in folders]
         made = render_chopped(plan.source, info, [t.path for t in temps], spec)
@@ -296,7 +304,7 @@ def _slice_facts(part: Slice, index: int, count: int, rules: Rules) -> dict[str,
     return {
         "n": index + 1,
         "of": count,
-        "chop": f"onsets {asked}" if way == "onsets" else str(asked),
+        "chop": str(said((way, asked))),
         "start_s": round(part.start / dsp.OUT_RATE, 6),
         "end_s": round(part.end / dsp.OUT_RATE, 6),
         "faded": [part.fade_in, part.fade_out],

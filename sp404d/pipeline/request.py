@@ -125,4 +125,4 @@ def claim_order(request: Request, meta: Metadata | Early) -> int:
     if meta.pad is not None:
         return 0
     chop = meta.shaping.get("chop", request.config.chop)
-    return 2 if chop and chop[0] == "onsets" else 1
+    return 2 if chop and chop[0] != "equal" else 1

@@ -138,23 +138,51 @@ def normalize(value: Any) -> tuple[str, float] | None:
 CHOP_MOST = 64  # slices of one loop: four banks of pads
 
 
+SENSITIVITIES = ("soft", "mid", "hard")
+
+
 def chop(value: Any) -> tuple[str, int] | None:
-    """``16`` (equal slices), ``onsets`` (at its transients, at most 16 slices), ``onsets 8``
-    (at most 8), or ``off``."""
+    """``16`` (equal slices), ``onsets`` (at its hits, at most 16 slices), ``onsets 8`` (at
+    most 8), ``onsets 8 soft`` (or ``hard``: how hard a hit must be; ``mid`` by default),
+    ``markers`` (at the markers the file carries, at most 16; ``markers 32``), or ``off``.
+
+    As ``(way, most)``: ``("equal", 16)``, ``("onsets", 16)``, ``("onsets soft", 8)``,
+    ``("markers", 16)``."""
     if value in (False, "off", None):
         return None
-    words = str(value).split() if isinstance(value, (int, str)) and value is not True else []
+    words = [w.lower() for w in str(value).split()] if isinstance(value, (int, str)) else []
+    if value is True:
+        words = []
     count: Any = None
+    way = ""
     if len(words) == 1 and words[0].isdigit():
         way, count = "equal", int(words[0])
-    elif words and words[0].lower() == "onsets" and len(words) <= 2:
-        way = "onsets"
-        count = 16 if len(words) == 1 else (int(words[1]) if words[1].isdigit() else None)
+    elif words and words[0] in ("onsets", "markers") and len(words) <= 3:
+        way, rest = words[0], words[1:]
+        count = 16
+        if rest and rest[0].isdigit():
+            count = int(rest.pop(0))
+        if way == "onsets" and rest and rest[0] in SENSITIVITIES:
+            sensitivity = rest.pop(0)
+            way = way if sensitivity == "mid" else f"onsets {sensitivity}"
+        if rest:
+            count = None
     if count is not None and 2 <= count <= CHOP_MOST:
         return (way, count)
     raise ValueError(
-        f"must be off, a number of equal slices (2 to {CHOP_MOST}), onsets, or onsets N "
-        f"(at most N slices), e.g. 16; got {shown(value)}"
+        f"must be off, a number of equal slices (2 to {CHOP_MOST}), onsets, onsets N, "
+        f"onsets N soft|mid|hard, or markers, e.g. 16; got {shown(value)}"
+    )
+
+
+def chop_said(way: str, count: int) -> str:
+    """A chop as ``check`` says it: ``chop at its onsets into at most 16 slices (soft)``."""
+    if way == "equal":
+        return f"chop into {count} equal slices"
+    if way == "markers":
+        return f"chop at its markers into at most {count} slices"
+    return f"chop at its onsets into at most {count} slices" + (
+        f" ({way.split()[1]})" if " " in way else ""
     )
 
 
