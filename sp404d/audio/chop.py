@@ -86,14 +86,14 @@ def marker_starts(
 
 def snap(x: np.ndarray, cut: int, rate: int) -> tuple[int, bool]:
     """Where to cut near ``cut``: the latest quiet frame (every channel under :data:`QUIET`) in
-    the :data:`SNAP_MS` before it, else the quietest there; and whether it is quiet enough to
-    cut at without a fade."""
+    the :data:`SNAP_MS` before it; else (a hit over another's tail) one fade-in before it, so
+    the fade ends where the hit begins. And whether it is quiet enough to cut without a fade."""
     lo = max(1, cut - round(SNAP_MS * rate / 1000))
     level = np.abs(x[lo : cut + 1]).max(axis=1)
     quiet = np.flatnonzero(level <= QUIET)
     if len(quiet):
         return lo + int(quiet[-1]), True
-    return lo + len(level) - 1 - int(np.argmin(level[::-1])), False
+    return max(lo, cut - round(FADE_IN_MS * rate / 1000)), False
 
 
 def slices(x: np.ndarray, cuts: list[int], rate: int, *, snapped: bool) -> list[Slice]:

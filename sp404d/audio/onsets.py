@@ -1,27 +1,33 @@
 """Where the hits of a loop begin: onset detection for ``chop: onsets``, numpy only.
 
-How, and why each step (the misses of the first detector, replayed hit by hit, named them):
+How, and why each step (the misses of the first detector, replayed hit by hit, named them; the
+figures are in docs/benchmarks.md, from bench/bench_onsets.py):
 
-1. **Rises in dB, per band group.** A short-time spectrum (21 ms window, 5.3 ms hop) is pooled
-   into log-spaced bands; each band's level in dB is compared with the frame before (with the
+1. **Rises in dB, per band group.** A short-time spectrum (43 ms window, 5.3 ms hop) is pooled
+   into log-spaced bands; each band's level in dB is compared with 21 ms before (with the
    neighbouring bands' levels too, so a sliding pitch is not a new sound). The rises are averaged
    over three groups, low (to 250 Hz), mid (to 4 kHz) and high, and the detection function is
    the largest group's average. A kick rises in a few low bands only: summed over the whole
    spectrum it scored a tenth of a hat and was missed; in its own group it is as strong as a
-   hat in its.
+   hat in its. Levels 50 dB under the loop's loudest are one floor: noise and a window's leakage
+   rise nowhere.
 2. **A threshold that follows the music**: a peak counts where it stands out of the local
-   median (about 0.2 s around it) by the sensitivity's margin (``soft``, ``mid``, ``hard``, as
-   the MK2's own AUTO MARK has) and is a local maximum within 10 ms.
-3. **The start of the rise, not half its peak.** The onset is refined on a fine envelope (1 ms)
-   of the group that rose (a first difference for mid and high, which a low tail barely moves;
-   a smoothed signal for low): from the steepest rise near the peak, back to where the envelope
-   leaves the level it had just before. Half the peak landed early in a louder sound's tail, or
-   20-30 ms late on a slow pedal hat or a clap's weak first burst.
-4. **A new sound, not a step in a decay**: the group's level in the 15 ms after the onset must
-   be 3 dB above the 15 ms before it. A decay stepping down to digital silence rises nowhere.
+   median (0.2 s around it) by the sensitivity's margin (``soft``, ``mid``, ``hard``, as the
+   MK2's own AUTO MARK has) and is a local maximum within 10 ms.
+3. **The start of the rise, not half its peak.** The onset is placed on a fine envelope (0.25 ms
+   steps) of what the group hears: low through a low-pass, mid through a first difference,
+   high through a second (so a snare's body does not hide a hat's start, nor a hat a kick's).
+   From the steepest rise near the peak, back to where the envelope leaves the level it had just
+   before. Half the peak landed early in a louder sound's tail, or 20-30 ms late on a slow pedal
+   hat or a clap's weak first burst. A kick's click rises in the high group before its body in
+   the low: the earliest group that rose strongly places the onset.
+4. **A new sound, not a step in a decay**: what the group hears in the 15 ms after the onset
+   must be 3 dB louder than in the 15 ms before, 3 dB over the group's floor in the loop, and
+   its attack must rise 6 dB within 5 ms. The swell of an 808's tail, two microphones beating
+   in a kick's decay, noise between hits: none is a hit.
 
 :func:`detect` gives every onset with its strength; the chop keeps the strongest it has room
-for (:mod:`sp404d.audio.chop`). About 5 ms per second of audio on one core.
+for (:mod:`sp404d.audio.chop`).
 """
 
 from __future__ import annotations
@@ -30,25 +36,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FRAME = 1024  # ~21 ms at 48 kHz
+FRAME = 2048  # ~43 ms at 48 kHz
 HOP = 256  # ~5.3 ms: the detection function's step, before the onset is refined
+LAG = 4  # frames: a rise is measured against the frame this far before
 BANDS_PER_OCTAVE = 4
 LOWEST_HZ, HIGHEST_HZ = 40.0, 18_000.0
 GROUP_EDGES_HZ = (250.0, 4000.0)  # low | mid | high
+FLOOR_DB = -70.0  # levels under this are silence (no onset is found in silence)
+#: Band levels this far under the loop's loudest are one floor: the window's leakage of a loud
+#: tone into bands it does not sound in, and noise far under the music, rise nowhere.
+RANGE_DB = 50.0
 #: How far a peak must stand out of the local median, in dB averaged over its group's bands.
-SENSITIVITY_DB = {"soft": 1.5, "mid": 3.0, "hard": 6.0}
+SENSITIVITY_DB = {"soft": 1.0, "mid": 2.0, "hard": 4.0}
 SENSITIVITIES = tuple(SENSITIVITY_DB)
 MEDIAN_S = 0.2
 PEAK_S = 0.010
-RISE_DB = 3.0  # the group's level after the onset over before it
+BLOCK_S = 0.00025  # the fine envelope's step
+REACH = (0.5, 0.5)  # where a frame's onset is looked for: frames before and after its centre
+HOLD_S = (0.010, 0.001, 0.001)  # per group: a period of its lowest sound (a sine's dips)
+RISE_DB = 3.0  # what the group hears after the onset over before it
 RISE_S = 0.015
-ENVELOPE_S = 0.001
-FLOOR_DB = -70.0
-#: Band levels this far under the loop's loudest are one floor: the window's leakage of a loud
-#: tone into bands it does not sound in, and noise far under the music, rise nowhere.
-RANGE_DB = 50.0  # levels under this are silence (no onset is found in silence)
+SHARP_DB, SHARP_S = 6.0, 0.005  # a hit's attack rises at least this much this fast
 FLOOR_PERCENTILE = 20.0  # a group's floor: its level in the loop's quieter moments
-ABOVE_FLOOR_DB = 6.0  # a hit's group level over that floor
+ABOVE_FLOOR_DB = 3.0  # a hit's level over that floor
 LEAD_S = 0.0005  # the slice starts this much before the refined onset
 
 
@@ -60,6 +70,17 @@ class Onset:
     strength: float
 
 
+@dataclass(frozen=True)
+class _Heard:
+    """What one group hears, over the whole loop, in blocks of :data:`BLOCK_S`: its peak-held
+    envelope and its power over the :data:`RISE_S` ending at each block, in dB; its floor."""
+
+    block: int
+    envelope: np.ndarray
+    power: np.ndarray
+    floor: float
+
+
 def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]:
     """Every onset of ``mono`` (float samples), in time order."""
     if len(mono) < FRAME // 2 or not np.any(mono):
@@ -69,15 +90,17 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
     rises = np.maximum(levels - _before(levels), 0.0)
     by_group = np.stack([rises[:, g].mean(axis=1) for g in groups], axis=1)
     odf = by_group.max(axis=1)
-    which = _loudest_rise(levels, groups)
-    peaks = _peaks(odf, rate, SENSITIVITY_DB[sensitivity])
-    floors = [_db_percentile(levels[:, g], FLOOR_PERCENTILE) for g in groups]
+    margin = SENSITIVITY_DB[sensitivity]
+    heard = [_hear(mono, g, rate) for g in range(len(groups))]
     found: list[Onset] = []
-    for k in peaks:
-        g = int(which[k])
-        at = _rise_start(mono, k * HOP, rate, g)
-        if _is_new_sound(levels, groups[g], at, rate, floors[g]):
-            found.append(Onset(at, float(odf[k])))
+    for k in _peaks(odf, rate, margin):
+        rose = [int(g) for g in np.argsort(-by_group[k]) if by_group[k, g] >= margin / 2]
+        for g in rose:  # the group that rose most first
+            start = _rise_start(heard[g], k * HOP, rate)
+            if _is_new_sound(heard[g], start, rate):
+                at = min(start, _earliest_part(heard, by_group, k, rate))
+                found.append(Onset(max(0, at - round(LEAD_S * rate)), float(odf[k])))
+                break
     return _apart(found, round(PEAK_S * rate))
 
 
@@ -129,21 +152,11 @@ def _groups(rate: int) -> list[np.ndarray]:
     ]
 
 
-def _loudest_rise(levels: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    """Per frame, the group whose power grew most: where the new sound is. (Its mean rise in
-    dB would favour a narrow group where a tone's onset only splashes.)"""
-    power = 10.0 ** (levels / 10.0)
-    growth = power - np.concatenate([power[:1], power[:-1]], axis=0)
-    by_group = np.stack([growth[:, g].sum(axis=1) for g in groups], axis=1)
-    which: np.ndarray = by_group.argmax(axis=1)
-    return which
-
-
 def _before(levels: np.ndarray) -> np.ndarray:
-    """Each band's level in the frame before, as the loudest of it and its neighbours (a
+    """Each band's level :data:`LAG` frames before, as the loudest of it and its neighbours (a
     sliding pitch moves between bands: no new sound)."""
-    silence = np.full_like(levels[:1], levels.min())
-    before = np.concatenate([silence, levels[:-1]], axis=0)  # before the file: silence
+    silence = np.full_like(levels[:LAG], levels.min())
+    before = np.concatenate([silence, levels[:-LAG]], axis=0)  # before the file: silence
     padded = np.pad(before, ((0, 0), (1, 1)), mode="edge")
     near: np.ndarray = np.maximum(np.maximum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
     return near
@@ -153,10 +166,8 @@ def _peaks(odf: np.ndarray, rate: int, margin: float) -> list[int]:
     """Frames where the detection function is a local maximum (within :data:`PEAK_S`) standing
     ``margin`` above its local median."""
     span = max(1, round(MEDIAN_S * rate / HOP / 2))
-    windows = np.lib.stride_tricks.sliding_window_view(
-        np.pad(odf, span, mode="constant"), 2 * span + 1
-    )
-    median = np.median(windows, axis=1)
+    padded = np.pad(odf, span, mode="constant")
+    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * span + 1), axis=1)
     near = max(1, round(PEAK_S * rate / HOP))
     local = np.lib.stride_tricks.sliding_window_view(
         np.pad(odf, near, mode="constant"), 2 * near + 1
@@ -164,72 +175,99 @@ def _peaks(odf: np.ndarray, rate: int, margin: float) -> list[int]:
     return [int(k) for k in np.flatnonzero((odf >= local) & (odf > median + margin) & (odf > 0))]
 
 
-def _rise_start(mono: np.ndarray, centre: int, rate: int, group: int) -> int:
-    """Where the rise that the frame at ``centre`` saw begins.
+def _hear(mono: np.ndarray, group: int, rate: int) -> _Heard:
+    """What ``group`` hears of the loop, without delay: low through a zero-phase low-pass (two
+    2 ms moving averages: a hat over the kick does not hide its start), mid through a first
+    difference, high through a second (a snare's body does not hide a hat's)."""
+    x = mono.astype(np.float64)
+    if group == 0:
+        width = max(1, round(0.002 * rate))
+        x = _moving_average(_moving_average(x, width), width)
+    else:
+        x = np.diff(x, prepend=x[:1])
+        if group == 2:
+            x = np.diff(x, prepend=x[:1])
+    block = max(1, round(BLOCK_S * rate))
+    count = len(x) // block
+    blocks = x[: count * block].reshape(count, block)
+    hold = max(1, round(HOLD_S[group] * rate / block))
+    peak = np.abs(blocks).max(axis=1)
+    held = np.lib.stride_tricks.sliding_window_view(np.pad(peak, (hold - 1, 0)), hold).max(axis=1)
+    reach = max(1, round(RISE_S * rate / block))
+    summed = np.concatenate([[0.0], np.cumsum((blocks**2).mean(axis=1))])
+    ends = np.arange(count + 1)
+    mean = (summed - summed[np.maximum(0, ends - reach)]) / reach
+    power = 10.0 * np.log10(mean + 1e-12)
+    floor = float(np.percentile(power[reach:], FLOOR_PERCENTILE)) if count > reach else -120.0
+    return _Heard(block, 20.0 * np.log10(held + 1e-9), power, floor)
 
-    On a fine envelope of what the group hears (the first difference for mid and high, which a
-    low tail barely moves; the signal for low), held at its peak over a period of the group's
-    lowest sound (10 ms low, 1 ms else: a sine's own dips are no silence): the steepest rise in
-    the frame's reach, then back to the last point under the level it had in the 20 ms before
-    (its median: noise and a decaying tail) plus a tenth of the rise (at least
-    :data:`RISE_DB`), less :data:`LEAD_S`.
+
+def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred: no delay."""
+    summed = np.concatenate([[0.0], np.cumsum(x)])
+    lo = np.clip(np.arange(len(x)) - width // 2, 0, len(x))
+    hi = np.clip(lo + width, 0, len(x))
+    out: np.ndarray = (summed[hi] - summed[lo]) / width
+    return out
+
+
+def _rise_start(heard: _Heard, centre: int, rate: int) -> int:
+    """Where the rise the frame at ``centre`` saw begins, in frames of the loop.
+
+    The steepest 1 ms rise of the group's envelope within the frame's reach; then back to the
+    last point under the level it had in the 20 ms before (its median: noise and a decaying
+    tail) plus a tenth of the rise (at least :data:`RISE_DB`).
     """
-    hold = round((0.010 if group == 0 else 0.001) * rate)
-    reach_lo = max(0, centre - FRAME // 2 - HOP)
-    lo = max(0, reach_lo - round(0.02 * rate) - hold)
-    hi = min(len(mono), centre + FRAME // 2)
-    if hi - reach_lo < 4:
-        return max(0, centre)
-    seg = mono[lo:hi].astype(np.float64)
-    if group > 0:
-        seg = np.diff(seg, prepend=seg[:1])
-    held = np.lib.stride_tricks.sliding_window_view(np.pad(np.abs(seg), (hold - 1, 0)), hold).max(
-        axis=1
-    )
-    envelope = 20.0 * np.log10(held + 1e-9)
-    step = max(1, round(0.001 * rate))
-    first = reach_lo - lo
-    slope = envelope[first + step :] - envelope[first : len(envelope) - step]
-    steepest = first + step + int(np.argmax(slope))
-    back = max(min(hold, steepest), steepest - round(0.02 * rate))  # past the hold's warm-up
-    level = float(np.median(envelope[back : max(back + 1, steepest - step)]))
-    peak = float(np.max(envelope[steepest : steepest + 4 * step + 1]))
+    env, block = heard.envelope, heard.block
+    lo = max(0, (centre - round(REACH[0] * FRAME)) // block)
+    hi = min(len(env), (centre + round(REACH[1] * FRAME)) // block)
+    step = max(1, round(0.001 * rate / block))
+    if hi - lo <= step + 1:
+        return max(0, min(centre, (len(env) - 1) * block))
+    slope = env[lo + step : hi] - env[lo : hi - step]
+    steepest = lo + step + int(np.argmax(slope))
+    back = max(0, steepest - round(0.02 * rate / block))
+    level = float(np.median(env[back : max(back + 1, steepest - step)]))
+    peak = float(np.max(env[steepest : steepest + 4 * step + 1]))
     threshold = level + max(RISE_DB, 0.1 * (peak - level))
-    quiet = np.flatnonzero(envelope[back : steepest + 1] <= threshold)
+    quiet = np.flatnonzero(env[back : steepest + 1] <= threshold)
     start = back + int(quiet[-1]) + 1 if len(quiet) else steepest
-    return max(0, lo + start - round(LEAD_S * rate))
+    return start * block
 
 
-def _is_new_sound(
-    levels: np.ndarray, bands: np.ndarray, at: int, rate: int, floor: float = FLOOR_DB
-) -> bool:
-    """The group's level over :data:`RISE_S` after ``at`` stands :data:`RISE_DB` above the
-    same span before it (frames of the band levels; a decay stepping to silence fails), and
-    :data:`ABOVE_FLOOR_DB` above the group's floor in the loop (its quiet moments: a ripple
-    of the noise between hits is no hit)."""
-    if not len(bands):
+def _earliest_part(heard: list[_Heard], by_group: np.ndarray, k: int, rate: int) -> int:
+    """Where the earliest part of the sound peaking at frame ``k`` begins: a kick's click rises
+    in the high group a few ms before its body in the low one, whose rise is the larger. Each
+    group that rose :data:`RISE_DB` in the :data:`PEAK_S` up to ``k`` is asked."""
+    near = max(1, round(PEAK_S * rate / HOP))
+    first = max(0, k - near)
+    span = by_group[first : k + 1]
+    starts = [
+        _rise_start(heard[g], (first + int(span[:, g].argmax())) * HOP, rate)
+        for g in range(span.shape[1])
+        if span[:, g].max() >= RISE_DB
+    ]
+    return min(starts, default=k * HOP)
+
+
+def _is_new_sound(heard: _Heard, at: int, rate: int) -> bool:
+    """What the group hears over :data:`RISE_S` after ``at`` is :data:`RISE_DB` louder than
+    over the same span before, :data:`ABOVE_FLOOR_DB` over the group's floor in the loop, and
+    rises :data:`SHARP_DB` within :data:`SHARP_S` (an attack, not a swell)."""
+    power, block = heard.power, heard.block
+    reach = max(1, round(RISE_S * rate / block))
+    i = at // block
+    if i + reach >= len(power):
         return False
-    reach = max(1, round(RISE_S * rate / HOP))
-    k = round(at / HOP)
-    after = levels[k + 1 : k + 1 + reach, bands]
-    before = levels[max(0, k - reach) : k, bands]
-    if not len(after):
+    after = float(power[i + reach])
+    before = float(power[i]) if i >= reach else -120.0
+    if after - before < RISE_DB or after < heard.floor + ABOVE_FLOOR_DB:
         return False
-    if not len(before):
-        return True
-    gain = _db_mean(after) - _db_mean(before)
-    return bool(gain >= RISE_DB and _db_mean(after) > max(FLOOR_DB + 10, floor + ABOVE_FLOOR_DB))
-
-
-def _db_percentile(levels: np.ndarray, q: float) -> float:
-    """The ``q``-th percentile over frames of a group's level (its bands' mean power), in dB."""
-    group = 10.0 * np.log10(np.mean(10.0 ** (levels / 10.0), axis=1))
-    return float(np.percentile(group, q))
-
-
-def _db_mean(levels: np.ndarray) -> float:
-    """The mean power of levels in dB, in dB."""
-    return float(10.0 * np.log10(np.mean(10.0 ** (levels / 10.0))))
+    env = heard.envelope
+    span = max(1, round(SHARP_S * rate / block))
+    lo = max(0, i - span)
+    window = env[lo : i + reach + 1]
+    return len(window) > span and float((window[span:] - window[:-span]).max()) >= SHARP_DB
 
 
 def _apart(found: list[Onset], near: int) -> list[Onset]:
