@@ -27,9 +27,9 @@ import numpy as np
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import drum_loops  # noqa: E402
+import drum_loops
 
-from sp404d.audio import chop  # noqa: E402
+from sp404d.audio import chop
 
 WINDOW_S = 0.050
 LATE_S = 0.002
