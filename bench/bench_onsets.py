@@ -1,7 +1,8 @@
 """``chop: onsets`` beside the onset detectors users would reach for, on the same loops, in one
 run.
 
-    python bench/bench_onsets.py [--loops 60] [--write DIR] [--show CASE]
+    python bench/bench_onsets.py [--loops 120] [--seed 21] [--before CHECKOUT] [--write DIR]
+                                 [--show CASE] [--only NAME]
 
 The loops are built from real one-shots with every hit's time known (:mod:`drum_loops`; needs
 ``apt install hydrogen-drumkits``). Scored as MIREX scores onset detection: a detection within
@@ -17,6 +18,7 @@ sp404d's shortest slice (100 ms) merged to the first, as a slicer must.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +33,7 @@ import drum_loops
 
 from sp404d.audio import chop
 
+CHOP_FILE = "sp404d/audio/chop.py"
 WINDOW_S = 0.050
 LATE_S = 0.002
 MIN_SLICE_S = 0.100
@@ -44,6 +47,23 @@ def sp404d_onsets(x: np.ndarray, rate: int, sensitivity: str = "mid") -> list[fl
     y = soxr.resample(x, rate, OUT).astype(np.float32) if rate != OUT else x
     starts, _ = chop.onset_starts(y, OUT, 64, round(MIN_SLICE_S * OUT), sensitivity)
     return [s.start / OUT for s in chop.slices_from(y, starts, OUT)]
+
+
+def before_from(checkout: Path) -> Detector:
+    """The ``chop: onsets`` of an older checkout (its sp404d/audio/chop.py, numpy only then)."""
+    spec = importlib.util.spec_from_file_location("chop_before", checkout / CHOP_FILE)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no {CHOP_FILE} in {checkout}")
+    old = importlib.util.module_from_spec(spec)
+    sys.modules["chop_before"] = old
+    spec.loader.exec_module(old)
+
+    def by_before(x: np.ndarray, rate: int) -> list[float]:
+        y = soxr.resample(x, rate, OUT).astype(np.float32) if rate != OUT else x
+        cuts = old.onset_cuts(y, OUT, 64, round(MIN_SLICE_S * OUT))
+        return [s.start / OUT for s in old.slices(y, cuts, OUT, snapped=True)]
+
+    return by_before
 
 
 def _apart(times: list[float]) -> list[float]:
@@ -149,9 +169,10 @@ def match(truth: list[float], found: list[float]) -> list[tuple[int, int]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--loops", type=int, default=60)
+    ap.add_argument("--loops", type=int, default=120)
     ap.add_argument("--seed", type=int, default=21, help="another seed: another set of loops")
     ap.add_argument("--write", type=Path, help="also write the loops and their onsets here")
+    ap.add_argument("--before", type=Path, help="also the detector of this checkout (a worktree)")
     ap.add_argument("--only", help="run only the detectors whose name holds this")
     ap.add_argument("--show", help="list the misses of sp404d in this case ('all' for every one)")
     args = ap.parse_args()
@@ -164,6 +185,8 @@ def main() -> None:
         "sp404d `onsets hard`": lambda x, r: sp404d_onsets(x, r, "hard"),
         **peers(),
     }
+    if args.before:
+        detectors["sp404d before (" + args.before.name + ")"] = before_from(args.before)
     if args.only:
         detectors = {n: d for n, d in detectors.items() if args.only in n}
     scores = {name: Score() for name in detectors}

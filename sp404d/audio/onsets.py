@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 FRAME = 2048  # ~43 ms at 48 kHz
-HOP = 256  # ~5.3 ms: the detection function's step, before the onset is refined
-LAG = 4  # frames: a rise is measured against the frame this far before
+HOP = 512  # ~10.7 ms: the detection function's step, before the onset is refined
+LAG = 2  # frames: a rise is measured against the frame this far before
 BANDS_PER_OCTAVE = 4
 LOWEST_HZ, HIGHEST_HZ = 40.0, 18_000.0
 GROUP_EDGES_HZ = (250.0, 4000.0)  # low | mid | high
@@ -49,16 +49,21 @@ RANGE_DB = 50.0
 #: How far a peak must stand out of the local median, in dB averaged over its group's bands.
 SENSITIVITY_DB = {"soft": 1.0, "mid": 2.0, "hard": 4.0}
 SENSITIVITIES = tuple(SENSITIVITY_DB)
+#: And how strong beside the median onset of the loop.
+TYPICAL_SHARE = {"soft": 0.1, "mid": 0.2, "hard": 0.4}
 MEDIAN_S = 0.2
 PEAK_S = 0.010
 BLOCK_S = 0.00025  # the fine envelope's step
 REACH = (0.5, 0.5)  # where a frame's onset is looked for: frames before and after its centre
 HOLD_S = (0.010, 0.001, 0.001)  # per group: a period of its lowest sound (a sine's dips)
+LEVEL_S = 0.02  # the level a rise starts from: the median of the span this long before it
 RISE_DB = 3.0  # what the group hears after the onset over before it
 RISE_S = 0.015
 SHARP_DB, SHARP_S = 6.0, 0.005  # a hit's attack rises at least this much this fast
 FLOOR_PERCENTILE = 20.0  # a group's floor: its level in the loop's quieter moments
 ABOVE_FLOOR_DB = 3.0  # a hit's level over that floor
+STAGES, STAGE_S = 0, 0.01  # a rise in stages: how many, how far apart
+SPREAD_S = 0.012  # a hit's parts begin this close: a kick's click before its body
 LEAD_S = 0.0005  # the slice starts this much before the refined onset
 
 
@@ -93,15 +98,31 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
     margin = SENSITIVITY_DB[sensitivity]
     heard = [_hear(mono, g, rate) for g in range(len(groups))]
     found: list[Onset] = []
+    near = max(1, round(PEAK_S * rate / HOP))
+    spread = round(SPREAD_S * rate)
     for k in _peaks(odf, rate, margin):
-        rose = [int(g) for g in np.argsort(-by_group[k]) if by_group[k, g] >= margin / 2]
-        for g in rose:  # the group that rose most first
-            start = _rise_start(heard[g], k * HOP, rate)
-            if _is_new_sound(heard[g], start, rate):
-                at = min(start, _earliest_part(heard, by_group, k, rate))
-                found.append(Onset(max(0, at - round(LEAD_S * rate)), float(odf[k])))
-                break
-    return _apart(found, round(PEAK_S * rate))
+        first = max(0, k - near)
+        span = by_group[first : k + 1]
+        attacks: list[tuple[float, bool, int]] = []  # (sharpness, new sound?, start) by group
+        for g in range(len(groups)):
+            if by_group[k, g] >= margin / 2:  # it rose at the peak
+                start = _rise_start(heard[g], k * HOP, rate)
+            elif span[:, g].max() >= RISE_DB:  # it rose just before (a kick's click)
+                start = _rise_start(heard[g], (first + int(span[:, g].argmax())) * HOP, rate)
+            else:
+                continue
+            new, sharpness = _attack(heard[g], start, rate)
+            if sharpness >= SHARP_DB:
+                attacks.append((sharpness, new, start))
+        if any(new for _, new, _ in attacks):  # the sharpest new sound is the hit; a steep
+            main = max(a for a in attacks if a[1])[2]  # rise just before it, a part of it
+            at = min(start for _, _, start in attacks if main - spread <= start <= main)
+            found.append(Onset(max(0, at - round(LEAD_S * rate)), float(odf[k])))
+    found = _apart(found, round(PEAK_S * rate))
+    if found:  # a rise a fraction of the loop's typical hit's is a tail's stir, not a hit
+        typical = float(np.median([o.strength for o in found]))
+        found = [o for o in found if o.strength >= TYPICAL_SHARE[sensitivity] * typical]
+    return found
 
 
 def _band_levels(mono: np.ndarray, rate: int) -> np.ndarray:
@@ -176,30 +197,45 @@ def _peaks(odf: np.ndarray, rate: int, margin: float) -> list[int]:
 
 
 def _hear(mono: np.ndarray, group: int, rate: int) -> _Heard:
-    """What ``group`` hears of the loop, without delay: low through a zero-phase low-pass (two
-    2 ms moving averages: a hat over the kick does not hide its start), mid through a first
-    difference, high through a second (a snare's body does not hide a hat's)."""
-    x = mono.astype(np.float64)
+    """What ``group`` hears of the loop, without delay: low through a zero-phase low-pass (the
+    mean of each block, then two 2 ms moving averages: a hat over the kick does not hide its
+    start), mid through a first difference, high through a second (a snare's body does not
+    hide a hat's)."""
+    block = max(1, round(BLOCK_S * rate))
+    count = len(mono) // block
     if group == 0:
-        width = max(1, round(0.002 * rate))
-        x = _moving_average(_moving_average(x, width), width)
+        width = max(1, round(0.002 * rate / block))
+        means = mono[: count * block].reshape(count, block).mean(axis=1, dtype=np.float64)
+        low = _moving_average(_moving_average(means, width), width)
+        peak, energy = np.abs(low), low**2
     else:
-        x = np.diff(x, prepend=x[:1])
+        x = np.diff(mono, prepend=mono[:1])
         if group == 2:
             x = np.diff(x, prepend=x[:1])
-    block = max(1, round(BLOCK_S * rate))
-    count = len(x) // block
-    blocks = x[: count * block].reshape(count, block)
-    hold = max(1, round(HOLD_S[group] * rate / block))
-    peak = np.abs(blocks).max(axis=1)
-    held = np.lib.stride_tricks.sliding_window_view(np.pad(peak, (hold - 1, 0)), hold).max(axis=1)
+        blocks = np.abs(x[: count * block].reshape(count, block))
+        peak, energy = blocks[:, 0].copy(), np.square(blocks[:, 0], dtype=np.float64)
+        for j in range(1, block):  # column by column: numpy is slow along a short axis
+            np.maximum(peak, blocks[:, j], out=peak)
+            energy += np.square(blocks[:, j], dtype=np.float64)
+        energy /= block
+    held = _trailing_max(peak, max(1, round(HOLD_S[group] * rate / block)))
     reach = max(1, round(RISE_S * rate / block))
-    summed = np.concatenate([[0.0], np.cumsum((blocks**2).mean(axis=1))])
+    summed = np.concatenate([[0.0], np.cumsum(energy)])
     ends = np.arange(count + 1)
-    mean = (summed - summed[np.maximum(0, ends - reach)]) / reach
-    power = 10.0 * np.log10(mean + 1e-12)
+    power = 10.0 * np.log10((summed - summed[np.maximum(0, ends - reach)]) / reach + 1e-12)
     floor = float(np.percentile(power[reach:], FLOOR_PERCENTILE)) if count > reach else -120.0
     return _Heard(block, 20.0 * np.log10(held + 1e-9), power, floor)
+
+
+def _trailing_max(x: np.ndarray, width: int) -> np.ndarray:
+    """The largest of each ``width`` values ending at each (``x`` not negative), by doubling."""
+    out = x.copy()
+    covered = 1
+    while covered < width:
+        step = min(covered, width - covered)
+        np.maximum(out[step:], out[:-step].copy(), out=out[step:])
+        covered += step
+    return out
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
@@ -214,9 +250,11 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
 def _rise_start(heard: _Heard, centre: int, rate: int) -> int:
     """Where the rise the frame at ``centre`` saw begins, in frames of the loop.
 
-    The steepest 1 ms rise of the group's envelope within the frame's reach; then back to the
-    last point under the level it had in the 20 ms before (its median: noise and a decaying
-    tail) plus a tenth of the rise (at least :data:`RISE_DB`).
+    The steepest 1 ms rise of the group's envelope within the frame's reach; back from it to
+    where the envelope leaves the level it had before (:func:`_foot`). A sound that rises in
+    stages (a pedal hat, a clap's bursts) began at its first: while the :data:`STAGE_S` before
+    a foot hold another steep rise (:data:`SHARP_DB` in 1 ms) from a level no higher, the start
+    moves back to it.
     """
     env, block = heard.envelope, heard.block
     lo = max(0, (centre - round(REACH[0] * FRAME)) // block)
@@ -225,49 +263,57 @@ def _rise_start(heard: _Heard, centre: int, rate: int) -> int:
     if hi - lo <= step + 1:
         return max(0, min(centre, (len(env) - 1) * block))
     slope = env[lo + step : hi] - env[lo : hi - step]
-    steepest = lo + step + int(np.argmax(slope))
-    back = max(0, steepest - round(0.02 * rate / block))
-    level = float(np.median(env[back : max(back + 1, steepest - step)]))
-    peak = float(np.max(env[steepest : steepest + 4 * step + 1]))
-    threshold = level + max(RISE_DB, 0.1 * (peak - level))
-    quiet = np.flatnonzero(env[back : steepest + 1] <= threshold)
-    start = back + int(quiet[-1]) + 1 if len(quiet) else steepest
+    start, level = _foot(env, lo + step + int(np.argmax(slope)), step, rate, block)
+    for _ in range(STAGES):
+        first = max(0, start - round(STAGE_S * rate / block))
+        if start - first <= step + 1:
+            break
+        slope = env[first + step : start] - env[first : start - step]
+        if slope.max() < SHARP_DB:
+            break
+        earlier, below = _foot(env, first + step + int(np.argmax(slope)), step, rate, block)
+        if earlier >= start or below > level:
+            break
+        start, level = earlier, below
     return start * block
 
 
-def _earliest_part(heard: list[_Heard], by_group: np.ndarray, k: int, rate: int) -> int:
-    """Where the earliest part of the sound peaking at frame ``k`` begins: a kick's click rises
-    in the high group a few ms before its body in the low one, whose rise is the larger. Each
-    group that rose :data:`RISE_DB` in the :data:`PEAK_S` up to ``k`` is asked."""
-    near = max(1, round(PEAK_S * rate / HOP))
-    first = max(0, k - near)
-    span = by_group[first : k + 1]
-    starts = [
-        _rise_start(heard[g], (first + int(span[:, g].argmax())) * HOP, rate)
-        for g in range(span.shape[1])
-        if span[:, g].max() >= RISE_DB
-    ]
-    return min(starts, default=k * HOP)
+def _foot(env: np.ndarray, steepest: int, step: int, rate: int, block: int) -> tuple[int, float]:
+    """Back from a rise at ``steepest`` to the last point under the level the envelope had in
+    the :data:`LEVEL_S` before (its median: noise, a decaying tail) plus a tenth of the rise
+    (at least :data:`RISE_DB`); and that level."""
+    back = max(0, steepest - round(LEVEL_S * rate / block))
+    level = _median(env[back : max(back + 1, steepest - step)])
+    peak = float(np.max(env[steepest : steepest + 4 * step + 1]))
+    threshold = level + max(RISE_DB, 0.1 * (peak - level))
+    quiet = np.flatnonzero(env[back : steepest + 1] <= threshold)
+    return (back + int(quiet[-1]) + 1 if len(quiet) else steepest), level
 
 
-def _is_new_sound(heard: _Heard, at: int, rate: int) -> bool:
-    """What the group hears over :data:`RISE_S` after ``at`` is :data:`RISE_DB` louder than
-    over the same span before, :data:`ABOVE_FLOOR_DB` over the group's floor in the loop, and
-    rises :data:`SHARP_DB` within :data:`SHARP_S` (an attack, not a swell)."""
-    power, block = heard.power, heard.block
+def _median(x: np.ndarray) -> float:
+    """The median, or near it: a partition costs a tenth of ``np.median`` on spans this short."""
+    return float(np.partition(x, len(x) // 2)[len(x) // 2])
+
+
+def _attack(heard: _Heard, at: int, rate: int) -> tuple[bool, float]:
+    """Whether a new sound begins at ``at``, and how sharply what the group hears rises there
+    (its largest rise over :data:`SHARP_S`, in dB, from just before to :data:`RISE_S` after).
+
+    New: over :data:`RISE_S` after ``at`` it is :data:`RISE_DB` louder than over the same span
+    before, :data:`ABOVE_FLOOR_DB` over the group's floor in the loop, and it rises
+    :data:`SHARP_DB` (an attack, not a swell)."""
+    power, env, block = heard.power, heard.envelope, heard.block
     reach = max(1, round(RISE_S * rate / block))
+    span = max(1, round(SHARP_S * rate / block))
     i = at // block
-    if i + reach >= len(power):
-        return False
+    window = env[max(0, i - span) : i + reach + 1]
+    if i + reach >= len(power) or len(window) <= span:
+        return False, 0.0
+    sharpness = float((window[span:] - window[:-span]).max())
     after = float(power[i + reach])
     before = float(power[i]) if i >= reach else -120.0
-    if after - before < RISE_DB or after < heard.floor + ABOVE_FLOOR_DB:
-        return False
-    env = heard.envelope
-    span = max(1, round(SHARP_S * rate / block))
-    lo = max(0, i - span)
-    window = env[lo : i + reach + 1]
-    return len(window) > span and float((window[span:] - window[:-span]).max()) >= SHARP_DB
+    new = after - before >= RISE_DB and after >= heard.floor + ABOVE_FLOOR_DB
+    return new and sharpness >= SHARP_DB, sharpness
 
 
 def _apart(found: list[Onset], near: int) -> list[Onset]:

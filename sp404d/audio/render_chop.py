@@ -59,7 +59,9 @@ def render_chopped(
         raise RejectedError(str(too_long_to_chop(len(x), dsp.OUT_RATE, exact=True)))
     least = spec.slice_min_frames
     crowded = None
-    if way == "equal":
+    if spec.cuts:  # where it was cut before (rebuild): the same slices, whatever finds onsets
+        parts = [chop.Slice(a, min(b, len(x)), fi, fo) for a, b, fi, fo in spec.cuts if a < len(x)]
+    elif way == "equal":
         if not spec.pad_slices and (why := slices_too_short(len(x), count, least)) is not None:
             raise RejectedError(why)
         parts = chop.slices(x, chop.equal_cuts(len(x), count), dsp.OUT_RATE, snapped=False)

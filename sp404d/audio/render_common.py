@@ -53,6 +53,9 @@ class RenderSpec:
     fold_cancels: str = "stereo"  # a fold whose sides cancel: kept stereo, or folded anyway
     chop: tuple[str, int] | None = None  # ("equal", N), ("onsets", most)...: render_chopped
     markers: tuple[int, ...] = ()  # ``chop: markers``: the file's markers, 48 kHz frames
+    # The slices a chop made before, (start, end, fade in, fade out) in 48 kHz frames: rebuild
+    # cuts there again, whatever today's onset detector would find.
+    cuts: tuple[tuple[int, int, bool, bool], ...] = ()
     slice_min_frames: int = 0  # no slice shorter: padded with silence, or with
     pad_slices: bool = True  # False, equal slices that short are refused
 

@@ -241,6 +241,7 @@ def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None)
         fold_cancels=rules.fold_cancels,
         chop=rules.chop,
         markers=_markers(plan, info) if chop_at_markers and info is not None else (),
+        cuts=plan.cuts,
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
         pad_slices=rules.short_files != "reject",
     )

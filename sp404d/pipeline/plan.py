@@ -50,6 +50,7 @@ class Plan:
     # output before it was chopped), removed once the new outputs are durable.
     pieces: tuple[Piece, ...] = ()
     earlier: tuple[Path, ...] = ()
+    cuts: tuple[tuple[int, int, bool, bool], ...] = ()  # rebuild: where it was cut before
 
 
 #: How a job ended, as the journal records it: converted; nothing to convert (the same content

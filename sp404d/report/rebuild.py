@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sp404d.audio import dsp
 from sp404d.card import Output
 from sp404d.config import Config, Rules, rules_from_record
 from sp404d.metadata import Metadata
@@ -71,7 +72,7 @@ def entries(
     """What to make of each standing output, in the journal's order. ``in_place``: the target
     is the card itself, where a present file is only rewritten from recorded rules."""
     found: list[Entry] = []
-    chops: dict[tuple[str, Any], list[tuple[int, int, Any]]] = {}
+    chops: dict[tuple[str, Any], list[tuple[int, int, Any, Any]]] = {}
     for output in outputs:
         rec = output.record or {}
         source, rel = str(rec["source"]), output.rel
@@ -95,7 +96,7 @@ def entries(
         if isinstance(facts, Mapping):
             n, of = facts.get("n"), facts.get("of")
             group = chops.setdefault((source, rec.get("started_at")), [])
-            group.append((len(found), n if isinstance(n, int) else 0, of))
+            group.append((len(found), n if isinstance(n, int) else 0, of, _cut(facts)))
         if problem is not None or st is None:
             found.append(Entry(source, rel, problem, expected=expected))
             continue
@@ -118,15 +119,26 @@ def entries(
     return found
 
 
-def _chopped(found: list[Entry], members: list[tuple[int, int, Any]]) -> None:
-    """Slices of a chopped loop are made by one plan that chops it again (as it was: the cut
-    points are a function of the samples and the rules), each slice's entry pointing at its
-    piece. Only a whole set can be made (slice n goes to the n-th piece)."""
-    at = [i for i, _, _ in members]
-    numbers = [n for _, n, _ in members]
+def _cut(facts: Mapping[str, Any]) -> tuple[int, int, bool, bool] | None:
+    """Where a recorded slice was cut, in 48 kHz frames (None: its record did not say)."""
+    start, end, faded = facts.get("start_s"), facts.get("end_s"), facts.get("faded")
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+        return None
+    fades = list(faded) if isinstance(faded, list) and len(faded) == 2 else [False, False]
+    rate = dsp.OUT_RATE
+    return round(start * rate), round(end * rate), bool(fades[0]), bool(fades[1])
+
+
+def _chopped(found: list[Entry], members: list[tuple[int, int, Any, Any]]) -> None:
+    """Slices of a chopped loop are made by one plan that chops it again, at the cut points
+    its record kept (today's onset detector may find others), each slice's entry pointing at
+    its piece. Only a whole set can be made (slice n goes to the n-th piece)."""
+    at = [i for i, _, _, _ in members]
+    numbers = [n for _, n, _, _ in members]
     whole = numbers == list(range(1, len(members) + 1)) and all(
-        of == len(members) for _, _, of in members
+        of == len(members) for _, _, of, _ in members
     )
+    cuts = [cut for _, _, _, cut in members]
     planned = [found[i].plan for i in at]
     if any(p is not None and p.rules.chop is None for p in planned):
         whole = False
@@ -148,6 +160,7 @@ def _chopped(found: list[Entry], members: list[tuple[int, int, Any]]) -> None:
         adopt=(),
         pieces=pieces,
         earlier=tuple(p.final for p in pieces if p.final.exists()),
+        cuts=tuple(c for c in cuts if c is not None) if None not in cuts else (),
     )
     for piece, i in enumerate(at):
         found[i] = replace(found[i], plan=plan, piece=piece)
