@@ -2,10 +2,10 @@
 
 Two ways: ``equal`` (N slices of the same length, to the frame, so they stay in time with the
 loop's tempo) and ``onsets`` (at the loop's hits, found by :mod:`sp404d.audio.onsets`), or at
-the markers the file carries. A cut at a hit is moved back to the quietest sample in the few
-milliseconds before it (a zero crossing, for a single tone), so the slice starts before its
-attack and without a click; a cut that finds no quiet sample there, and every equal cut inside
-sound, gets a short fade instead. Everything runs on the 48 kHz output samples, before dither.
+the markers the file carries. A cut at a hit is moved back to the latest quiet sample in the
+few milliseconds before it, so the slice starts before its attack and without a click; a hit
+over another's tail is cut one short fade-in before it (the fade ends where the hit begins),
+as is every equal cut inside sound. Everything runs on the 48 kHz output samples, before dither.
 """
 
 from __future__ import annotations
