@@ -95,6 +95,17 @@ class Env:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
 
+    def rebuild_to(self, folder: Path) -> list[str]:
+        """``sp404d rebuild --to folder``: the outputs it made there."""
+        proc = subprocess.run(
+            [*SP404D, "rebuild", "--to", str(folder), "--config", str(self.dir / "c.yaml")],
+            capture_output=True,
+            text=True,
+            env=self.env,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.wav"))
+
     def outputs(self) -> list[str]:
         return sorted(p.relative_to(self.outbox).as_posix() for p in self.outbox.rglob("*.wav"))
 
@@ -347,14 +358,7 @@ def test_rebuild_makes_the_same_slices_again(env: Env) -> None:
     env.write("beat.wav", _hits(), "chop: onsets\n")
     env.convert("--layout", "kit")
     fresh = env.dir / "card"
-    proc = subprocess.run(
-        [*SP404D, "rebuild", "--to", str(fresh), "--config", str(env.dir / "c.yaml")],
-        capture_output=True,
-        text=True,
-        env=env.env,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    made = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*.wav"))
+    made = env.rebuild_to(fresh)
     assert made == env.outputs()
     assert all((fresh / o).read_bytes() == (env.outbox / o).read_bytes() for o in made)
 

@@ -9,7 +9,6 @@ import ctypes
 import json
 import os
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sp404d.audio.markers import read_markers
-from tests.conftest import SP404D
 from tests.test_chop import FREQS, OUT, RATE, Env, _dominant, _hits, _quarters
 
 _LIB = ctypes.CDLL(
@@ -203,14 +201,7 @@ def test_rebuild_cuts_where_the_card_was_cut_not_where_todays_detector_would(env
         edited.append(line)
     env.journal.write_text("\n".join(edited) + "\n")
     fresh = env.dir / "card"
-    proc = subprocess.run(
-        [*SP404D, "rebuild", "--to", str(fresh), "--config", str(env.dir / "c.yaml")],
-        capture_output=True,
-        text=True,
-        env=env.env,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    made = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*.wav"))
+    made = env.rebuild_to(fresh)
     assert made == env.outputs()
     lengths = [len(sf.read(str(fresh / m))[0]) for m in made]
     card = [len(sf.read(str(env.outbox / m))[0]) for m in made]
