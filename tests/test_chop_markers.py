@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 import struct
 from pathlib import Path
 from typing import Any
 
-import _soundfile_data  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 import soundfile as sf
@@ -20,16 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sp404d.audio.markers import read_markers
+from tests.libsndfile import command
 from tests.test_chop import FREQS, OUT, RATE, Env, _dominant, _hits, _quarters
 
-_LIB = ctypes.CDLL(
-    os.path.join(os.path.dirname(_soundfile_data.__file__), "libsndfile_x86_64.so")
-    if os.path.exists(
-        os.path.join(os.path.dirname(_soundfile_data.__file__), "libsndfile_x86_64.so")
-    )
-    else "libsndfile.so.1"
-)
-_LIB.sf_command.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 SFC_SET_CUE, SFC_SET_INSTRUMENT = 0x10CF, 0x10D1
 
 
@@ -78,7 +69,6 @@ def write_marked(
     sampler loop (a WAV's ``smpl``) at these frames."""
     fmt = "AIFF" if path.suffix in (".aif", ".aiff") else "WAV"
     with sf.SoundFile(str(path), "w", rate, x.shape[1], "PCM_16", format=fmt) as f:
-        handle = int(sf._ffi.cast("intptr_t", f._file))
         if cues:
             table = _Cues(cue_count=len(cues))
             for i, at in enumerate(cues):
@@ -86,13 +76,11 @@ def write_marked(
                 point.indx, point.position, point.sample_offset = i + 1, at, at
                 point.fcc_chunk = int.from_bytes(b"data", "little")
                 point.name = f"M{i + 1}".encode()
-            assert _LIB.sf_command(handle, SFC_SET_CUE, ctypes.byref(table), ctypes.sizeof(table))
+            assert command(f, SFC_SET_CUE, table)
         if loop is not None:
             inst = _Instrument(loop_count=1)
             inst.loops[0].start, inst.loops[0].end, inst.loops[0].count = loop[0], loop[1], 0
-            assert _LIB.sf_command(
-                handle, SFC_SET_INSTRUMENT, ctypes.byref(inst), ctypes.sizeof(inst)
-            )
+            assert command(f, SFC_SET_INSTRUMENT, inst)
         f.write(x)
 
 

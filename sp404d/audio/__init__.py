@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sp404d.audio import dsp
 from sp404d.audio.chop import Slice
-from sp404d.audio.probe import AudioInfo, shown, truncated_reason
+from sp404d.audio.listen import hear, hear_file
+from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
 from sp404d.audio.render import RenderResult, RenderSpec
 from sp404d.audio.render_chop import render_chopped, slices_too_short, too_long_to_chop
 
@@ -19,6 +20,9 @@ __all__ = [
     "RenderSpec",
     "Slice",
     "dsp",
+    "hear",
+    "hear_file",
+    "probe",
     "render_chopped",
     "shown",
     "slices_too_short",

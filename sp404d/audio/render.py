@@ -32,6 +32,7 @@ import soxr
 
 from sp404d.audio import dsp, shape
 from sp404d.audio.decode import read_all, read_blocks
+from sp404d.audio.listen import hear, hear_file
 from sp404d.audio.pcmfile import PcmWriter
 from sp404d.audio.probe import AudioInfo
 from sp404d.audio.render_common import (
@@ -60,7 +61,17 @@ CONTAINER = {"wav": "WAV", "aiff": "AIFF"}
 
 
 def render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec = DEFAULT_SPEC) -> RenderResult:
-    """Write ``src`` to ``dst`` (an existing path, truncated) as the SP-404MK2 wants it."""
+    """Write ``src`` to ``dst`` (an existing path, truncated) as the SP-404MK2 wants it; with
+    ``hear_bpm`` or ``hear_key``, what its sound says of them too."""
+    result = _render(src, info, dst, spec)
+    if (spec.hear_bpm or spec.hear_key) and result.heard is None and result.method != "convert":
+        # Copied or written exactly, never decoded to float: read once more (plain PCM).
+        heard = hear_file(src, info, spec.hear_bpm, spec.hear_key)
+        result = replace(result, heard=heard or None)
+    return result
+
+
+def _render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     channels = out_channels(info)
     exact = info.rate == dsp.OUT_RATE and info.subtype in EXACT_SUBTYPES and info.channels <= 2
     copyable = (
@@ -174,7 +185,9 @@ def finish(
 
 def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     whole = prepare_whole(src, info, spec)
-    return finish(whole, whole.x, info, dst, spec, spec.seed)
+    result = finish(whole, whole.x, info, dst, spec, spec.seed)
+    heard = hear(whole.x, dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)  # the decode, reused
+    return replace(result, heard=heard or {}) if spec.hear_bpm or spec.hear_key else result
 
 
 def _shape_input(

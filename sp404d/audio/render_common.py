@@ -58,6 +58,9 @@ class RenderSpec:
     cuts: tuple[tuple[int, int, bool, bool], ...] = ()
     slice_min_frames: int = 0  # no slice shorter: padded with silence, or with
     pad_slices: bool = True  # False, equal slices that short are refused
+    # Listen for the BPM, the key (:mod:`sp404d.audio.listen`): what the file carries none of.
+    hear_bpm: bool = False
+    hear_key: bool = False
 
     @property
     def shapes(self) -> bool:
@@ -79,6 +82,7 @@ class RenderResult:
     recovered: str | None = None  # how a broken header was read round
     warning: str | None = None  # one line a musician should know about this output
     shaping: dict[str, object] | None = None  # what trim, fold and normalise did, measured
+    heard: dict[str, object] | None = None  # BPM and key heard in the sound, with confidence
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -103,6 +107,8 @@ class RenderResult:
             out["warning"] = self.warning
         if self.shaping:
             out["shaping"] = self.shaping
+        if self.heard:
+            out["heard"] = self.heard
         return out
 
 

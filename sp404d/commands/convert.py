@@ -21,10 +21,11 @@ from sp404d.commands.common import (
     config_from,
     print_settings,
 )
-from sp404d.config import Config, said
+from sp404d.config import Config
 from sp404d.daemon import reason_kind
 from sp404d.errors import Sp404dError
 from sp404d.pathtext import printable
+from sp404d.report.described import described, heard_now
 from sp404d.values import checks
 
 
@@ -355,6 +356,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     meta: Metadata | None
     with Journal(config.journal, readonly=True) as journal:
         for item in Planner(journal, defer=False).plan_many(requests):
+            heard: dict[str, object] = {}
             if isinstance(item, Plan):
                 source, meta = item.source, item.meta
                 try:
@@ -369,6 +371,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                         f"-> {target}  ({info.format} {info.subtype}, {info.rate} Hz, "
                         f"{info.channels} ch, {info.duration:.2f} s)"
                     ) + _shaping_text(item.rules.shaping())
+                    heard = heard_now(item.source, info, item.meta, analysis=item.rules.analysis)
                 except JobError as exc:
                     line, bad = f"refused: {exc.reason}", bad + 1
             elif isinstance(item, Early):
@@ -382,13 +385,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 source, meta, line = item.request.source, None, "waits for a chop in its kit"
             print(printable(f"{source}\n  {line}"))
             if meta is not None:
-                shown = {**meta.as_dict(), **{k: said(v) for k, v in meta.shaping.items()}}
-                for name, value in shown.items():
-                    if name not in ("origins", "shaping") and value not in (None, [], ()):
-                        origin = meta.origins.get(name, "?")
-                        if name == "bpm_guess":
-                            origin = "a guess from the length; bpm_from_length: true uses it"
-                        print(printable(f"    {name}: {value}  [{origin}]"))
+                for text in described(meta.as_dict(), heard):
+                    print(printable(text))
     for path, reason in sorted(passed, key=lambda item: str(item[0]).casefold()):
         print(printable(f"{path}\n  passed over: {reason}"))
     if passed:

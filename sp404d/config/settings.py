@@ -185,6 +185,20 @@ class Rules:
         "nothing else gives one; otherwise the guess is only recorded (bpm_guess).",
         per_inbox=True,
     )
+    analysis: bool = setting(
+        True,
+        boolean,
+        "Listen for the BPM of loops and the key of tonal samples that carry neither (no "
+        "sidecar, tag or name gives one): recorded with a confidence (check, status --source).",
+        per_inbox=True,
+    )
+    use_analysis: bool = setting(
+        False,
+        boolean,
+        "Use the BPM and key heard in the sound for the layout, names and notes when nothing "
+        "else gives them; otherwise they are only recorded. Decodes each such file once more.",
+        per_inbox=True,
+    )
     write_txt: bool = setting(
         False, boolean, "Write NAME.txt with the metadata beside each output.", per_inbox=True
     )

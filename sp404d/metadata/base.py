@@ -26,7 +26,8 @@ class Metadata:
     """What sp404d knows about one file, and where each value came from.
 
     ``origins`` maps a field to ``"sidecar:<file name>"``, ``"folder:<folder file relative to
-    the inbox>"``, ``"path"`` or ``"default"``. It has an entry for every field some source
+    the inbox>"``, what the file carries (``"tag:TBPM"``, ``"acid"``, ``"apple loop"``),
+    ``"path"``, ``"default"``, or ``"analysis"``. It has an entry for every field some source
     decided, including one a sidecar or folder file set to empty (``key:``), so the journal can
     say why a value is missing. ``title`` always has a value and an origin.
     """
@@ -43,6 +44,10 @@ class Metadata:
     # A BPM guessed from the length alone (see ``metadata_path.bpm_from_length``), kept apart
     # from ``bpm`` so that it decides nothing unless ``bpm_from_length: true`` makes it the BPM.
     bpm_guess: float | None = None
+    # What the file says of itself beyond BPM and key (``loop``, ``beats``, ``root``), and the
+    # values it carries that were no BPM or key, each with why (:mod:`metadata.carried`).
+    facts: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    ignored: tuple[str, ...] = ()
     # Sound shaping asked for by a sidecar or folder file (``SHAPING_KEYS``), over the inbox's
     # settings; ``False`` for ``off``.
     shaping: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -52,6 +57,7 @@ class Metadata:
         # dict (not a MappingProxyType) because plans cross to worker processes by pickle.
         object.__setattr__(self, "origins", dict(self.origins))
         object.__setattr__(self, "shaping", dict(self.shaping))
+        object.__setattr__(self, "facts", dict(self.facts))
 
     def as_dict(self) -> dict[str, Any]:
         """The fields plus ``"origins"``, as plain JSON-friendly values (for the journal)."""
@@ -68,6 +74,8 @@ class Metadata:
             # Only when there is one: the metadata of every other file reads as it always did.
             **({"bpm_guess": self.bpm_guess} if self.bpm_guess is not None else {}),
             **({"shaping": dict(self.shaping)} if self.shaping else {}),
+            **({"facts": dict(self.facts)} if self.facts else {}),
+            **({"ignored": list(self.ignored)} if self.ignored else {}),
         }
 
     @classmethod
@@ -97,4 +105,6 @@ class Metadata:
             origins=dict(data.get("origins") or {}),
             bpm_guess=number("bpm_guess"),
             shaping=shaping,
+            facts=dict(data.get("facts") or {}),
+            ignored=tuple(str(i) for i in data.get("ignored") or ()),
         )

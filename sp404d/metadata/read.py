@@ -8,8 +8,13 @@ Every source is optional and each fills only the fields the sources before it le
 2. **Folder files** (``sp404.yaml``) from the file's folder up to the inbox, nearest first. They
    set defaults for everything below them; they may not set ``title`` or ``pad`` (every file
    below would get the same one).
-3. **The path**: genre, kit, bank, pad, BPM and key read from folder and file names.
-4. **Defaults** from the config (same rules as a folder file).
+3. **What the file carries**: BPM and key tags, a WAV's acid chunk, Apple Loops' facts
+   (:mod:`~sp404d.metadata.carried`), each with its origin (``tag:TBPM``, ``acid``).
+4. **The path**: genre, kit, bank, pad, BPM and key read from folder and file names.
+5. **Defaults** from the config (same rules as a folder file).
+
+BPM and key heard in the sound (:mod:`sp404d.audio.tempo`, :mod:`sp404d.audio.tonality`) come
+after all of these, in the job: recorded, and used only with ``use_analysis``.
 
 A value written empty in a sidecar or folder file (``key:``) means "none" and stops later
 sources from filling it in: the way to silence a wrong guess from the file name. ``title`` is
@@ -42,6 +47,7 @@ from sp404d.metadata.base import (
     SHAPING_KEYS,
     Metadata,
 )
+from sp404d.metadata.carried import read_carried
 from sp404d.metadata.files import (
     MetadataScope,
     _read_source,
@@ -122,6 +128,8 @@ def read_metadata(
             found = _read_source(folder_file, f"folder file {shown}", shared="a folder file")
             if found is not None:
                 layers.append((f"folder:{shown}", found))
+    carried = read_carried(source)
+    layers += carried.layers  # tags and loop chunks: under the musician's files, over the name
     from_path = infer_from_path(relative)
     if name_root and located is not None and "kit" not in from_path:  # no folder below names one
         kit = kit_of_folder(readable(located[0].name))
@@ -155,4 +163,6 @@ def read_metadata(
         bank=chosen.get("bank"),
         pad=chosen.get("pad"),
         origins=origins,
+        facts=carried.facts,
+        ignored=carried.ignored,
     )

@@ -244,7 +244,14 @@ def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None)
         cuts=plan.cuts,
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
         pad_slices=rules.short_files != "reject",
+        hear_bpm=rules.analysis and _unknown(plan, "bpm"),
+        hear_key=rules.analysis and _unknown(plan, "key"),
     )
+
+
+def _unknown(plan: Plan, name: str) -> bool:
+    """Nothing gave the file this value, and no one cleared it on purpose (``key:``)."""
+    return getattr(plan.meta, name) is None and name not in plan.meta.origins
 
 
 def _markers(plan: Plan, info: AudioInfo) -> tuple[int, ...]:

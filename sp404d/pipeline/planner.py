@@ -30,6 +30,7 @@ from sp404d.pipeline.request import (
     claim_order,
     input_id,
     outputs_of,
+    with_heard,
     with_length_bpm,
 )
 from sp404d.pipeline.reservations import Reservations
@@ -154,7 +155,7 @@ class Planner:
             if layout is not None and layout != request.config.layout:
                 request = replace(request, config=replace(request.config, layout=layout))
             kit_keys_need_kit_layout(meta, request.config.layout)
-            return request, with_length_bpm(meta, request)
+            return request, with_length_bpm(with_heard(meta, request), request)
         except JobError as exc:
             st = stat_of(request.source)
             return request, Early(

@@ -13,6 +13,7 @@ from typing import Any
 
 import soundfile as sf
 
+from sp404d.audio import hear_file, probe
 from sp404d.config import Config
 from sp404d.metadata import Metadata, bpm_from_length
 from sp404d.pipeline.plan import Outcome
@@ -80,8 +81,38 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
     }
     if config.bpm_from_length:  # only when on: every other file's id stays as it was
         payload["bpm_from_length"] = True
+    if config.use_analysis:
+        payload["use_analysis"] = True
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def with_heard(meta: Metadata, request: Request) -> Metadata:
+    """With ``use_analysis``, the BPM and key heard in the sound of a file that nothing else
+    gives them to (origin ``analysis``, the confidence in ``facts``); the file is decoded for
+    it here, before the job decodes it again."""
+    config = request.config
+    if not (config.use_analysis and config.analysis):
+        return meta
+    bpm = meta.bpm is None and "bpm" not in meta.origins
+    key = meta.key is None and "key" not in meta.origins
+    if not (bpm or key):
+        return meta
+    try:
+        info = probe(request.source)
+        heard = hear_file(request.source, info, bpm, key)
+    except Exception:  # not audio it can read: the job says what it is
+        return meta
+    found: dict[str, Any] = {name: heard[name] for name in ("bpm", "key") if name in heard}
+    if not found:
+        return meta
+    confidence = {f"{n}_confidence": heard[f"{n}_confidence"] for n in found}
+    return replace(
+        meta,
+        **found,
+        origins={**meta.origins, **{name: "analysis" for name in found}},
+        facts={**meta.facts, **confidence},
+    )
 
 
 def with_length_bpm(meta: Metadata, request: Request) -> Metadata:

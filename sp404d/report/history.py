@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sp404d.card import of_source
-from sp404d.config import said
 from sp404d.journal import Journal
 from sp404d.pathtext import printable
+from sp404d.report.described import described
 
 
 def source_jobs(journal: Journal, source: str) -> list[Mapping[str, Any]]:
@@ -100,12 +100,7 @@ def _job_lines(job: Mapping[str, Any], before: list[Mapping[str, Any]]) -> list[
         lines.append(f"    turned down {render['gain_db']} dB so that nothing clips")
     if job.get("warning"):
         lines.append(f"    warning: {job['warning']}")
-    meta = job.get("metadata") or {}
-    origins = meta.get("origins") or {}
-    shown = {**meta, **(meta.get("shaping") or {})}
-    for name, value in shown.items():
-        if name not in ("origins", "shaping") and value not in (None, [], ()):
-            lines.append(f"    {name}: {said(value)}  [from {origins.get(name, '?')}]")
+    lines += described(job.get("metadata") or {}, render.get("heard"), source_word="from ")
     if job.get("replaced"):
         lines.append(f"    replaced its earlier output {Path(str(job['replaced'])).name}")
     for gone in job.get("removed") or []:

@@ -49,6 +49,13 @@ _KEY_VALUE_RE = re.compile(
     rf"^(?P<letter>[a-g])[\s_-]*(?P<acc>{_ACCIDENTAL})?[\s_-]*(?P<quality>{_QUALITY})?$",
     re.IGNORECASE,
 )
+_CAMELOT_RE = re.compile(r"^(1[0-2]|[1-9])\s*([ab])$", re.IGNORECASE)
+_CAMELOT_MINOR = ("Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "Dbm")
+_CAMELOT_MAJOR = ("B", "F#", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E")
+CAMELOT = {
+    **{(n + 1, "A"): k for n, k in enumerate(_CAMELOT_MINOR)},
+    **{(n + 1, "B"): k for n, k in enumerate(_CAMELOT_MAJOR)},
+}
 KEY_TOKEN_RE = re.compile(
     rf"^(?P<letter>[a-g])(?P<acc>{_ACCIDENTAL})?(?P<quality>{_QUALITY})?$", re.IGNORECASE
 )
@@ -91,11 +98,12 @@ def _text(max_len: int, *, path_part: bool = False) -> Callable[[object], str | 
     return convert
 
 
-def _bpm(value: object) -> float | None:
+def parse_bpm(value: object) -> float | None:
+    """A BPM from 20 to 999 as a number or text (``92``, ``\"92.5 BPM\"``); else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        match = _BPM_TEXT_RE.match(value.strip())
+        match = _BPM_TEXT_RE.match(value.strip().replace(",", "."))  # 92,5 as Europe writes it
         if match is None:
             return None
         value = float(match.group(1))
@@ -105,12 +113,18 @@ def _bpm(value: object) -> float | None:
 
 
 def parse_key(text: str) -> str | None:
-    """``"c# minor"`` -> ``"C#m"``, ``"Bb"`` -> ``"Bb"``, ``"F sharp"`` -> ``"F#"``; else None.
+    """``"c# minor"`` -> ``"C#m"``, ``"Bb"`` -> ``"Bb"``, ``"F sharp"`` -> ``"F#"``, the Camelot
+    ``"8A"`` -> ``"Am"``; else None.
 
     The normal form is the letter in upper case, ``#`` or ``b``, and ``m`` for minor; major has
     no suffix. Enharmonic spellings are kept as written (``Gb`` stays ``Gb``).
     """
-    match = _KEY_VALUE_RE.match(text.strip())
+    text = text.strip()
+    camelot = _CAMELOT_RE.match(text)
+    if camelot is not None:  # DJ software's wheel: 8A is A minor, 8B C major
+        number, letter = int(camelot[1]), camelot[2].upper()
+        return CAMELOT.get((number, letter))
+    match = _KEY_VALUE_RE.match(text)
     if match is None:
         return None
     return normalise_key(match["letter"], match["acc"], match["quality"])
@@ -205,7 +219,7 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
         for rule in (
             FieldRule("title", "one line of text, 1 to 200 characters", _text(200)),
             FieldRule("genre", _NAME_RULE, _text(64, path_part=True)),
-            FieldRule("bpm", "a number from 20 to 999", _bpm),
+            FieldRule("bpm", "a number from 20 to 999", parse_bpm),
             FieldRule("key", "a musical key like C, F#, Bbm or A minor", _key),
             FieldRule("tags", "a list of short texts (or one text)", _tags),
             FieldRule("kit", _NAME_RULE, _text(64, path_part=True)),

@@ -1,0 +1,39 @@
+"""What a sample's sound says of its BPM and key (:mod:`~sp404d.audio.tempo`,
+:mod:`~sp404d.audio.tonality`), as the journal records it: each value with its confidence, and
+nothing where the analysis is not sure. Run on samples already decoded for the render, so the
+file is not read twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sp404d.audio import tempo, tonality
+from sp404d.audio.decode import read_all
+from sp404d.audio.probe import AudioInfo
+
+#: Longer files are takes, not loops or notes: not listened to (and not held in memory for it).
+MOST_FRAMES = 1 << 21
+
+
+def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
+    """``{"bpm": 92.0, "bpm_confidence": 0.71, "key": "Am", "key_confidence": 0.6}``, each
+    pair only when asked for and found; ``x`` is frames x channels, float."""
+    if not (bpm or key) or not len(x):
+        return {}
+    mono = (x.mean(axis=1) if x.ndim == 2 else x).astype(np.float32)
+    heard: dict[str, object] = {}
+    if bpm and (found := tempo.estimate(mono, rate)) is not None:
+        heard.update(bpm=found.bpm, bpm_confidence=found.confidence)
+    if key and (sung := tonality.estimate(mono, rate)) is not None:
+        heard.update(key=sung.key, key_confidence=sung.confidence)
+    return heard
+
+
+def hear_file(path: Path, info: AudioInfo, bpm: bool, key: bool) -> dict[str, object]:
+    """:func:`hear` on a file, decoded here (``check``, ``use_analysis``): nothing for a file
+    over :data:`MOST_FRAMES` or whose length is not known."""
+    if not (bpm or key) or info.frames > MOST_FRAMES or not info.exact_length:
+        return {}
+    return hear(read_all(path, info), info.rate, bpm, key)

@@ -1,0 +1,159 @@
+"""The BPM and key a file carries inside it: its tags, read by mutagen (ID3 ``TBPM``/``TKEY`` in
+MP3 and in the ``id3 `` chunk of WAV and AIFF; Vorbis comments ``BPM``, ``TEMPO``,
+``INITIALKEY``, ``KEY`` in FLAC and OGG; ``tmpo`` and the iTunes ``initialkey`` atom in M4A),
+and the chunks loop libraries write, which tag libraries do not read: a WAV's ``acid`` (tempo,
+root note, one-shot or loop; the layout libsndfile reads) and an AIFF's Apple Loops ``basc``
+(beats, key, time signature: the tempo is its beats over its length).
+
+A value that is no BPM or key (``fast``, 0, 9999, NaN, ``H-moll``) never refuses the file: it
+is left out with a one-line note (:attr:`Carried.ignored`). Tags that cannot be read at all
+(a damaged frame, a file that is no audio) are none: the job judges the audio itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mutagen
+import soundfile as sf
+
+from sp404d.audio.chunks import read_chunks
+from sp404d.values.fields import parse_bpm, parse_key
+
+NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+#: (field, tag name as each format spells it), most specific first.
+VORBIS = (("bpm", "bpm"), ("bpm", "tempo"), ("key", "initialkey"), ("key", "key"))
+MP4 = (
+    ("bpm", "tmpo"),
+    ("key", "----:com.apple.iTunes:initialkey"),
+    ("key", "----:com.apple.iTunes:KEY"),
+)
+ID3 = (("bpm", "TBPM"), ("key", "TKEY"))
+ATONAL = frozenset({"o"})  # ID3's "off key": no key, and nothing to warn about
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a file says of itself: ``layers`` of (origin, {field: value}), most trusted first
+    (``tag:TBPM``, ``acid``, ``apple loop``); ``facts`` (``loop``: False for a one-shot,
+    ``beats``, ``root``); and the values ``ignored``, each with why."""
+
+    layers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+
+
+def read_carried(path: Path) -> Carried:
+    """Everything ``path`` carries; nothing for a file without tags or chunks."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    ignored: list[str] = []
+    facts: dict[str, Any] = {}
+    for origin, name, raw in _tags(path):
+        _take(layers, ignored, f"tag:{origin}", name, raw)
+    kind, chunks = read_chunks(path, frozenset({b"acid", b"basc"}))
+    if kind == "wav" and b"acid" in chunks:
+        _acid(chunks[b"acid"], layers, facts, ignored)
+    if kind == "aiff" and b"basc" in chunks:
+        _basc(chunks[b"basc"], path, layers, facts, ignored)
+    return Carried(tuple(layers), facts, tuple(ignored))
+
+
+def _take(
+    layers: list[tuple[str, dict[str, Any]]], ignored: list[str], origin: str, name: str, raw: Any
+) -> None:
+    text = str(raw).strip()
+    if name == "key" and text.lower() in ATONAL:
+        return
+    value = parse_bpm(text) if name == "bpm" else parse_key(text)
+    if value is None:
+        shown = text if len(text) <= 20 else text[:19] + "…"
+        what = "a BPM from 20 to 999" if name == "bpm" else "a key (Am, C#, 8A)"
+        ignored.append(f"{origin} {shown!r} is not {what}: ignored")
+        return
+    layers.append((origin, {name: value}))
+
+
+def _tags(path: Path) -> list[tuple[str, str, Any]]:
+    """(tag name, field, raw value) of the BPM and key tags ``path`` holds."""
+    if not path.is_file():
+        return []
+    try:
+        audio = mutagen.File(os.fspath(path))
+    except Exception:  # no tags it knows, or damaged ones: the job judges the audio itself
+        return []
+    tags = getattr(audio, "tags", None)
+    if not tags:
+        return []
+    found: list[tuple[str, str, Any]] = []
+    if hasattr(tags, "getall"):  # ID3, in an MP3, a WAV or an AIFF
+        for name, frame in ID3:
+            for tag in tags.getall(frame):
+                found += [(frame, name, text) for text in list(tag.text)[:1]]
+    elif type(tags).__name__ == "MP4Tags":
+        for name, atom in MP4:
+            for value in list(tags.get(atom) or [])[:1]:
+                text = bytes(value).decode("utf-8", "replace") if name == "key" else value
+                found.append((atom.rpartition(":")[2], name, text))
+    else:  # Vorbis comments: FLAC, OGG
+        for name, key in VORBIS:
+            for value in list(tags.get(key) or [])[:1]:
+                found.append((key.upper(), name, value))
+    return found
+
+
+def _acid(
+    body: bytes,
+    layers: list[tuple[str, dict[str, Any]]],
+    facts: dict[str, Any],
+    ignored: list[str],
+) -> None:
+    """flags (u32: 1 one-shot, 2 root note set), root note (u16), ?, ? (f32), beats (u32),
+    meter denominator, numerator (u16), tempo (f32), little-endian."""
+    if len(body) < 24:
+        ignored.append("its acid chunk is cut short: ignored")
+        return
+    flags, root, _, _, beats, _, _, tempo = struct.unpack_from("<IHHfIHHf", body)
+    one_shot = bool(flags & 1)
+    facts["loop"] = not one_shot
+    if beats:
+        facts["beats"] = beats
+    if flags & 2 and root < 128:
+        facts["root"] = NOTES[root % 12]
+    if one_shot:  # a one-shot's tempo field is whatever the editor left there
+        return
+    _take(layers, ignored, "acid", "bpm", tempo if math.isfinite(tempo) else "NaN")
+
+
+def _basc(
+    body: bytes,
+    path: Path,
+    layers: list[tuple[str, dict[str, Any]]],
+    facts: dict[str, Any],
+    ignored: list[str],
+) -> None:
+    """version, beats (u32), root note, scale (1 minor, 2 major), time signature (u16 each),
+    loop type (u16: 0 loop, 1 one-shot), big-endian."""
+    if len(body) < 18:
+        ignored.append("its Apple Loops chunk is cut short: ignored")
+        return
+    _, beats, root, scale, _, denominator, kind = struct.unpack_from(">IIHHHHH", body)
+    facts["loop"] = kind == 0
+    if beats:
+        facts["beats"] = beats
+    if scale in (1, 2) and root < 128:
+        layers.append(("apple loop", {"key": NOTES[root % 12] + ("m" if scale == 1 else "")}))
+    if kind != 0 or not beats or not denominator:
+        return
+    try:
+        seconds = sf.info(os.fsencode(path)).duration
+    except Exception:  # the audio itself is judged by the job
+        return
+    if seconds > 0:
+        _take(
+            layers, ignored, "apple loop", "bpm", round(beats * 4 / denominator * 60 / seconds, 2)
+        )
