@@ -1,0 +1,190 @@
+"""BPM and key heard in the sound: generated loops and tonal samples whose tempo and key are
+known, what gets no answer (a pad, a drum hit, a lone note), and how the pipeline records and
+uses what it heard. The figures on real one-shots are bench/bench_analysis.py's."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sp404d.audio import tempo, tonality
+from tests.conftest import SP404D, journal_records, run_env
+from tests.test_onsets import hat, kick, snare
+
+R = 48000
+NOTES = tonality.NOTES
+
+
+def groove(
+    bpm: float, bars: int = 2, swing: float = 0.0, pickup: int = 0, tail: float = 0.4
+) -> np.ndarray:
+    """Kick on 1 and 3, snare on 2 and 4, hats in eighths (every other one late by ``swing``
+    of a sixteenth); ``pickup`` sixteenths of hats before the first bar; a tail of ``tail``
+    beats: a length no whole number of bars."""
+    six = 60.0 / bpm / 4
+    start = pickup * six
+    hits = [(k * six, hat(0.15, seed=k)) for k in range(pickup)]
+    for step in range(16 * bars):
+        t = start + step * six + (swing * six if step % 4 == 2 else 0.0)
+        if step % 8 == 0:
+            hits.append((t, kick()))
+        if step % 8 == 4:
+            hits.append((t, snare(seed=step)))
+        if step % 2 == 0:
+            hits.append((t, hat(0.2, seed=100 + step)))
+    x = np.zeros(round((start + (16 * bars + 4 * tail) * six) * R))
+    for at, sound in hits:
+        i = round(at * R)
+        x[i : i + len(sound)] += sound[: len(x) - i]
+    return x.astype(np.float32)
+
+
+def note(midi: float, seconds: float, seed: int = 0) -> np.ndarray:
+    t = np.arange(round(seconds * R)) / R
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    rng = np.random.default_rng(seed)
+    y = sum(
+        0.6**k / (k + 1) * np.sin(2 * np.pi * f0 * (k + 1) * t + rng.uniform(0, 6))
+        for k in range(6)
+    )
+    out: np.ndarray = np.asarray(y) * np.exp(-t / 1.2) * np.minimum(1.0, t / 0.005)
+    return out
+
+
+def progression(tonic: int, minor: bool, beat: float = 0.5) -> np.ndarray:
+    """i-iv-V-i (or I-IV-V-I) in close position with the root in the bass, a bar each."""
+    scale = (0, 2, 3, 5, 7, 8, 10) if minor else (0, 2, 4, 5, 7, 9, 11)
+    base = 48 + tonic
+    x = np.zeros(round(17 * beat * R))
+    for bar, degree in enumerate((0, 3, 4, 0)):
+        chord = [scale[(degree + s) % 7] + 12 * ((degree + s) // 7) for s in (0, 2, 4)]
+        if minor and degree == 4:
+            chord[1] += 1  # the dominant's leading tone
+        at = round(bar * 4 * beat * R)
+        for i, step in enumerate([chord[0] - 12, *chord]):
+            y = note(base + step, 4 * beat + 0.5, seed=bar * 4 + i)
+            x[at : at + len(y)] += y[: len(x) - at]
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
+# --- tempo ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bpm", "swing", "pickup"),
+    [(72.0, 0.0, 0), (93.0, 0.3, 2), (128.0, 0.0, 1), (150.0, 0.15, 0), (174.0, 0.0, 3)],
+)
+def test_a_loops_tempo_is_heard_within_four_percent(bpm: float, swing: float, pickup: int) -> None:
+    heard = tempo.estimate(groove(bpm, swing=swing, pickup=pickup), R)
+    assert heard is not None and abs(heard.bpm - bpm) / bpm <= 0.04, heard
+    assert 0 < heard.confidence <= 1
+
+
+def test_the_same_loop_at_another_rate_is_the_same_tempo() -> None:
+    x = groove(110.0)
+    y = np.interp(np.arange(round(len(x) * 44100 / R)) * R / 44100, np.arange(len(x)), x)
+    a, b = tempo.estimate(x, R), tempo.estimate(y.astype(np.float32), 44100)
+    assert a is not None and b is not None and abs(a.bpm - b.bpm) <= 1.0
+
+
+def test_no_tempo_for_a_held_chord_a_hit_or_silence() -> None:
+    chord = sum(note(m, 3.0) for m in (57, 60, 64))
+    assert tempo.estimate((0.2 * np.asarray(chord)).astype(np.float32), R) is None
+    assert tempo.estimate(np.concatenate([kick(), np.zeros(R)]).astype(np.float32), R) is None
+    assert tempo.estimate(np.zeros(3 * R, np.float32), R) is None
+
+
+# --- key ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tonic", "minor"), [(0, False), (9, True), (6, False), (3, True), (7, True)]
+)
+def test_a_progressions_key_is_heard(tonic: int, minor: bool) -> None:
+    heard = tonality.estimate(progression(tonic, minor), R)
+    assert heard is not None and heard.key == NOTES[tonic] + ("m" if minor else ""), heard
+
+
+@pytest.mark.parametrize("sound", ["kick", "snare", "hat", "note"])
+def test_drum_hits_and_a_lone_note_get_no_key(sound: str) -> None:
+    x = {"kick": kick(), "snare": snare(), "hat": hat(), "note": note(57, 1.0)}[sound]
+    assert tonality.estimate(x.astype(np.float32), R) is None
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+
+class Box:
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path
+        self.inbox = tmp_path / "in"
+        self.inbox.mkdir()
+        self.journal = tmp_path / "j.jsonl"
+
+    def run(self, command: str, config: str = "") -> str:
+        cfg = self.dir / "c.yaml"
+        cfg.write_text(f"outbox: {self.dir / 'out'}\njournal: {self.journal}\n{config}")
+        proc = subprocess.run(
+            [*SP404D, command, str(self.inbox), "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            env=run_env(self.dir / "home"),
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    def record(self, name: str) -> dict[str, Any]:
+        (rec,) = [r for r in journal_records(self.journal) if r["source"].endswith(name)]
+        return rec
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Box:
+    return Box(tmp_path)
+
+
+def test_what_is_heard_is_recorded_not_used(box: Box) -> None:
+    sf.write(str(box.inbox / "groove.wav"), groove(96.0), R, subtype="PCM_24")
+    sf.write(str(box.inbox / "keys.wav"), progression(9, True), R, subtype="PCM_24")
+    box.run("convert", "layout: bpm\n")
+    groove_rec, keys_rec = box.record("groove.wav"), box.record("keys.wav")
+    assert abs(groove_rec["render"]["heard"]["bpm"] - 96.0) <= 96 * 0.04
+    assert keys_rec["render"]["heard"]["key"] == "Am"
+    assert groove_rec["metadata"]["bpm"] is None and keys_rec["metadata"]["key"] is None
+    assert "unknown_bpm" in groove_rec["output"]
+
+
+def test_use_analysis_places_and_names_by_what_is_heard(box: Box) -> None:
+    sf.write(str(box.inbox / "groove.wav"), groove(128.0), R, subtype="PCM_24")
+    box.run("convert", "layout: bpm\nuse_analysis: true\n")
+    rec = box.record("groove.wav")
+    meta = rec["metadata"]
+    assert meta["origins"]["bpm"] == "analysis" and abs(meta["bpm"] - 128) <= 128 * 0.04
+    assert 0 < meta["facts"]["bpm_confidence"] <= 1
+    assert Path(rec["output"]).parent.name == "110-130"
+
+
+def test_a_given_bpm_is_not_listened_for_and_analysis_off_hears_nothing(box: Box) -> None:
+    sf.write(str(box.inbox / "groove.wav"), groove(100.0), R, subtype="PCM_24")
+    (box.inbox / "groove.wav.yaml").write_text("bpm: 100\n")
+    sf.write(str(box.inbox / "other.wav"), groove(100.0), R, subtype="PCM_24")
+    box.run("convert")
+    assert "bpm" not in (box.record("groove.wav")["render"].get("heard") or {})
+    box.journal.unlink()
+    box.run("convert", "analysis: false\n")
+    assert "heard" not in box.record("other.wav")["render"]
+
+
+def test_check_says_what_it_hears_and_where_each_value_comes_from(box: Box) -> None:
+    sf.write(str(box.inbox / "groove.wav"), groove(90.0), R, subtype="PCM_24")
+    out = box.run("check")
+    line = next(t for t in out.splitlines() if "heard:" in t)
+    assert "BPM (confidence" in line and "use_analysis: true uses it" in line
+    bpm = float(line.split("heard: ")[1].split(" BPM")[0])
+    assert abs(bpm - 90) <= 90 * 0.04
