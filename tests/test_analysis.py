@@ -69,7 +69,8 @@ def progression(tonic: int, minor: bool, beat: float = 0.5) -> np.ndarray:
         for i, step in enumerate([chord[0] - 12, *chord]):
             y = note(base + step, 4 * beat + 0.5, seed=bar * 4 + i)
             x[at : at + len(y)] += y[: len(x) - at]
-    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+    out: np.ndarray = (0.5 * x / np.abs(x).max()).astype(np.float32)
+    return out
 
 
 # --- tempo ----------------------------------------------------------------------------------
