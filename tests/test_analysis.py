@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sp404d.audio import tempo, tonality
+from sp404d.audio import hear, tempo, tonality
 from tests.conftest import SP404D, journal_records, run_env
 from tests.test_onsets import hat, kick, snare
 
@@ -189,3 +191,36 @@ def test_check_says_what_it_hears_and_where_each_value_comes_from(box: Box) -> N
     assert "BPM (confidence" in line and "use_analysis: true uses it" in line
     bpm = float(line.split("heard: ")[1].split(" BPM")[0])
     assert abs(bpm - 90) <= 90 * 0.04
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    kind=st.sampled_from(["noise", "dc", "clicks", "square", "silence", "sweep"]),
+    seconds=st.floats(0.0, 6.0),
+    rate=st.sampled_from([8000, 11025, 22050, 44100, 48000, 96000]),
+    level=st.floats(0.0, 1.0),
+    channels=st.integers(1, 3),
+)
+def test_anything_heard_is_an_answer_or_none_never_an_error(
+    kind: str, seconds: float, rate: int, level: float, channels: int
+) -> None:
+    """Whatever the sound: a BPM from 60 to 180 and a key, with confidences in (0, 1], or
+    nothing; never an exception (a job must not fail for what its sound says)."""
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(n)
+    mono = {
+        "noise": rng.normal(0, 1, n),
+        "dc": np.ones(n),
+        "clicks": (np.arange(n) % max(1, rate // 3) == 0).astype(float),
+        "square": np.sign(np.sin(2 * np.pi * 3 * t)),
+        "silence": np.zeros(n),
+        "sweep": np.sin(2 * np.pi * (50 + 500 * t) * t),
+    }[kind] * level
+    x = np.stack([mono] * channels, axis=1).astype(np.float32)
+    heard = hear(x, rate, True, True)
+    assert set(heard) <= {"bpm", "bpm_confidence", "key", "key_confidence"}
+    if "bpm" in heard:
+        assert 60 <= float(heard["bpm"]) <= 180 and 0 < float(heard["bpm_confidence"]) <= 1  # type: ignore[arg-type]
+    if "key" in heard:
+        assert heard["key"] in {n + m for n in NOTES for m in ("", "m")}

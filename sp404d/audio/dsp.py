@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import soxr
 
 OUT_RATE = 48_000
 FULL = 32768.0
@@ -133,3 +134,22 @@ def quantise(
 
 def silence(frames: int, channels: int) -> np.ndarray:
     return np.zeros((frames, channels), dtype=np.float32)
+
+
+def at_rate(mono: np.ndarray, rate: int, low: int) -> np.ndarray:
+    """``mono`` at about ``low`` Hz for analysis, float32: the mean of every N samples where
+    the rate is N times ``low`` (a box filter: cheap, and what aliases in is noise far under
+    the notes and hits analysis looks for), else soxr at low quality (at its quickest, beats
+    were lost)."""
+    factor = rate / low
+    if rate == low:
+        x = mono
+    elif factor == int(factor):
+        n = int(factor)
+        whole = mono[: len(mono) // n * n]
+        x = sum(whole[i::n] for i in range(1, n)) + whole[0::n]  # numpy is slow along n
+        x = np.asarray(x) / n
+    else:
+        x = soxr.resample(mono.astype(np.float32), rate, low, quality="LQ")
+    out: np.ndarray = np.ascontiguousarray(x, dtype=np.float32)
+    return out

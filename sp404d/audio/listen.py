@@ -22,7 +22,11 @@ def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
     pair only when asked for and found; ``x`` is frames x channels, float."""
     if not (bpm or key) or not len(x):
         return {}
-    mono = (x.mean(axis=1) if x.ndim == 2 else x).astype(np.float32)
+    mono = np.array(x[:, 0] if x.ndim == 2 else x, dtype=np.float32)  # a copy
+    if x.ndim == 2 and x.shape[1] > 1:  # column by column: numpy is slow along a short axis
+        for c in range(1, x.shape[1]):
+            mono += x[:, c]
+        mono /= x.shape[1]
     heard: dict[str, object] = {}
     if bpm and (found := tempo.estimate(mono, rate)) is not None:
         heard.update(bpm=found.bpm, bpm_confidence=found.confidence)
