@@ -58,7 +58,7 @@ def onset_starts(
         kept.append(onset)
     kept.sort(key=lambda o: o.at)
     lead = kept[0].at if kept else len(mono)
-    if kept and np.abs(mono[:lead]).max(initial=0.0) > QUIET:  # sound before the first hit:
+    if kept and np.abs(x[:lead]).max(initial=0.0) > QUIET:  # sound (in any channel) before it:
         if lead >= gap:  # a slice of its own
             kept.insert(0, onsets.Onset(0, float("inf")))
         else:  # too short for one: the first slice starts at the loop's start
