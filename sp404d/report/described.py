@@ -26,11 +26,11 @@ def described(
     for name, value in {**meta, **(meta.get("shaping") or {})}.items():
         if name in SKIPPED or value in (None, [], ()):
             continue
-        origin = LENGTH_GUESS if name == "bpm_guess" else origins.get(name, "?")
+        origin = LENGTH_GUESS if name == "bpm_guess" else source_word + origins.get(name, "?")
         sure = (meta.get("facts") or {}).get(f"{name}_confidence")
         if sure is not None:
             origin += f", confidence {sure}"
-        lines.append(f"    {name}: {said(value)}  [{source_word}{origin}]")
+        lines.append(f"    {name}: {said(value)}  [{origin}]")
     facts = {k: v for k, v in (meta.get("facts") or {}).items() if not k.endswith("_confidence")}
     if facts:
         what = []
