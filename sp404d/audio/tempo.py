@@ -1,15 +1,20 @@
-"""The tempo a loop plays at, heard from its sound: numpy only, a few ms per second of audio.
+"""The tempo a loop plays at, heard from its sound: numpy only, under a millisecond per second
+of audio.
 
 1. **Where sounds begin**: the loop at 12 kHz, in 21 ms frames every 5.3 ms; each frame's rise
-   in log energy over 16 log-spaced bands, summed: an onset envelope (kicks, snares and hats
-   alike, as :mod:`sp404d.audio.onsets` learned).
-2. **How regularly**: the envelope's Fourier magnitude at every candidate tempo (0.1 BPM apart,
-   40 to 240) and at its first harmonics, not an autocorrelation's whole lags: at 120 BPM a lag
-   of one frame is 2.5%, and MIREX counts a tempo right within 4%. Swing and pickups shift some
-   hits off the grid; the beat's pulse is still the strongest period.
-3. **Which octave**: 60 and 120 BPM are the same pulse. A musician says the one between 60 and
-   180 that the beat's subdivision supports, preferring one whose length is a whole number of
-   4/4 bars when the loop is cut that way.
+   in energy (to the power 0.3: a loud hit counts more than a quiet one, not a hundred times
+   more) over 16 log-spaced bands, summed and smoothed over 21 ms: an onset envelope. A pad's
+   or a voice's envelope rises all the time, a beat's now and then: an envelope whose peaks
+   do not stand three times over its median has no tempo.
+2. **How regularly**: the envelope's autocorrelation, read between frames at the beat period
+   of every candidate tempo (0.1 BPM apart, 40 to 240) and its multiples (one frame is under
+   1.5% up to 240 BPM, and MIREX counts a tempo right within 4%). Swing and pickups shift some
+   hits off the grid; the beat's period is still the strongest.
+3. **Which octave**: 60 and 120 BPM are the same pulse. A musician counts the one in 60-180
+   at which the low bands (kick, snare body) hit every beat, near 100 BPM rather than far
+   from it (hats on every eighth make the double tempo as regular, but not in the low bands);
+   and where two octaves both fit, the one that puts the snare's crack (1.5-5 kHz) on two and
+   four: repeating every two beats, not every beat.
 
 The answer comes with a confidence, how alike the envelope is one beat later (0 to 1: a drum
 machine's loop near 1, a pad or a voice near 0); under :data:`MIN_CONFIDENCE`, and for a sound
@@ -30,6 +35,8 @@ HOP = 64  # 5.3 ms: 187.5 frames a second, a lag of one frame is under 1.5% up t
 BANDS = 16
 LOWEST_HZ = 40.0
 LOW_HZ = 1000.0  # the low bands: kick, snare body, bass
+SNARE_HZ = (1500.0, 5000.0)  # a snare's crack: over the kick, under most of the hats
+BACKBEAT = 0.15
 COMPRESS = 0.3  # energy to this power: a loud hit counts more than a quiet one, not 100x more
 SLOWEST, FASTEST = 40.0, 240.0  # the candidates, BPM
 STEP_BPM = 0.1
@@ -37,7 +44,8 @@ MULTIPLES = (1, 2, 3, 4)
 MULTIPLE_WEIGHTS = (1.0, 0.5, 0.33, 0.25)
 MOST_OF_LENGTH = 0.75  # lags past this share of the envelope are read from too few frames
 PREFERRED = (60.0, 180.0)  # where a musician places the beat
-BEAT_SHARE = 0.5
+BEAT_SHARE = 0.6
+CENTRE_BPM, SPREAD = 100.0, 1.5
 MIN_SECONDS = 1.5
 MIN_PEAKINESS = 3.0  # the envelope's 95th percentile over its median (loops: 3.6 and up)
 LOCAL_S = 0.5
@@ -54,11 +62,11 @@ class Tempo:
     confidence: float
 
 
-def envelopes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def envelopes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The onset envelope of the whole sound (at :data:`RATE`) and of its low bands (kick,
     snare body, bass), at ``RATE / HOP`` frames a second."""
     if len(x) < FRAME:
-        return np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     count = 1 + (len(x) - FRAME) // HOP
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(count, FRAME), strides=(HOP * x.strides[0], x.strides[0]), writeable=False
@@ -67,11 +75,14 @@ def envelopes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     energy = np.add.reduceat(power, _starts(), axis=1)  # no BLAS: its threads fight the pool
     levels = (energy / (energy.max() + 1e-20)) ** COMPRESS
     rise = np.maximum(np.diff(levels, axis=0, prepend=levels[:1]), 0.0)
-    low = _centres() < LOW_HZ
+    centres = _centres()
+    low = centres < LOW_HZ
+    mid = (centres >= SNARE_HZ[0]) & (centres < SNARE_HZ[1])
     smooth = np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES  # a beating of two close tones is no pulse
     return (
         np.convolve(rise.sum(axis=1), smooth, mode="same"),
         np.convolve(rise[:, low].sum(axis=1), smooth, mode="same"),
+        np.convolve(rise[:, mid].sum(axis=1), smooth, mode="same"),
     )
 
 
@@ -127,28 +138,42 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
     if seconds < MIN_SECONDS or not np.any(mono):
         return None
     x = at_rate(mono, rate, RATE)  # its beat and its hits as plain, for a quarter of the work
-    env, low = envelopes(x)
+    env, low, mid = envelopes(x)
     if len(env) < 8 or not np.any(env):
         return None
     if np.percentile(env, 95) < MIN_PEAKINESS * np.median(env):  # a pad, a voice, a swell:
         return None  # its shimmer rises all the time, a beat's hits now and then
     ac = autocorrelation(env)
     bpms, score = strengths(ac)
-    bpm = _octave(autocorrelation(low if np.any(low) else env), float(bpms[int(np.argmax(score))]))
+    bpm = _octave(
+        autocorrelation(low if np.any(low) else env),
+        autocorrelation(mid) if np.any(mid) else None,
+        float(bpms[int(np.argmax(score))]),
+    )
     confidence = float(np.clip(at_bpm(ac, bpm), 0.0, 1.0))  # how alike one beat is to the next
     if confidence < MIN_CONFIDENCE:
         return None
     return Tempo(round(bpm, 1), round(confidence, 2))
 
 
-def _octave(beat_ac: np.ndarray, bpm: float) -> float:
-    """The octave of ``bpm`` a musician counts: in :data:`PREFERRED`, the fastest at which the
-    low bands (kick, snare) repeat nearly as strongly as at the best of them: a hit on every
-    beat. Hats on every eighth make the double tempo as regular, but not in the low bands."""
+def _octave(beat_ac: np.ndarray, snare_ac: np.ndarray | None, bpm: float) -> float:
+    """The octave of ``bpm`` a musician counts: in :data:`PREFERRED`, those at which the low
+    bands repeat nearly as strongly as at the best (weighed by how near :data:`CENTRE_BPM`);
+    of those, the one with a backbeat (the snare band alike two beats on, not one beat on),
+    else the fastest."""
     candidates = [bpm * f for f in (0.25, 0.5, 1.0, 2.0, 4.0, 1 / 3, 2 / 3, 1.5, 3.0)]
     inside = [c for c in candidates if PREFERRED[0] <= c <= PREFERRED[1]] or [bpm]
-    repeat = {c: float(at_bpm(beat_ac, c)) for c in inside}
+    repeat = {
+        c: float(at_bpm(beat_ac, c)) * float(np.exp(-0.5 * (np.log2(c / CENTRE_BPM) / SPREAD) ** 2))
+        for c in inside
+    }
     top = max(repeat.values())
     if not top > 0:  # nothing repeats in the low bands: the strongest pulse's own octave
         return max(inside, key=lambda c: (repeat[c], -abs(c - bpm)))
-    return max(c for c in inside if repeat[c] >= BEAT_SHARE * top)
+    passing = [c for c in inside if repeat[c] >= BEAT_SHARE * top]
+    if snare_ac is not None and len(passing) > 1:
+        backbeat = {c: float(at_bpm(snare_ac, c / 2) - at_bpm(snare_ac, c)) for c in passing}
+        best = max(passing, key=lambda c: backbeat[c])
+        if backbeat[best] >= BACKBEAT:
+            return best
+    return max(passing)
