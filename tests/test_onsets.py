@@ -16,7 +16,7 @@ import pytest
 from sp404d.audio import chop, onsets
 
 R = 48000
-EARLY_MS = chop.SNAP_MS + 1.0
+EARLY_MS = chop.SNAP_MS + onsets.LEAD_S * 1000 + 1.0
 LATE_MS = 2.0
 MIN_SLICE = round(0.1 * R)
 

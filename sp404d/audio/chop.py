@@ -49,7 +49,11 @@ def onset_starts(
     starts in a tail) is a slice of its own; silence before it is none (N slices, N hits). When
     there are more sounds than room, the strongest are kept.
     """
-    mono = x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.ndim == 2 else x
+    mono = x if x.ndim == 1 else np.array(x[:, 0], dtype=np.float32)
+    if x.ndim == 2 and x.shape[1] > 1:  # column by column: numpy is slow along a short axis
+        for c in range(1, x.shape[1]):
+            mono += x[:, c]
+        mono /= x.shape[1]
     gap = max(min_frames, round(MIN_GAP_MS * rate / 1000))
     kept: list[onsets.Onset] = []
     for onset in sorted(onsets.detect(mono, rate, sensitivity), key=lambda o: -o.strength):

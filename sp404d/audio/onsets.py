@@ -32,6 +32,7 @@ for (:mod:`sp404d.audio.chop`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,10 @@ FLOOR_PERCENTILE = 20.0  # a group's floor: its level in the loop's quieter mome
 #: (a hiss or vinyl bed gave false kicks), a kick stands far out of it.
 ABOVE_FLOOR_DB = (10.0, 3.0, 3.0)
 SPREAD_S = 0.012  # a hit's parts begin this close: a kick's click before its body
-LEAD_S = 0.0005  # the slice starts this much before the refined onset
+LEAD_S = 0.002  # the slice starts this much before the refined onset: an attack kept whole
+
+
+_WINDOW = np.hanning(FRAME).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ def _band_levels(mono: np.ndarray, rate: int) -> np.ndarray:
         strides=(HOP * padded.strides[0], padded.strides[0]),
         writeable=False,
     )
-    power = np.abs(np.fft.rfft(frames * np.hanning(FRAME).astype(np.float32), axis=1)) ** 2
+    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2  # no square root to square again
     energy = power @ _filterbank(rate)
     levels: np.ndarray = 10.0 * np.log10(energy + 10.0 ** (FLOOR_DB / 10.0) * FRAME)
     floored: np.ndarray = np.maximum(levels, levels.max() - RANGE_DB)
@@ -149,6 +154,7 @@ def _edges(rate: int) -> np.ndarray:
     return LOWEST_HZ * 2.0 ** (np.arange(count + 2) / BANDS_PER_OCTAVE)
 
 
+@functools.lru_cache(maxsize=8)
 def _filterbank(rate: int) -> np.ndarray:
     """Triangular filters on log-spaced centres, (bins, bands); each band at least one bin."""
     freqs = np.fft.rfftfreq(FRAME, 1.0 / rate)
