@@ -95,6 +95,22 @@ def test_the_same_loop_at_another_rate_is_the_same_tempo() -> None:
     assert a is not None and b is not None and abs(a.bpm - b.bpm) <= 1.0
 
 
+def test_a_full_mix_has_the_tempo_of_its_drums() -> None:
+    drums = groove(97.0, bars=4)
+    keys = progression(2, False, beat=60 / 97)[: len(drums)]
+    mix = drums[: len(keys)] + 1.2 * keys
+    heard = tempo.estimate(mix.astype(np.float32), R)
+    assert heard is not None and abs(heard.bpm - 97.0) <= 97 * 0.04, heard
+
+
+@pytest.mark.parametrize("apart_hz", [57.0, 13.0, 6.0])
+def test_two_tones_beating_are_no_tempo(apart_hz: float) -> None:
+    """A detuned pad pulses as its tones beat: regular, but no new sound ever begins."""
+    t = np.arange(4 * R) / R
+    pad = 0.3 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * (220 + apart_hz) * t))
+    assert tempo.estimate((pad * np.minimum(1, t / 0.5)).astype(np.float32), R) is None
+
+
 def test_no_tempo_for_a_held_chord_a_hit_or_silence() -> None:
     chord = sum(note(m, 3.0) for m in (57, 60, 64))
     assert tempo.estimate((0.2 * np.asarray(chord)).astype(np.float32), R) is None
@@ -224,3 +240,20 @@ def test_anything_heard_is_an_answer_or_none_never_an_error(
         assert 60 <= float(heard["bpm"]) <= 180 and 0 < float(heard["bpm_confidence"]) <= 1  # type: ignore[arg-type]
     if "key" in heard:
         assert heard["key"] in {n + m for n in NOTES for m in ("", "m")}
+
+
+def test_use_analysis_settles_a_converted_file_and_check_agrees_with_the_job(box: Box) -> None:
+    """The plan's analysis is not part of the input id: a second run finds the file settled
+    (no new job) instead of listening again; and a 44.1 kHz loop is heard the same by
+    ``check`` (the file) as by the job (its 48 kHz render)."""
+    y = groove(104.0)
+    x44 = np.interp(np.arange(round(len(y) * 44100 / R)) * R / 44100, np.arange(len(y)), y)
+    sf.write(str(box.inbox / "groove.wav"), x44.astype(np.float32), 44100, subtype="PCM_24")
+    said = box.run("check", "use_analysis: true\nlayout: bpm\n")
+    box.run("convert", "use_analysis: true\nlayout: bpm\n")
+    rec = box.record("groove.wav")
+    assert f"bpm: {rec['metadata']['bpm']}  [analysis" in said
+    assert abs(rec["metadata"]["bpm"] - 104) <= 104 * 0.04
+    out = box.run("convert", "use_analysis: true\nlayout: bpm\n")
+    assert "1 skipped" in out
+    assert [r["status"] for r in journal_records(box.journal)] == ["done", "skipped"]

@@ -175,8 +175,22 @@ def test_a_bpm_tag_that_is_no_bpm_is_left_out_with_a_reason(tmp_path: Path, bpm:
     path = write_ffmpeg(tmp_path / "a.mp3", "libmp3lame", {"TBPM": bpm, "TKEY": "Am"})
     carried = read_carried(path)
     assert [o for o, _ in carried.layers] == ["tag:TKEY"]
-    if bpm:  # FFmpeg writes no frame for an empty value
+    if bpm in ("", "0"):  # no frame for an empty value; 0 is how many tools say "unknown"
+        assert carried.ignored == ()
+    else:
         assert carried.ignored == (f"tag:TBPM {bpm!r} is not a BPM from 20 to 999: ignored",)
+
+
+def test_the_first_good_value_of_a_tag_counts_and_a_list_is_no_decimal(tmp_path: Path) -> None:
+    id3 = mutagen("id3")
+    path = write_ffmpeg(tmp_path / "a.mp3", "libmp3lame", {})
+    tags = id3.ID3(path)
+    tags.add(id3.TBPM(text=["fast", "128"]))
+    tags.add(id3.TKEY(text=["H-moll", "Am"]))
+    tags.save(path)
+    assert layers(path) == {"tag:TBPM": {"bpm": 128.0}, "tag:TKEY": {"key": "Am"}}
+    flac = write_ffmpeg(tmp_path / "a.flac", "flac", {"BPM": "120,130"})
+    assert read_carried(flac).ignored == ("tag:BPM '120,130' is not a BPM from 20 to 999: ignored",)
 
 
 @pytest.mark.parametrize(
@@ -267,3 +281,23 @@ def test_convert_names_and_records_by_the_tag(tmp_path: Path) -> None:
     assert rec["metadata"]["origins"]["bpm"] == "tag:TBPM"
     assert rec["metadata"]["ignored"] == ["tag:TKEY 'fast' is not a key (Am, C#, 8A): ignored"]
     assert math.isclose(rec["metadata"]["bpm"], 92.0)
+
+
+def test_an_acid_one_shot_gets_no_tempo_guessed_or_heard(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    chunked(inbox / "hit.wav", b"acid", acid(120.0, one_shot=True))  # 2 s: a whole bar at 120
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j.jsonl'}\n")
+    proc = subprocess.run(
+        [*SP404D, "convert", str(inbox), "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=run_env(tmp_path / "home"),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = journal_records(tmp_path / "j.jsonl")
+    assert rec["metadata"]["facts"] == {"loop": False, "beats": 8}
+    assert "bpm_guess" not in rec["metadata"]
+    assert "bpm" not in (rec["render"].get("heard") or {})

@@ -38,7 +38,7 @@ def _m4a_blocks(path: Path) -> Iterator[np.ndarray]:
     av = import_av()
     decoded = 0
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:  # a UTF-16 tag
             stream = container.streams.audio[0]
             for frame in container.decode(stream):
                 data = frame.to_ndarray().astype(np.float32, copy=False)

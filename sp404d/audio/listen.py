@@ -8,13 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 from sp404d.audio import tempo, tonality
 from sp404d.audio.decode import read_all
+from sp404d.audio.dsp import OUT_RATE
 from sp404d.audio.probe import AudioInfo
 
 #: Longer files are takes, not loops or notes: not listened to (and not held in memory for it).
-MOST_FRAMES = 1 << 21
+#: The render's limit for a file held whole, in seconds: the same files either way.
+MOST_SECONDS = (1 << 21) / 48_000
 
 
 def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
@@ -36,8 +39,13 @@ def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
 
 
 def hear_file(path: Path, info: AudioInfo, bpm: bool, key: bool) -> dict[str, object]:
-    """:func:`hear` on a file, decoded here (``check``, ``use_analysis``): nothing for a file
-    over :data:`MOST_FRAMES` or whose length is not known."""
-    if not (bpm or key) or info.frames > MOST_FRAMES or not info.exact_length:
+    """:func:`hear` on a file, decoded here (``check``, ``use_analysis``, a file copied
+    without decoding): nothing for one over :data:`MOST_SECONDS` or whose length is not known.
+    Heard at 48 kHz through the render's resampler, so ``check``, the plan and the job hear the
+    same samples and say the same."""
+    if not (bpm or key) or not info.exact_length or info.frames > MOST_SECONDS * info.rate:
         return {}
-    return hear(read_all(path, info), info.rate, bpm, key)
+    x = read_all(path, info)
+    if info.rate != OUT_RATE:
+        x = soxr.resample(x, info.rate, OUT_RATE, quality="HQ")
+    return hear(x, OUT_RATE, bpm, key)

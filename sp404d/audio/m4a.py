@@ -55,7 +55,7 @@ def _probe_m4a(path: Path) -> AudioInfo:
     """Facts about an M4A file, or a rejection that says how to enable M4A."""
     av = import_av()
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:  # a UTF-16 tag
             if not container.streams.audio:
                 raise RejectedError("not an audio file (an MP4 container without audio)")
             stream = container.streams.audio[0]

@@ -5,7 +5,8 @@ of audio.
    in energy (to the power 0.3: a loud hit counts more than a quiet one, not a hundred times
    more) over 16 log-spaced bands, summed and smoothed over 21 ms: an onset envelope. A pad's
    or a voice's envelope rises all the time, a beat's now and then: an envelope whose peaks
-   do not stand three times over its median has no tempo.
+   do not stand 1.8 times over its median has no tempo, nor a sound in which the onset finder
+   (:mod:`sp404d.audio.onsets`) hears fewer than three new sounds (two tones beating slowly).
 2. **How regularly**: the envelope's autocorrelation, read between frames at the beat period
    of every candidate tempo (0.1 BPM apart, 40 to 240) and its multiples (one frame is under
    1.5% up to 240 BPM, and MIREX counts a tempo right within 4%). Swing and pickups shift some
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sp404d.audio import onsets
 from sp404d.audio.dsp import at_rate
 
 RATE = 12_000
@@ -47,7 +49,8 @@ PREFERRED = (60.0, 180.0)  # where a musician places the beat
 BEAT_SHARE = 0.6
 CENTRE_BPM, SPREAD = 100.0, 1.5
 MIN_SECONDS = 1.5
-MIN_PEAKINESS = 3.0  # the envelope's 95th percentile over its median (loops: 3.6 and up)
+MIN_PEAKINESS = 1.8  # the envelope's 95th percentile over its median (pads: 1.3-1.6)
+MIN_HITS = 3
 LOCAL_S = 0.5
 SMOOTH_FRAMES = 4  # 21 ms
 MIN_CONFIDENCE = 0.25
@@ -143,6 +146,8 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
         return None
     if np.percentile(env, 95) < MIN_PEAKINESS * np.median(env):  # a pad, a voice, a swell:
         return None  # its shimmer rises all the time, a beat's hits now and then
+    if len(onsets.detect(x, RATE)) < MIN_HITS:  # two tones beating slowly pulse like hits:
+        return None  # not to the onset finder, which wants a new sound at each
     ac = autocorrelation(env)
     bpms, score = strengths(ac)
     bpm = _octave(

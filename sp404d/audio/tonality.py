@@ -5,9 +5,9 @@
    neighbourhood count (a drum's noise or a hat's hiss spreads over every note and raises none),
    each on its nearest note from C2 to C7, summed into 12 pitch classes (a chroma), the lower
    octaves weighted up (the bass says more about the key than the sparkle).
-2. **Which key fits**: the chroma is correlated with the 24 rotations of a major and a minor
-   key profile (Temperley's, from the Kostka-Payne corpus: chords and bass lines, as loops
-   have them, rather than Krumhansl's listening ratings) and the best is the key.
+2. **Which key fits**: the chroma is correlated with the 24 rotations of Krumhansl and
+   Kessler's major and minor key profiles (Temperley's and Albrecht and Shanahan's scored
+   lower on the benchmark's samples) and the best is the key.
 3. **Whether to say it**: the confidence is the best correlation's margin over the best of
    the keys that are not its relative (a relative major and minor share every note; a margin
    over them would always be small). Under :data:`MIN_CONFIDENCE`, or when little of the sound

@@ -374,6 +374,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                     heard = heard_now(item.source, info, item.meta, analysis=item.rules.analysis)
                 except JobError as exc:
                     line, bad = f"refused: {exc.reason}", bad + 1
+                except Exception as exc:  # one odd file must not end the check of the rest
+                    line, bad = f"failed: internal error ({type(exc).__name__})", bad + 1
             elif isinstance(item, Early):
                 source, meta = item.request.source, item.meta
                 outcome = item.outcome

@@ -34,7 +34,7 @@ MP4 = (
     ("key", "----:com.apple.iTunes:KEY"),
 )
 ID3 = (("bpm", "TBPM"), ("key", "TKEY"))
-ATONAL = frozenset({"o"})  # ID3's "off key": no key, and nothing to warn about
+UNKNOWN = frozenset({"o", "0", "0.0"})  # ID3's "off key", a tempo of 0: said, not wrong
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ def read_carried(path: Path) -> Carried:
     layers: list[tuple[str, dict[str, Any]]] = []
     ignored: list[str] = []
     facts: dict[str, Any] = {}
-    for origin, name, raw in _tags(path):
-        _take(layers, ignored, f"tag:{origin}", name, raw)
+    for origin, name, values in _tags(path):
+        _take(layers, ignored, f"tag:{origin}", name, values)
     kind, chunks = read_chunks(path, frozenset({b"acid", b"basc"}))
     if kind == "wav" and b"acid" in chunks:
         _acid(chunks[b"acid"], layers, facts, ignored)
@@ -64,22 +64,30 @@ def read_carried(path: Path) -> Carried:
 
 
 def _take(
-    layers: list[tuple[str, dict[str, Any]]], ignored: list[str], origin: str, name: str, raw: Any
+    layers: list[tuple[str, dict[str, Any]]],
+    ignored: list[str],
+    origin: str,
+    name: str,
+    values: Any,
 ) -> None:
-    text = str(raw).strip()
-    if name == "key" and text.lower() in ATONAL:
+    """The first of ``values`` (a tag may hold several) that is a BPM or key; else a note on
+    the first, unless it says "unknown" (0, ID3's ``o``: nothing to complain about)."""
+    texts = [str(v).strip() for v in (values if isinstance(values, list) else [values])]
+    for text in texts:
+        value = parse_bpm(text) if name == "bpm" else parse_key(text)
+        if value is not None:
+            layers.append((origin, {name: value}))
+            return
+    text = texts[0] if texts else ""
+    if text.lower() in UNKNOWN or not text:
         return
-    value = parse_bpm(text) if name == "bpm" else parse_key(text)
-    if value is None:
-        shown = text if len(text) <= 20 else text[:19] + "…"
-        what = "a BPM from 20 to 999" if name == "bpm" else "a key (Am, C#, 8A)"
-        ignored.append(f"{origin} {shown!r} is not {what}: ignored")
-        return
-    layers.append((origin, {name: value}))
+    shown = text if len(text) <= 20 else text[:19] + "…"
+    what = "a BPM from 20 to 999" if name == "bpm" else "a key (Am, C#, 8A)"
+    ignored.append(f"{origin} {shown!r} is not {what}: ignored")
 
 
-def _tags(path: Path) -> list[tuple[str, str, Any]]:
-    """(tag name, field, raw value) of the BPM and key tags ``path`` holds."""
+def _tags(path: Path) -> list[tuple[str, str, list[Any]]]:
+    """(tag name, field, its values) of the BPM and key tags ``path`` holds."""
     if not path.is_file():
         return []
     try:
@@ -92,17 +100,20 @@ def _tags(path: Path) -> list[tuple[str, str, Any]]:
     found: list[tuple[str, str, Any]] = []
     if hasattr(tags, "getall"):  # ID3, in an MP3, a WAV or an AIFF
         for name, frame in ID3:
-            for tag in tags.getall(frame):
-                found += [(frame, name, text) for text in list(tag.text)[:1]]
+            texts = [text for tag in tags.getall(frame) for text in tag.text]
+            if texts:
+                found.append((frame, name, texts))
     elif type(tags).__name__ == "MP4Tags":
         for name, atom in MP4:
-            for value in list(tags.get(atom) or [])[:1]:
-                text = bytes(value).decode("utf-8", "replace") if name == "key" else value
-                found.append((atom.rpartition(":")[2], name, text))
+            values = list(tags.get(atom) or [])
+            if name == "key":
+                values = [bytes(v).decode("utf-8", "replace") for v in values]
+            if values:
+                found.append((atom.rpartition(":")[2], name, values))
     else:  # Vorbis comments: FLAC, OGG
         for name, key in VORBIS:
-            for value in list(tags.get(key) or [])[:1]:
-                found.append((key.upper(), name, value))
+            if values := list(tags.get(key) or []):
+                found.append((key.upper(), name, values))
     return found
 
 
@@ -126,7 +137,7 @@ def _acid(
         facts["root"] = NOTES[root % 12]
     if one_shot:  # a one-shot's tempo field is whatever the editor left there
         return
-    _take(layers, ignored, "acid", "bpm", tempo if math.isfinite(tempo) else "NaN")
+    _take(layers, ignored, "acid", "bpm", repr(tempo) if not math.isfinite(tempo) else tempo)
 
 
 def _basc(

@@ -244,7 +244,9 @@ def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None)
         cuts=plan.cuts,
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
         pad_slices=rules.short_files != "reject",
-        hear_bpm=rules.analysis and _unknown(plan, "bpm"),
+        hear_bpm=rules.analysis
+        and _unknown(plan, "bpm")
+        and plan.meta.facts.get("loop") is not False,
         hear_key=rules.analysis and _unknown(plan, "key"),
     )
 

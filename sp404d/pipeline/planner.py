@@ -155,7 +155,7 @@ class Planner:
             if layout is not None and layout != request.config.layout:
                 request = replace(request, config=replace(request.config, layout=layout))
             kit_keys_need_kit_layout(meta, request.config.layout)
-            return request, with_length_bpm(with_heard(meta, request), request)
+            return request, with_length_bpm(meta, request)
         except JobError as exc:
             st = stat_of(request.source)
             return request, Early(
@@ -195,6 +195,9 @@ class Planner:
             unchanged = self.known.unchanged(source, inputs, config.outbox, need_output=need)
             if unchanged is not None:
                 return Early(request, unchanged, *early, settled=True)
+        # Only for a file that will be converted: the analysis is a decode (use_analysis), and
+        # what it hears follows from the bytes and settings the input id already covers.
+        meta = with_heard(meta, request)
         rules = config.rules().shaped(meta.shaping)  # a sidecar's or folder file's, over all
         if config.layout == "kit" or rules.chop is not None:
             refused = judged(request, rules)

@@ -94,8 +94,11 @@ def with_heard(meta: Metadata, request: Request) -> Metadata:
     config = request.config
     if not (config.use_analysis and config.analysis):
         return meta
-    bpm = meta.bpm is None and "bpm" not in meta.origins
+    # A length guess is weaker than what the sound says: analysis may replace it.
+    bpm = (meta.bpm is None and "bpm" not in meta.origins) or meta.origins.get("bpm") == "length"
     key = meta.key is None and "key" not in meta.origins
+    if meta.facts.get("loop") is False:  # a one-shot, says its acid or Apple Loops chunk
+        bpm = False
     if not (bpm or key):
         return meta
     try:
@@ -119,6 +122,8 @@ def with_length_bpm(meta: Metadata, request: Request) -> Metadata:
     """A loop with no BPM from anywhere gets one guessed from its length (a header read):
     used as its BPM with ``bpm_from_length``, otherwise only recorded as ``bpm_guess``."""
     if meta.bpm is not None or "bpm" in meta.origins:  # given, or cleared on purpose (bpm:)
+        return meta
+    if meta.facts.get("loop") is False:  # a one-shot, says its acid or Apple Loops chunk
         return meta
     try:
         seconds = sf.info(os.fsencode(request.source)).duration

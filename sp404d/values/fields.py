@@ -40,6 +40,7 @@ PER_FILE_ONLY: Mapping[str, str] = MappingProxyType(
 BANK_RE = re.compile(r"^(?:bank[\s_-]*)?([a-j])$", re.IGNORECASE)
 _BPM_TEXT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:bpm)?$", re.IGNORECASE)
 _PAD_TEXT_RE = re.compile(r"^\d{1,3}$")
+_DECIMAL_COMMA_RE = re.compile(r"^(\d+),(\d{1,2})$")
 
 # A key: letter, optional accidental, optional quality, optionally separated. "m" in any case
 # means minor (all-caps sample names write A minor as "AM"); write "maj" for major.
@@ -103,7 +104,9 @@ def parse_bpm(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        match = _BPM_TEXT_RE.match(value.strip().replace(",", "."))  # 92,5 as Europe writes it
+        text = unicodedata.normalize("NFKC", value).strip().lstrip("\ufeff")  # full-width, BOM
+        text = _DECIMAL_COMMA_RE.sub(r"\1.\2", text)  # 92,5 as Europe writes it; not 120,130
+        match = _BPM_TEXT_RE.match(text)
         if match is None:
             return None
         value = float(match.group(1))
@@ -119,7 +122,7 @@ def parse_key(text: str) -> str | None:
     The normal form is the letter in upper case, ``#`` or ``b``, and ``m`` for minor; major has
     no suffix. Enharmonic spellings are kept as written (``Gb`` stays ``Gb``).
     """
-    text = text.strip()
+    text = unicodedata.normalize("NFKC", text).strip().lstrip("\ufeff").strip()
     camelot = _CAMELOT_RE.match(text)
     if camelot is not None:  # DJ software's wheel: 8A is A minor, 8B C major
         number, letter = int(camelot[1]), camelot[2].upper()
