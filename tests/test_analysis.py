@@ -103,7 +103,7 @@ def test_a_full_mix_has_the_tempo_of_its_drums() -> None:
     assert heard is not None and abs(heard.bpm - 97.0) <= 97 * 0.04, heard
 
 
-@pytest.mark.parametrize("apart_hz", [57.0, 13.0, 6.0])
+@pytest.mark.parametrize("apart_hz", [57.0, 13.0, 6.0, 4.0, 1.0])
 def test_two_tones_beating_are_no_tempo(apart_hz: float) -> None:
     """A detuned pad pulses as its tones beat: regular, but no new sound ever begins."""
     t = np.arange(4 * R) / R

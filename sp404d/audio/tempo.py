@@ -51,6 +51,7 @@ CENTRE_BPM, SPREAD = 100.0, 1.5
 MIN_SECONDS = 1.5
 MIN_PEAKINESS = 1.8  # the envelope's 95th percentile over its median (pads: 1.3-1.6)
 MIN_HITS = 3
+SURE_PEAKINESS = 10.0  # over this, hits are plain: no onset check (beating tones: up to 7.4)
 LOCAL_S = 0.5
 SMOOTH_FRAMES = 4  # 21 ms
 MIN_CONFIDENCE = 0.25
@@ -144,10 +145,11 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
     env, low, mid = envelopes(x)
     if len(env) < 8 or not np.any(env):
         return None
-    if np.percentile(env, 95) < MIN_PEAKINESS * np.median(env):  # a pad, a voice, a swell:
-        return None  # its shimmer rises all the time, a beat's hits now and then
-    if len(onsets.detect(x, RATE)) < MIN_HITS:  # two tones beating slowly pulse like hits:
-        return None  # not to the onset finder, which wants a new sound at each
+    peakiness = float(np.percentile(env, 95) / (np.median(env) + 1e-12))
+    if peakiness < MIN_PEAKINESS:  # a pad, a voice, a swell: its envelope rises all the time,
+        return None  # a beat's now and then
+    if peakiness < SURE_PEAKINESS and len(onsets.detect(x, RATE)) < MIN_HITS:
+        return None  # two tones beating slowly pulse like hits, but no new sound begins
     ac = autocorrelation(env)
     bpms, score = strengths(ac)
     bpm = _octave(
