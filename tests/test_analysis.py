@@ -257,3 +257,12 @@ def test_use_analysis_settles_a_converted_file_and_check_agrees_with_the_job(box
     out = box.run("convert", "use_analysis: true\nlayout: bpm\n")
     assert "1 skipped" in out
     assert [r["status"] for r in journal_records(box.journal)] == ["done", "skipped"]
+
+
+def test_a_chopped_loop_records_its_tempo_on_its_slices_as_check_says(box: Box) -> None:
+    sf.write(str(box.inbox / "beat.wav"), groove(112.0), R, subtype="PCM_24")
+    (box.inbox / "beat.wav.yaml").write_text("chop: 4\n")
+    said = box.run("check")
+    box.run("convert")
+    heard = {r["render"]["heard"]["bpm"] for r in journal_records(box.journal) if r.get("slice")}
+    assert len(heard) == 1 and f"heard: {heard.pop()} BPM" in said

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from sp404d.audio import chop, dsp
+from sp404d.audio.listen import hear
 from sp404d.audio.probe import AudioInfo
 from sp404d.audio.render import IN_MEMORY_FRAMES, finish, prepare_whole
 from sp404d.audio.render_common import RenderResult, RenderSpec, with_warning
@@ -93,4 +95,7 @@ def render_chopped(
         what = "markers" if way == "markers" else "transients"
         part, result = done[0]
         done[0] = (part, with_warning(result, f"no {what} found to chop at: one slice"))
+    if spec.hear_bpm or spec.hear_key:  # the loop's BPM and key, on each of its slices
+        heard = hear(whole.x, dsp.OUT_RATE, spec.hear_bpm, spec.hear_key) or None
+        done = [(part, replace(result, heard=heard)) for part, result in done]
     return done
