@@ -262,14 +262,12 @@ def test_sidecar_over_folder_file_over_tag_over_name(tmp_path: Path) -> None:
     )
 
 
-def test_convert_names_and_records_by_the_tag(tmp_path: Path) -> None:
-    inbox = tmp_path / "in"
-    inbox.mkdir()
-    write_ffmpeg(inbox / "loop.mp3", "libmp3lame", {"TBPM": "92", "TKEY": "fast"})
+def convert_one(tmp_path: Path, config: str = "") -> dict[str, Any]:
+    """``sp404d convert`` of ``tmp_path/in`` (holding one file): its record."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j.jsonl'}\nlayout: bpm\n")
+    cfg.write_text(f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j.jsonl'}\n{config}")
     proc = subprocess.run(
-        [*SP404D, "convert", str(inbox), "--config", str(cfg)],
+        [*SP404D, "convert", str(tmp_path / "in"), "--config", str(cfg)],
         capture_output=True,
         text=True,
         env=run_env(tmp_path / "home"),
@@ -277,6 +275,14 @@ def test_convert_names_and_records_by_the_tag(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     (rec,) = journal_records(tmp_path / "j.jsonl")
+    return rec
+
+
+def test_convert_names_and_records_by_the_tag(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    write_ffmpeg(inbox / "loop.mp3", "libmp3lame", {"TBPM": "92", "TKEY": "fast"})
+    rec = convert_one(tmp_path, "layout: bpm\n")
     assert Path(rec["output"]).relative_to(tmp_path / "out").as_posix() == "90-110/92bpm_loop.wav"
     assert rec["metadata"]["origins"]["bpm"] == "tag:TBPM"
     assert rec["metadata"]["ignored"] == ["tag:TKEY 'fast' is not a key (Am, C#, 8A): ignored"]
@@ -287,17 +293,7 @@ def test_an_acid_one_shot_gets_no_tempo_guessed_or_heard(tmp_path: Path) -> None
     inbox = tmp_path / "in"
     inbox.mkdir()
     chunked(inbox / "hit.wav", b"acid", acid(120.0, one_shot=True))  # 2 s: a whole bar at 120
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"outbox: {tmp_path / 'out'}\njournal: {tmp_path / 'j.jsonl'}\n")
-    proc = subprocess.run(
-        [*SP404D, "convert", str(inbox), "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        env=run_env(tmp_path / "home"),
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (rec,) = journal_records(tmp_path / "j.jsonl")
+    rec = convert_one(tmp_path)
     assert rec["metadata"]["facts"] == {"loop": False, "beats": 8}
     assert "bpm_guess" not in rec["metadata"]
     assert "bpm" not in (rec["render"].get("heard") or {})
