@@ -76,12 +76,10 @@ def envelopes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x, shape=(count, FRAME), strides=(HOP * x.strides[0], x.strides[0]), writeable=False
     )
     power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
-    energy = np.add.reduceat(power, _starts(), axis=1)  # no BLAS: its threads fight the pool
+    energy = np.add.reduceat(power, _STARTS, axis=1)  # no BLAS: its threads fight the pool
     levels = (energy / (energy.max() + 1e-20)) ** COMPRESS
     rise = np.maximum(np.diff(levels, axis=0, prepend=levels[:1]), 0.0)
-    centres = _centres()
-    low = centres < LOW_HZ
-    mid = (centres >= SNARE_HZ[0]) & (centres < SNARE_HZ[1])
+    low, mid = _LOW, _MID
     smooth = np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES  # a beating of two close tones is no pulse
     return (
         np.convolve(rise.sum(axis=1), smooth, mode="same"),
@@ -184,3 +182,8 @@ def _octave(beat_ac: np.ndarray, snare_ac: np.ndarray | None, bpm: float) -> flo
         if backbeat[best] >= BACKBEAT:
             return best
     return max(passing)
+
+
+_STARTS = _starts()
+_LOW = _centres() < LOW_HZ
+_MID = (_centres() >= SNARE_HZ[0]) & (_centres() < SNARE_HZ[1])

@@ -60,12 +60,7 @@ def chroma(mono: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(count, FRAME), strides=(HOP * x.strides[0], x.strides[0]), writeable=False
     )
-    spectrum = np.abs(np.fft.rfft(frames * _WINDOW, axis=1))
-    freqs = np.fft.rfftfreq(FRAME, 1.0 / RATE)
-    midi = 69 + 12 * np.log2(np.maximum(freqs, 1e-3) / 440.0)
-    inside = (midi >= LOWEST_MIDI - 0.5) & (midi < HIGHEST_MIDI + 0.5)
-    mags = spectrum[:, inside]
-    notes = np.round(midi[inside]).astype(int)
+    mags = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)[:, _LO:_HI])
     level = 20 * np.log10(mags + 1e-9)
     local = _running_mean(level, NEIGHBOURHOOD)
     peak = (level >= local + PEAK_DB) & (mags >= np.roll(mags, 1, axis=1))
@@ -73,13 +68,8 @@ def chroma(mono: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     energy = float((mags**2).sum())
     tonal = float((mags[peak] ** 2).sum()) / energy if energy > 0 else 0.0
     opening = np.where(np.arange(count) < max(1, count // 4), 1.0 + OPENING_WEIGHT, 1.0)
-    weight = (
-        opening
-        @ np.where(peak, mags**POWER, 0.0)
-        * (1.0 + LOW_WEIGHT * (HIGHEST_MIDI - notes) / 24.0)
-    )
-    out = np.zeros(12)
-    np.add.at(out, notes % 12, weight)
+    weight = opening @ np.where(peak, mags**POWER, 0.0) * _BASS_WEIGHT
+    out: np.ndarray = np.bincount(_CLASSES, weight, minlength=12)
     return out, tonal
 
 
@@ -125,6 +115,13 @@ _KEYS = _standard(
     np.stack([np.roll(MAJOR, t) for t in range(12)] + [np.roll(MINOR, t) for t in range(12)])
 )
 _WINDOW = np.hanning(FRAME).astype(np.float32)
+#: The FFT bins from E1 to C7, each bin's pitch class, and how much its octave counts.
+_MIDI = 69 + 12 * np.log2(np.maximum(np.fft.rfftfreq(FRAME, 1.0 / RATE), 1e-3) / 440.0)
+_LO = int(np.searchsorted(_MIDI, LOWEST_MIDI - 0.5))
+_HI = int(np.searchsorted(_MIDI, HIGHEST_MIDI + 0.5))
+_NOTES = np.round(_MIDI[_LO:_HI]).astype(int)
+_CLASSES = _NOTES % 12
+_BASS_WEIGHT = 1.0 + LOW_WEIGHT * (HIGHEST_MIDI - _NOTES) / 24.0
 
 
 def _scores(profile: np.ndarray) -> np.ndarray:
