@@ -1,4 +1,4 @@
-"""The tempo a loop plays at, heard from its sound: numpy only, under a millisecond per second
+"""The tempo a loop plays at, heard from its sound: numpy only, about a millisecond per second
 of audio.
 
 1. **Where sounds begin**: the loop at 12 kHz, in 21 ms frames every 5.3 ms; each frame's rise
@@ -14,8 +14,8 @@ of audio.
 3. **Which octave**: 60 and 120 BPM are the same pulse. A musician counts the one in 60-180
    at which the low bands (kick, snare body) hit every beat, near 100 BPM rather than far
    from it (hats on every eighth make the double tempo as regular, but not in the low bands);
-   and where two octaves both fit, the one that puts the snare's crack (1.5-5 kHz) on two and
-   four: repeating every two beats, not every beat.
+   and where two octaves both fit, the one at which the snare's crack (1.5-5 kHz) answers the
+   kick's body (under 120 Hz) one beat later: the backbeat, kick on one and snare on two.
 
 The answer comes with a confidence, how alike the envelope is one beat later (0 to 1: a drum
 machine's loop near 1, a pad or a voice near 0); under :data:`MIN_CONFIDENCE`, and for a sound
@@ -39,6 +39,7 @@ LOWEST_HZ = 40.0
 LOW_HZ = 1000.0  # the low bands: kick, snare body, bass
 SNARE_HZ = (1500.0, 5000.0)  # a snare's crack: over the kick, under most of the hats
 BACKBEAT = 0.15
+KICK_HZ = 120.0  # a kick's body, under the snare's
 COMPRESS = 0.3  # energy to this power: a loud hit counts more than a quiet one, not 100x more
 SLOWEST, FASTEST = 40.0, 240.0  # the candidates, BPM
 STEP_BPM = 0.1
@@ -66,25 +67,47 @@ class Tempo:
     confidence: float
 
 
-def envelopes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The onset envelope of the whole sound (at :data:`RATE`) and of its low bands (kick,
-    snare body, bass), at ``RATE / HOP`` frames a second."""
+@dataclass(frozen=True)
+class Envelopes:
+    """Onset envelopes at ``RATE / HOP`` frames a second: of the whole sound, of its low bands
+    (kick, snare body, bass), of the snare's crack and of the kick's body alone."""
+
+    whole: np.ndarray
+    low: np.ndarray
+    snare: np.ndarray
+    kick: np.ndarray
+
+
+def envelopes(x: np.ndarray) -> Envelopes:
+    """The onset envelopes of ``x`` (at :data:`RATE`)."""
     if len(x) < FRAME:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
+        empty = np.zeros(0)
+        return Envelopes(empty, empty, empty, empty)
     count = 1 + (len(x) - FRAME) // HOP
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(count, FRAME), strides=(HOP * x.strides[0], x.strides[0]), writeable=False
     )
-    power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
+    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
     energy = np.add.reduceat(power, _STARTS, axis=1)  # no BLAS: its threads fight the pool
-    levels = (energy / (energy.max() + 1e-20)) ** COMPRESS
-    rise = np.maximum(np.diff(levels, axis=0, prepend=levels[:1]), 0.0)
-    low, mid = _LOW, _MID
+    kick = power[:, 1:_KICK_BINS].sum(axis=1)
     smooth = np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES  # a beating of two close tones is no pulse
-    return (
-        np.convolve(rise.sum(axis=1), smooth, mode="same"),
-        np.convolve(rise[:, low].sum(axis=1), smooth, mode="same"),
-        np.convolve(rise[:, mid].sum(axis=1), smooth, mode="same"),
+
+    def rises(e: np.ndarray) -> np.ndarray:
+        levels = (e / (e.max() + 1e-20)) ** COMPRESS
+        out: np.ndarray = np.maximum(np.diff(levels, axis=0, prepend=levels[:1]), 0.0)
+        return out
+
+    def smoothed(r: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.convolve(r, smooth, mode="same")
+        return out
+
+    rise = rises(energy)
+    return Envelopes(
+        smoothed(rise.sum(axis=1)),
+        smoothed(rise[:, _LOW].sum(axis=1)),
+        smoothed(rise[:, _MID].sum(axis=1)),
+        smoothed(rises(kick)),
     )
 
 
@@ -140,7 +163,8 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
     if seconds < MIN_SECONDS or not np.any(mono):
         return None
     x = at_rate(mono, rate, RATE)  # its beat and its hits as plain, for a quarter of the work
-    env, low, mid = envelopes(x)
+    heard = envelopes(x)
+    env = heard.whole
     if len(env) < 8 or not np.any(env):
         return None
     peakiness = float(np.percentile(env, 95) / (np.median(env) + 1e-12))
@@ -150,24 +174,22 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
         return None  # two tones beating slowly pulse like hits, but no new sound begins
     ac = autocorrelation(env)
     bpms, score = strengths(ac)
-    bpm = _octave(
-        autocorrelation(low if np.any(low) else env),
-        autocorrelation(mid) if np.any(mid) else None,
-        float(bpms[int(np.argmax(score))]),
-    )
+    bpm = _octave(heard, float(bpms[int(np.argmax(score))]))
     confidence = float(np.clip(at_bpm(ac, bpm), 0.0, 1.0))  # how alike one beat is to the next
     if confidence < MIN_CONFIDENCE:
         return None
     return Tempo(round(bpm, 1), round(confidence, 2))
 
 
-def _octave(beat_ac: np.ndarray, snare_ac: np.ndarray | None, bpm: float) -> float:
-    """The octave of ``bpm`` a musician counts: in :data:`PREFERRED`, those at which the low
-    bands repeat nearly as strongly as at the best (weighed by how near :data:`CENTRE_BPM`);
-    of those, the one with a backbeat (the snare band alike two beats on, not one beat on),
-    else the fastest."""
+def _octave(heard: Envelopes, bpm: float) -> float:
+    """The octave of ``bpm`` a musician counts, in :data:`PREFERRED`: of those at which the
+    low bands repeat nearly as strongly as at the best (weighed by how near
+    :data:`CENTRE_BPM`), the one at which the snare answers the kick a beat later (the
+    backbeat: kick on one, snare on two); else the one whose snare repeats every two beats and
+    not every beat; else the fastest."""
     candidates = [bpm * f for f in (0.25, 0.5, 1.0, 2.0, 4.0, 1 / 3, 2 / 3, 1.5, 3.0)]
     inside = [c for c in candidates if PREFERRED[0] <= c <= PREFERRED[1]] or [bpm]
+    beat_ac = autocorrelation(heard.low if np.any(heard.low) else heard.whole)
     repeat = {
         c: float(at_bpm(beat_ac, c)) * float(np.exp(-0.5 * (np.log2(c / CENTRE_BPM) / SPREAD) ** 2))
         for c in inside
@@ -176,14 +198,37 @@ def _octave(beat_ac: np.ndarray, snare_ac: np.ndarray | None, bpm: float) -> flo
     if not top > 0:  # nothing repeats in the low bands: the strongest pulse's own octave
         return max(inside, key=lambda c: (repeat[c], -abs(c - bpm)))
     passing = [c for c in inside if repeat[c] >= BEAT_SHARE * top]
-    if snare_ac is not None and len(passing) > 1:
-        backbeat = {c: float(at_bpm(snare_ac, c / 2) - at_bpm(snare_ac, c)) for c in passing}
-        best = max(passing, key=lambda c: backbeat[c])
-        if backbeat[best] >= BACKBEAT:
+    octaves = [c for c in passing if round(np.log2(c / bpm), 6).is_integer()] or passing
+    if len(passing) > 1 and np.any(heard.kick) and np.any(heard.snare):
+        answer = _after(heard.kick, heard.snare)  # the snare, how long after the kick
+        backbeat = {
+            c: float(at_bpm(answer, c) - (at_bpm(answer, 2 * c) + at_bpm(answer, c / 2)) / 2)
+            for c in octaves
+        }
+        best = max(octaves, key=lambda c: backbeat[c])
+        if backbeat[best] >= 0:
+            return best
+    if len(passing) > 1 and np.any(heard.snare):
+        snare_ac = autocorrelation(heard.snare)
+        two = {c: float(at_bpm(snare_ac, c / 2) - at_bpm(snare_ac, c)) for c in passing}
+        best = max(passing, key=lambda c: two[c])
+        if two[best] >= BACKBEAT:
             return best
     return max(passing)
 
 
+def _after(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """How alike ``then`` is to ``first`` at every lag after it (a cross-correlation, 1 for
+    the same shape, unbiased as :func:`autocorrelation`)."""
+    n = len(first)
+    a, b = first - first.mean(), then - then.mean()
+    xc = np.fft.irfft(np.conj(np.fft.rfft(a, 2 * n)) * np.fft.rfft(b, 2 * n))[:n]
+    scale = np.sqrt(float((a**2).sum() * (b**2).sum())) + 1e-12
+    out: np.ndarray = xc / scale * n / np.maximum(n - np.arange(n), 1)
+    return out
+
+
 _STARTS = _starts()
+_KICK_BINS = int(KICK_HZ * FRAME / RATE) + 1  # FFT bins 1 to this: 47 and 94 Hz
 _LOW = _centres() < LOW_HZ
 _MID = (_centres() >= SNARE_HZ[0]) & (_centres() < SNARE_HZ[1])
