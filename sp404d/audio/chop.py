@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sp404d.audio import onsets
+from sp404d.audio import dsp, onsets
 
 SNAP_MS = 5.0  # a cut looks this far back for a quiet sample
 QUIET = 0.01  # -40 dBFS: quiet enough to cut at without a fade
@@ -49,11 +49,7 @@ def onset_starts(
     starts in a tail) is a slice of its own; silence before it is none (N slices, N hits). When
     there are more sounds than room, the strongest are kept.
     """
-    mono = x if x.ndim == 1 else np.array(x[:, 0], dtype=np.float32)
-    if x.ndim == 2 and x.shape[1] > 1:  # column by column: numpy is slow along a short axis
-        for c in range(1, x.shape[1]):
-            mono += x[:, c]
-        mono /= x.shape[1]
+    mono = dsp.mix_down(x)
     gap = max(min_frames, round(MIN_GAP_MS * rate / 1000))
     kept: list[onsets.Onset] = []
     for onset in sorted(onsets.detect(mono, rate, sensitivity), key=lambda o: -o.strength):

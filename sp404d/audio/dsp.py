@@ -55,6 +55,29 @@ def fold_channels(block: np.ndarray) -> np.ndarray:
     return block @ downmix_matrix(block.shape[1])  # type: ignore[no-any-return]
 
 
+def mix_down(x: np.ndarray) -> np.ndarray:
+    """The mean of ``x``'s channels as one float32 signal (``x`` itself when it is one), summed
+    column by column: numpy is slow along a short axis. For analysis, not for output."""
+    if x.ndim == 1:
+        return np.asarray(x, dtype=np.float32)
+    mono = np.array(x[:, 0], dtype=np.float32)
+    for c in range(1, x.shape[1]):
+        mono += x[:, c]
+    if x.shape[1] > 1:
+        mono /= x.shape[1]
+    return mono
+
+
+def frames(x: np.ndarray, size: int, hop: int) -> np.ndarray:
+    """``x`` (1-D, at least ``size`` long) as overlapping frames of ``size`` every ``hop``
+    samples, a read-only view: (count, size)."""
+    count = 1 + (len(x) - size) // hop
+    view: np.ndarray = np.lib.stride_tricks.as_strided(
+        x, shape=(count, size), strides=(hop * x.strides[0], x.strides[0]), writeable=False
+    )
+    return view
+
+
 def peak(block: np.ndarray) -> float:
     """Largest absolute sample value (0.0 for an empty block)."""
     return float(np.max(np.abs(block))) if block.size else 0.0

@@ -12,7 +12,7 @@ import soxr
 
 from sp404d.audio import tempo, tonality
 from sp404d.audio.decode import read_all
-from sp404d.audio.dsp import OUT_RATE
+from sp404d.audio.dsp import OUT_RATE, mix_down
 from sp404d.audio.probe import AudioInfo
 
 #: Longer files are takes, not loops or notes: not listened to (and not held in memory for it).
@@ -25,11 +25,7 @@ def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
     pair only when asked for and found; ``x`` is frames x channels, float."""
     if not (bpm or key) or not len(x):
         return {}
-    mono = np.array(x[:, 0] if x.ndim == 2 else x, dtype=np.float32)  # a copy
-    if x.ndim == 2 and x.shape[1] > 1:  # column by column: numpy is slow along a short axis
-        for c in range(1, x.shape[1]):
-            mono += x[:, c]
-        mono /= x.shape[1]
+    mono = mix_down(x)
     heard: dict[str, object] = {}
     if bpm and (found := tempo.estimate(mono, rate)) is not None:
         heard.update(bpm=found.bpm, bpm_confidence=found.confidence)

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sp404d.audio import dsp
+
 FRAME = 2048  # ~43 ms at 48 kHz
 HOP = 512  # ~10.7 ms: the detection function's step, before the onset is refined
 LAG = 2  # frames: a rise is measured against the frame this far before
@@ -133,14 +135,7 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
 def _band_levels(mono: np.ndarray, rate: int) -> np.ndarray:
     """Each frame's level in each log-spaced band, in dB (frames centred on ``k * HOP``)."""
     padded = np.concatenate([np.zeros(FRAME // 2, np.float32), mono, np.zeros(FRAME, np.float32)])
-    count = 1 + (len(padded) - FRAME) // HOP
-    frames = np.lib.stride_tricks.as_strided(
-        padded,
-        shape=(count, FRAME),
-        strides=(HOP * padded.strides[0], padded.strides[0]),
-        writeable=False,
-    )
-    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    spectrum = np.fft.rfft(dsp.frames(padded, FRAME, HOP) * _WINDOW, axis=1)
     power = spectrum.real**2 + spectrum.imag**2  # no square root to square again
     energy = power @ _filterbank(rate)
     levels: np.ndarray = 10.0 * np.log10(energy + 10.0 ** (FLOOR_DB / 10.0) * FRAME)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sp404d.audio import onsets
-from sp404d.audio.dsp import at_rate
+from sp404d.audio.dsp import at_rate, frames
 
 RATE = 12_000
 FRAME = 256  # 21 ms
@@ -83,11 +83,7 @@ def envelopes(x: np.ndarray) -> Envelopes:
     if len(x) < FRAME:
         empty = np.zeros(0)
         return Envelopes(empty, empty, empty, empty)
-    count = 1 + (len(x) - FRAME) // HOP
-    frames = np.lib.stride_tricks.as_strided(
-        x, shape=(count, FRAME), strides=(HOP * x.strides[0], x.strides[0]), writeable=False
-    )
-    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    spectrum = np.fft.rfft(frames(x, FRAME, HOP) * _WINDOW, axis=1)
     power = spectrum.real**2 + spectrum.imag**2
     energy = np.add.reduceat(power, _STARTS, axis=1)  # no BLAS: its threads fight the pool
     kick = power[:, 1:_KICK_BINS].sum(axis=1)

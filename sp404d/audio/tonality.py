@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sp404d.audio.dsp import at_rate
+from sp404d.audio.dsp import at_rate, frames
 
 RATE = 12_000
 FRAME = 4096
@@ -56,11 +56,9 @@ def chroma(mono: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     x = at_rate(mono, rate, RATE)
     if len(x) < FRAME:
         x = np.concatenate([x, np.zeros(FRAME - len(x), np.float32)])
-    count = 1 + (len(x) - FRAME) // HOP
-    frames = np.lib.stride_tricks.as_strided(
-        x, shape=(count, FRAME), strides=(HOP * x.strides[0], x.strides[0]), writeable=False
-    )
-    mags = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)[:, _LO:_HI])
+    framed = frames(x, FRAME, HOP)
+    count = len(framed)
+    mags = np.abs(np.fft.rfft(framed * _WINDOW, axis=1)[:, _LO:_HI])
     level = 20 * np.log10(mags + 1e-9)
     local = _running_mean(level, NEIGHBOURHOOD)
     peak = (level >= local + PEAK_DB) & (mags >= np.roll(mags, 1, axis=1))
