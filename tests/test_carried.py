@@ -297,3 +297,14 @@ def test_an_acid_one_shot_gets_no_tempo_guessed_or_heard(tmp_path: Path) -> None
     assert rec["metadata"]["facts"] == {"loop": False, "beats": 8}
     assert "bpm_guess" not in rec["metadata"]
     assert "bpm" not in (rec["render"].get("heard") or {})
+
+
+def test_a_retagged_file_is_read_again(tmp_path: Path) -> None:
+    """The tags are kept per version of the file (for the daemon's rescans), not per name."""
+    path = write_ffmpeg(tmp_path / "a.mp3", "libmp3lame", {"TBPM": "92"})
+    assert layers(path) == {"tag:TBPM": {"bpm": 92.0}}
+    id3 = mutagen("id3")
+    tags = id3.ID3(path)
+    tags.add(id3.TBPM(text=["140"]))
+    tags.save(path)
+    assert layers(path) == {"tag:TBPM": {"bpm": 140.0}}

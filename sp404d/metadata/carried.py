@@ -12,6 +12,7 @@ is left out with a one-line note (:attr:`Carried.ignored`). Tags that cannot be 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import struct
@@ -49,7 +50,20 @@ class Carried:
 
 
 def read_carried(path: Path) -> Carried:
-    """Everything ``path`` carries; nothing for a file without tags or chunks."""
+    """Everything ``path`` carries; nothing for a file without tags or chunks, or gone.
+
+    Kept per file version (size and mtime): the daemon's rescan reads the metadata of every
+    file in its inboxes each time, and opening each to parse its tags cost 0.16 ms a file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return Carried()
+    return _read_carried(os.fspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _read_carried(name: str, size: int, mtime_ns: int) -> Carried:
+    path = Path(name)
     layers: list[tuple[str, dict[str, Any]]] = []
     ignored: list[str] = []
     facts: dict[str, Any] = {}
