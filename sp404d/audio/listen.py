@@ -12,34 +12,39 @@ import soxr
 
 from sp404d.audio import tempo, tonality
 from sp404d.audio.decode import read_all
-from sp404d.audio.dsp import OUT_RATE, mix_down
+from sp404d.audio.dsp import OUT_RATE, at_rate
 from sp404d.audio.probe import AudioInfo
 
 #: Longer files are takes, not loops or notes: not listened to (and not held in memory for it).
 #: The render's limit for a file held whole, in seconds: the same files either way.
 MOST_SECONDS = (1 << 21) / 48_000
+#: Shorter sounds have neither a tempo nor a key (a hit): not decoded, mixed or framed for it.
+LEAST_SECONDS = min(tempo.MIN_SECONDS, tonality.MIN_SECONDS)
 
 
 def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
     """``{"bpm": 92.0, "bpm_confidence": 0.71, "key": "Am", "key_confidence": 0.6}``, each
     pair only when asked for and found; ``x`` is frames x channels, float."""
-    if not (bpm or key) or not len(x):
+    if not (bpm or key) or len(x) < LEAST_SECONDS * rate:
         return {}
-    mono = mix_down(x)
+    mono = at_rate(x, rate, tempo.RATE)  # once, for both: they listen at the same rate
     heard: dict[str, object] = {}
-    if bpm and (found := tempo.estimate(mono, rate)) is not None:
+    if bpm and (found := tempo.estimate(mono, tempo.RATE)) is not None:
         heard.update(bpm=found.bpm, bpm_confidence=found.confidence)
-    if key and (sung := tonality.estimate(mono, rate)) is not None:
+    if key and (sung := tonality.estimate(mono, tempo.RATE)) is not None:
         heard.update(key=sung.key, key_confidence=sung.confidence)
     return heard
 
 
 def hear_file(path: Path, info: AudioInfo, bpm: bool, key: bool) -> dict[str, object]:
     """:func:`hear` on a file, decoded here (``check``, ``use_analysis``, a file copied
-    without decoding): nothing for one over :data:`MOST_SECONDS` or whose length is not known.
+    without decoding): nothing for one over :data:`MOST_SECONDS` or under
+    :data:`LEAST_SECONDS`, or whose length is not known.
     Heard at 48 kHz through the render's resampler, so ``check``, the plan and the job hear the
     same samples and say the same."""
     if not (bpm or key) or not info.exact_length or info.frames > MOST_SECONDS * info.rate:
+        return {}
+    if info.frames < LEAST_SECONDS * info.rate:
         return {}
     x = read_all(path, info)
     if info.rate != OUT_RATE:

@@ -95,6 +95,22 @@ class _Heard:
 
 def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]:
     """Every onset of ``mono`` (float samples), in time order."""
+    found = _found(mono, rate, sensitivity)
+    if found:  # a rise a fraction of the loop's typical hit's is a tail's stir, not a hit
+        typical = float(np.median([o.strength for o in found]))
+        found = [o for o in found if o.strength >= TYPICAL_SHARE[sensitivity] * typical]
+    return found
+
+
+def begin(mono: np.ndarray, rate: int, count: int) -> bool:
+    """Whether at least ``count`` new sounds begin in ``mono``: :func:`detect` stopped at the
+    ``count``-th, and each group listened to only when a peak asks it (a tempo's check that
+    a pulse is made of hits, at a fraction of the work)."""
+    return len(_found(mono, rate, "mid", enough=count)) >= count
+
+
+def _found(mono: np.ndarray, rate: int, sensitivity: str, enough: int | None = None) -> list[Onset]:
+    """The onsets, before the loop's typical hit is known; only the first ``enough``."""
     if len(mono) < FRAME // 2 or not np.any(mono):
         return []
     levels = _band_levels(mono, rate)
@@ -103,21 +119,25 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
     by_group = np.stack([rises[:, g].mean(axis=1) for g in groups], axis=1)
     odf = by_group.max(axis=1)
     margin = SENSITIVITY_DB[sensitivity]
-    heard = [_hear(mono, g, rate) for g in range(len(groups))]
+    heard: dict[int, _Heard] = {}  # by group, when first asked for
     found: list[Onset] = []
     near = max(1, round(PEAK_S * rate / HOP))
     spread = round(SPREAD_S * rate)
+    apart = round(PEAK_S * rate)
     for k in _peaks(odf, rate, margin):
         first = max(0, k - near)
         span = by_group[first : k + 1]
         attacks: list[tuple[float, bool, int]] = []  # (sharpness, new sound?, start) by group
         for g in range(len(groups)):
             if by_group[k, g] >= margin / 2:  # it rose at the peak
-                start = _rise_start(heard[g], k * HOP, rate)
+                centre = k * HOP
             elif span[:, g].max() >= RISE_DB:  # it rose just before (a kick's click)
-                start = _rise_start(heard[g], (first + int(span[:, g].argmax())) * HOP, rate)
+                centre = (first + int(span[:, g].argmax())) * HOP
             else:
                 continue
+            if g not in heard:
+                heard[g] = _hear(mono, g, rate)
+            start = _rise_start(heard[g], centre, rate)
             new, sharpness = _attack(heard[g], start, rate, ABOVE_FLOOR_DB[g])
             if sharpness >= SHARP_DB:
                 attacks.append((sharpness, new, start))
@@ -125,11 +145,9 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
             main = max(a for a in attacks if a[1])[2]  # rise just before it, a part of it
             at = min(start for _, _, start in attacks if main - spread <= start <= main)
             found.append(Onset(max(0, at - round(LEAD_S * rate)), float(odf[k])))
-    found = _apart(found, round(PEAK_S * rate))
-    if found:  # a rise a fraction of the loop's typical hit's is a tail's stir, not a hit
-        typical = float(np.median([o.strength for o in found]))
-        found = [o for o in found if o.strength >= TYPICAL_SHARE[sensitivity] * typical]
-    return found
+            if enough is not None and len(_apart(found, apart)) >= enough:
+                break
+    return _apart(found, apart)
 
 
 def _band_levels(mono: np.ndarray, rate: int) -> np.ndarray:

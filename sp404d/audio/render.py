@@ -32,7 +32,7 @@ import soxr
 
 from sp404d.audio import dsp, shape
 from sp404d.audio.decode import read_all, read_blocks
-from sp404d.audio.listen import hear, hear_file
+from sp404d.audio.listen import LEAST_SECONDS, MOST_SECONDS, hear, hear_file
 from sp404d.audio.pcmfile import PcmWriter
 from sp404d.audio.probe import AudioInfo
 from sp404d.audio.render_common import (
@@ -65,7 +65,7 @@ def render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec = DEFAULT_SPE
     ``hear_bpm`` or ``hear_key``, what its sound says of them too."""
     result = _render(src, info, dst, spec)
     if (spec.hear_bpm or spec.hear_key) and result.heard is None and result.method != "convert":
-        # Copied or written exactly, never decoded to float: read once more (plain PCM).
+        # Copied, never decoded: read once for listening (plain PCM, no decode).
         heard = hear_file(src, info, spec.hear_bpm, spec.hear_key)
         result = replace(result, heard=heard or None)
     return result
@@ -97,15 +97,27 @@ def _render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderRe
 
 def _render_exact(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     frames = 0
+    listen = (spec.hear_bpm or spec.hear_key) and info.exact_length
+    listen = listen and LEAST_SECONDS * info.rate <= info.frames <= MOST_SECONDS * info.rate
+    kept: list[np.ndarray] = []  # for listening: the decode, not a second one
     with PcmWriter(dst, spec.fmt, info.channels) as out:
         for block in read_blocks(src, info, dtype="int16"):
             out.write(block)
             frames += len(block)
+            if listen:
+                kept.append(block)
         length = judge(info, frames, spec)
         if frames < length.min_frames:
             out.write(np.zeros((length.min_frames - frames, info.channels), dtype=np.int16))
             frames = length.min_frames
-    return length.annotate(RenderResult("exact", frames, info.channels, 0.0, 0, False, None), info)
+    result = RenderResult("exact", frames, info.channels, 0.0, 0, False, None)
+    result = length.annotate(result, info)
+    if not listen:
+        return result
+    # As libsndfile reads 16-bit samples as float (exactly, over 2^15): what check hears.
+    x = np.concatenate(kept).astype(np.float32) if kept else dsp.silence(0, info.channels)
+    x *= np.float32(1.0 / 32768.0)
+    return replace(result, heard=hear(x, dsp.OUT_RATE, spec.hear_bpm, spec.hear_key))
 
 
 @dataclass(frozen=True)

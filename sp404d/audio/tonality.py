@@ -3,15 +3,16 @@
 1. **Which notes sound**: the sample at 12 kHz in 340 ms frames (3 Hz apart: two semitones
    at 65 Hz are 4 Hz apart); in each frame only the spectral peaks that stand out of their
    neighbourhood count (a drum's noise or a hat's hiss spreads over every note and raises none),
-   each on its nearest note from C2 to C7, summed into 12 pitch classes (a chroma), the lower
+   and of those only the ones near the frame's loudest (a noise floor's are no notes), each on
+   its nearest note from C2 to C7, summed into 12 pitch classes (a chroma), the lower
    octaves weighted up (the bass says more about the key than the sparkle).
 2. **Which key fits**: the chroma is correlated with the 24 rotations of Krumhansl and
    Kessler's major and minor key profiles (Temperley's and Albrecht and Shanahan's scored
    lower on the benchmark's samples) and the best is the key.
 3. **Whether to say it**: the confidence is the best correlation's margin over the best of
    the keys that are not its relative (a relative major and minor share every note; a margin
-   over them would always be small). Under :data:`MIN_CONFIDENCE`, or when little of the sound
-   is in peaks (a drum), there is no key.
+   over them would always be small). Under :data:`MIN_CONFIDENCE`, when little of the sound
+   is in peaks (a drum), and for a sound under :data:`MIN_SECONDS`, there is no key.
 """
 
 from __future__ import annotations
@@ -24,17 +25,23 @@ from sp404d.audio.dsp import at_rate, frames
 
 RATE = 12_000
 FRAME = 4096
-HOP = 2048
+HOP = 4096  # frames side by side: as sure on four sets of samples as half-overlapped, half the work
 LOWEST_MIDI, HIGHEST_MIDI = 28, 96  # E1 to C7
+#: Peaks this far under their frame's loudest, or the sample's, are not notes: a noise floor's
+#: hundreds of small peaks, compressed, summed over the other eleven notes to a chord (one
+#: tone over noise was heard in a key in 18 of 300 of the convert benchmark's hits).
+FRAME_RANGE_DB = 36.0
+RANGE_DB = 42.0
 PEAK_DB = 6.0  # a peak stands this far over the mean of its neighbourhood, in dB
 NEIGHBOURHOOD = 31  # bins
 MIN_TONAL_SHARE = 0.25  # of the energy in that range, in peaks: under it, a drum or noise
 MIN_CONFIDENCE = 0.08
-MIN_CONFIDENCE_ONE_SHOT = 0.5
-ONE_SHOT_S = 1.6
 STRONG_SHARE = 0.25
 MOST_NOTES = (3, 7)  # strong pitch classes a key is heard in
-MIN_SECONDS = 0.5  # a hit shorter than this is a drum, or a stab too short to say a key
+#: Shorter sounds get no key: a chord stab of 1.5 s or a progression's first 1.4 s was never
+#: heard surely enough to say one (0 of 120 in bench/bench_analysis.py's sets; one of 2 s, 24
+#: of 24 right), and listening to every short drum hit cost as much as the loops.
+MIN_SECONDS = 1.6
 OPENING_WEIGHT = 2.0  # the first quarter counts thrice: a loop opens on its tonic
 LOW_WEIGHT = 1.0
 POWER = 0.5  # magnitudes compressed: a loud note does not drown the others
@@ -63,6 +70,8 @@ def chroma(mono: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     local = _running_mean(level, NEIGHBOURHOOD)
     peak = (level >= local + PEAK_DB) & (mags >= np.roll(mags, 1, axis=1))
     peak &= mags >= np.roll(mags, -1, axis=1)
+    peak &= level >= level.max(axis=1, keepdims=True) - FRAME_RANGE_DB
+    peak &= level >= level.max() - RANGE_DB
     energy = float((mags**2).sum())
     tonal = float((mags[peak] ** 2).sum()) / energy if energy > 0 else 0.0
     opening = np.where(np.arange(count) < max(1, count // 4), 1.0 + OPENING_WEIGHT, 1.0)
@@ -96,8 +105,7 @@ def estimate(mono: np.ndarray, rate: int) -> Key | None:
     relative = 12 + (best + 9) % 12 if best < 12 else (best - 12 + 3) % 12  # C <-> Am
     others = [s for i, s in enumerate(scores) if i not in (best, relative)]
     margin = float(scores[best] - max(others))
-    short = len(mono) < ONE_SHOT_S * rate  # a drum's pitch, or a stab: sure, or nothing
-    if margin < (MIN_CONFIDENCE_ONE_SHOT if short else MIN_CONFIDENCE):
+    if margin < MIN_CONFIDENCE:
         return None
     name = NOTES[best % 12] + ("m" if best >= 12 else "")
     return Key(name, round(min(1.0, margin / 0.5), 2))
@@ -112,7 +120,7 @@ def _standard(x: np.ndarray) -> np.ndarray:
 _KEYS = _standard(
     np.stack([np.roll(MAJOR, t) for t in range(12)] + [np.roll(MINOR, t) for t in range(12)])
 )
-_WINDOW = np.hanning(FRAME).astype(np.float32)
+_WINDOW = np.hanning(FRAME)  # float64: numpy 2 transforms float32 four times slower
 #: The FFT bins from E1 to C7, each bin's pitch class, and how much its octave counts.
 _MIDI = 69 + 12 * np.log2(np.maximum(np.fft.rfftfreq(FRAME, 1.0 / RATE), 1e-3) / 440.0)
 _LO = int(np.searchsorted(_MIDI, LOWEST_MIDI - 0.5))
