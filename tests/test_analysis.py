@@ -5,6 +5,7 @@ uses what it heard. The figures on real one-shots are bench/bench_analysis.py's.
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sp404d.audio import hear, tempo, tonality
+from sp404d.audio import dsp, hear, tempo, tonality
+from sp404d.audio.listen import sounding
 from tests.conftest import SP404D, journal_records, run_env
 from tests.test_onsets import hat, kick, snare
 
@@ -110,7 +112,7 @@ def test_a_full_mix_has_the_tempo_of_its_drums() -> None:
     assert heard is not None and abs(heard.bpm - 97.0) <= 97 * 0.04, heard
 
 
-@pytest.mark.parametrize("apart_hz", [57.0, 13.0, 6.0, 4.0, 1.0])
+@pytest.mark.parametrize("apart_hz", [57.0, 13.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
 def test_two_tones_beating_are_no_tempo(apart_hz: float) -> None:
     """A detuned pad pulses as its tones beat: regular, but no new sound ever begins."""
     t = np.arange(4 * R) / R
@@ -123,6 +125,18 @@ def test_no_tempo_for_a_held_chord_a_hit_or_silence() -> None:
     assert tempo.estimate((0.2 * np.asarray(chord)).astype(np.float32), R) is None
     assert tempo.estimate(np.concatenate([kick(), np.zeros(R)]).astype(np.float32), R) is None
     assert tempo.estimate(np.zeros(3 * R, np.float32), R) is None
+
+
+def test_silence_around_a_sound_is_not_listened_to() -> None:
+    """A hit's long silent tail holds no beat and no note: only the sound and half a second on
+    each side are listened to (a loop's pickup and its last bar's rest stay its length)."""
+    x = groove(104.0, pickup=2)
+    padded = np.concatenate([np.zeros(4 * R), x, np.zeros(9 * R)]).astype(np.float32)
+    kept = sounding(padded, R)
+    assert len(x) - R // 10 <= len(kept) <= len(x) + R
+    heard = hear(padded[:, None], R, True, False)
+    assert heard["bpm"] == pytest.approx(104.0, rel=0.04), heard
+    assert len(sounding(np.zeros(R, np.float32), R)) == 0
 
 
 # --- key ------------------------------------------------------------------------------------
@@ -165,6 +179,38 @@ def test_notes_too_short_to_say_a_key_are_not_listened_to() -> None:
     assert tonality.estimate(np.asarray(stab, dtype=np.float32), R) is None
     longer = sum(note(m, 2.5, seed=m) for m in (48, 52, 55, 36))
     assert tonality.estimate(np.asarray(longer, dtype=np.float32), R) is not None
+
+
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60),
+    q=st.floats(0.0, 100.0),
+)
+def test_the_percentile_is_numpys(values: list[float], q: float) -> None:
+    """Analysis reads percentiles by a partition (numpy's loads numpy.ma in every worker)."""
+    x = np.array(values)
+    assert dsp.percentile(x, q) == pytest.approx(float(np.percentile(x, q)), rel=1e-9, abs=1e-9)
+
+
+def test_listening_loads_no_module_a_worker_has_not_already(tmp_path: Path) -> None:
+    """Workers are forked with what the parent imported; a module loaded on the first listen is
+    loaded again in every worker of every run (numpy.ma: 10 ms each)."""
+    code = (
+        "import sys; import sp404d.pipeline.job; import numpy as np\n"
+        "from sp404d.audio import hear\n"
+        "before = set(sys.modules)\n"
+        "x = np.zeros((96000, 2), np.float32); x[::6000] = 0.9\n"
+        "x[:, 0] += np.sin(np.arange(96000) / 7.0).astype(np.float32) * 0.1\n"
+        "hear(x, 48000, True, True)\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=run_env(tmp_path),
+    )
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 # --- the pipeline ---------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from sp404d.audio.probe import AudioInfo
 MOST_SECONDS = (1 << 21) / 48_000
 #: Shorter sounds have neither a tempo nor a key (a hit): not decoded, mixed or framed for it.
 LEAST_SECONDS = min(tempo.MIN_SECONDS, tonality.MIN_SECONDS)
+SOUNDING_DB = -60.0  # under the sound's peak: its silence, or a tail too quiet to say anything
+KEEP_S = 0.5
 
 
 def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
@@ -27,13 +29,26 @@ def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
     pair only when asked for and found; ``x`` is frames x channels, float."""
     if not (bpm or key) or len(x) < LEAST_SECONDS * rate:
         return {}
-    mono = at_rate(x, rate, tempo.RATE)  # once, for both: they listen at the same rate
+    mono = sounding(at_rate(x, rate, tempo.RATE), tempo.RATE)  # once, for both
     heard: dict[str, object] = {}
     if bpm and (found := tempo.estimate(mono, tempo.RATE)) is not None:
         heard.update(bpm=found.bpm, bpm_confidence=found.confidence)
     if key and (sung := tonality.estimate(mono, tempo.RATE)) is not None:
         heard.update(key=sung.key, key_confidence=sung.confidence)
     return heard
+
+
+def sounding(mono: np.ndarray, rate: int) -> np.ndarray:
+    """``mono`` from :data:`KEEP_S` before its first sample within :data:`SOUNDING_DB` of its
+    peak to as long after its last: a hit's long silent tail holds no beat and no note, and
+    listening to it was most of the work on a sample library (a loop's pickup or the rest of
+    its last bar is kept: its length is the loop's)."""
+    level = np.abs(mono)
+    loud = np.flatnonzero(level > float(level.max(initial=0.0)) * 10 ** (SOUNDING_DB / 20))
+    if not len(loud):
+        return mono[:0]
+    keep = round(KEEP_S * rate)
+    return mono[max(0, int(loud[0]) - keep) : int(loud[-1]) + 1 + keep]
 
 
 def hear_file(path: Path, info: AudioInfo, bpm: bool, key: bool) -> dict[str, object]:

@@ -97,7 +97,7 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
     """Every onset of ``mono`` (float samples), in time order."""
     found = _found(mono, rate, sensitivity)
     if found:  # a rise a fraction of the loop's typical hit's is a tail's stir, not a hit
-        typical = float(np.median([o.strength for o in found]))
+        typical = dsp.percentile(np.array([o.strength for o in found]), 50.0)
         found = [o for o in found if o.strength >= TYPICAL_SHARE[sensitivity] * typical]
     return found
 
@@ -208,7 +208,8 @@ def _peaks(odf: np.ndarray, rate: int, margin: float) -> list[int]:
     ``margin`` above its local median."""
     span = max(1, round(MEDIAN_S * rate / HOP / 2))
     padded = np.pad(odf, span, mode="constant")
-    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * span + 1), axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * span + 1)
+    median = np.partition(windows, span, axis=1)[:, span]  # odd: np.median's, without numpy.ma
     near = max(1, round(PEAK_S * rate / HOP))
     local = np.lib.stride_tricks.sliding_window_view(
         np.pad(odf, near, mode="constant"), 2 * near + 1
@@ -243,7 +244,7 @@ def _hear(mono: np.ndarray, group: int, rate: int) -> _Heard:
     summed = np.concatenate([[0.0], np.cumsum(energy)])
     ends = np.arange(count + 1)
     power = 10.0 * np.log10((summed - summed[np.maximum(0, ends - reach)]) / reach + 1e-12)
-    floor = float(np.percentile(power[reach:], FLOOR_PERCENTILE)) if count > reach else -120.0
+    floor = dsp.percentile(power[reach:], FLOOR_PERCENTILE) if count > reach else -120.0
     return _Heard(block, 20.0 * np.log10(held + 1e-9), power, floor)
 
 
