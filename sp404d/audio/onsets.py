@@ -39,8 +39,9 @@ import numpy as np
 
 from sp404d.audio import dsp
 
-FRAME = 2048  # ~43 ms at 48 kHz
+FRAME = 2048  # ~43 ms at 48 kHz (at other rates, as long in time)
 HOP = 512  # ~10.7 ms: the detection function's step, before the onset is refined
+AT_RATE = 48_000
 LAG = 2  # frames: a rise is measured against the frame this far before
 BANDS_PER_OCTAVE = 4
 LOWEST_HZ, HIGHEST_HZ = 40.0, 18_000.0
@@ -71,7 +72,15 @@ SPREAD_S = 0.012  # a hit's parts begin this close: a kick's click before its bo
 LEAD_S = 0.002  # the slice starts this much before the refined onset: an attack kept whole
 
 
-_WINDOW = np.hanning(FRAME).astype(np.float32)
+def _sizes(rate: int) -> tuple[int, int]:
+    """:data:`FRAME` and :data:`HOP` at ``rate``: the same durations (a tempo's check listens
+    at 12 kHz, where 2048 samples were four times the window and the work)."""
+    return max(16, round(FRAME * rate / AT_RATE)), max(4, round(HOP * rate / AT_RATE))
+
+
+@functools.lru_cache(maxsize=8)
+def _window(frame: int) -> np.ndarray:  # float64: numpy transforms it no slower, often quicker
+    return np.hanning(frame)
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,8 @@ def begin(mono: np.ndarray, rate: int, count: int) -> bool:
 
 def _found(mono: np.ndarray, rate: int, sensitivity: str, enough: int | None = None) -> list[Onset]:
     """The onsets, before the loop's typical hit is known; only the first ``enough``."""
-    if len(mono) < FRAME // 2 or not np.any(mono):
+    frame, hop = _sizes(rate)
+    if len(mono) < frame // 2 or not np.any(mono):
         return []
     levels = _band_levels(mono, rate)
     groups = _groups(rate)
@@ -121,7 +131,7 @@ def _found(mono: np.ndarray, rate: int, sensitivity: str, enough: int | None = N
     margin = SENSITIVITY_DB[sensitivity]
     heard: dict[int, _Heard] = {}  # by group, when first asked for
     found: list[Onset] = []
-    near = max(1, round(PEAK_S * rate / HOP))
+    near = max(1, round(PEAK_S * rate / hop))
     spread = round(SPREAD_S * rate)
     apart = round(PEAK_S * rate)
     for k in _peaks(odf, rate, margin):
@@ -130,9 +140,9 @@ def _found(mono: np.ndarray, rate: int, sensitivity: str, enough: int | None = N
         attacks: list[tuple[float, bool, int]] = []  # (sharpness, new sound?, start) by group
         for g in range(len(groups)):
             if by_group[k, g] >= margin / 2:  # it rose at the peak
-                centre = k * HOP
+                centre = k * hop
             elif span[:, g].max() >= RISE_DB:  # it rose just before (a kick's click)
-                centre = (first + int(span[:, g].argmax())) * HOP
+                centre = (first + int(span[:, g].argmax())) * hop
             else:
                 continue
             if g not in heard:
@@ -151,12 +161,13 @@ def _found(mono: np.ndarray, rate: int, sensitivity: str, enough: int | None = N
 
 
 def _band_levels(mono: np.ndarray, rate: int) -> np.ndarray:
-    """Each frame's level in each log-spaced band, in dB (frames centred on ``k * HOP``)."""
-    padded = np.concatenate([np.zeros(FRAME // 2, np.float32), mono, np.zeros(FRAME, np.float32)])
-    spectrum = np.fft.rfft(dsp.frames(padded, FRAME, HOP) * _WINDOW, axis=1)
+    """Each frame's level in each log-spaced band, in dB (frames centred on ``k * hop``)."""
+    frame, hop = _sizes(rate)
+    padded = np.concatenate([np.zeros(frame // 2, np.float32), mono, np.zeros(frame, np.float32)])
+    spectrum = np.fft.rfft(dsp.frames(padded, frame, hop) * _window(frame), axis=1)
     power = spectrum.real**2 + spectrum.imag**2  # no square root to square again
     energy = power @ _filterbank(rate)
-    levels: np.ndarray = 10.0 * np.log10(energy + 10.0 ** (FLOOR_DB / 10.0) * FRAME)
+    levels: np.ndarray = 10.0 * np.log10(energy + 10.0 ** (FLOOR_DB / 10.0) * frame)
     floored: np.ndarray = np.maximum(levels, levels.max() - RANGE_DB)
     return floored
 
@@ -170,7 +181,7 @@ def _edges(rate: int) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def _filterbank(rate: int) -> np.ndarray:
     """Triangular filters on log-spaced centres, (bins, bands); each band at least one bin."""
-    freqs = np.fft.rfftfreq(FRAME, 1.0 / rate)
+    freqs = np.fft.rfftfreq(_sizes(rate)[0], 1.0 / rate)
     edges = _edges(rate)
     bank = np.zeros((len(freqs), len(edges) - 2), np.float32)
     for b in range(len(edges) - 2):
@@ -206,11 +217,12 @@ def _before(levels: np.ndarray) -> np.ndarray:
 def _peaks(odf: np.ndarray, rate: int, margin: float) -> list[int]:
     """Frames where the detection function is a local maximum (within :data:`PEAK_S`) standing
     ``margin`` above its local median."""
-    span = max(1, round(MEDIAN_S * rate / HOP / 2))
+    hop = _sizes(rate)[1]
+    span = max(1, round(MEDIAN_S * rate / hop / 2))
     padded = np.pad(odf, span, mode="constant")
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * span + 1)
     median = np.partition(windows, span, axis=1)[:, span]  # odd: np.median's, without numpy.ma
-    near = max(1, round(PEAK_S * rate / HOP))
+    near = max(1, round(PEAK_S * rate / hop))
     local = np.lib.stride_tricks.sliding_window_view(
         np.pad(odf, near, mode="constant"), 2 * near + 1
     ).max(axis=1)
@@ -276,8 +288,9 @@ def _rise_start(heard: _Heard, centre: int, rate: int) -> int:
     or a clap's weak first burst is inside that foot, not after it.
     """
     env, block = heard.envelope, heard.block
-    lo = max(0, (centre - round(REACH[0] * FRAME)) // block)
-    hi = min(len(env), (centre + round(REACH[1] * FRAME)) // block)
+    frame = _sizes(rate)[0]
+    lo = max(0, (centre - round(REACH[0] * frame)) // block)
+    hi = min(len(env), (centre + round(REACH[1] * frame)) // block)
     step = max(1, round(0.001 * rate / block))
     if hi - lo <= step + 1:
         return max(0, min(centre, (len(env) - 1) * block))
