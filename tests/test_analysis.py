@@ -16,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sp404d.audio import dsp, hear, tempo, tonality
-from sp404d.audio.listen import sounding
+from sp404d.audio.listen import hear_file, sounding
+from sp404d.audio.probe import probe
+from sp404d.audio.render import RenderSpec, render
 from tests.conftest import SP404D, journal_records, run_env
 from tests.test_onsets import hat, kick, snare
 
@@ -95,6 +97,15 @@ def test_a_loops_tempo_is_heard_within_four_percent(bpm: float, swing: float, pi
     heard = tempo.estimate(groove(bpm, swing=swing, pickup=pickup), R)
     assert heard is not None and abs(heard.bpm - bpm) / bpm <= 0.04, heard
     assert 0 < heard.confidence <= 1
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0, 128.0, 140.0, 160.0, 174.0])
+def test_a_steady_tempo_is_read_to_a_fraction_of_a_bpm(bpm: float) -> None:
+    """Names carry the BPM to a tenth (``120bpm_``, not ``119.7bpm_``): the beat period is
+    read between frames of the envelope, not at the nearest one (every 10.7 ms: 120 BPM fell
+    on 119.7)."""
+    heard = tempo.estimate(groove(bpm), R)
+    assert heard is not None and abs(heard.bpm - bpm) <= 0.25, heard
 
 
 def test_the_same_loop_at_another_rate_is_the_same_tempo() -> None:
@@ -211,6 +222,42 @@ def test_listening_loads_no_module_a_worker_has_not_already(tmp_path: Path) -> N
         env=run_env(tmp_path),
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _check_and_job(src: Path, spec_min_frames: int = 0) -> tuple[dict[str, object], Any]:
+    info = probe(src)
+    dst = src.with_suffix(".out.wav")
+    dst.touch()
+    spec = RenderSpec(hear_bpm=True, hear_key=True, min_frames=spec_min_frames)
+    return hear_file(src, info, True, True), render(src, info, dst, spec).heard or {}
+
+
+@pytest.mark.parametrize(
+    ("rate", "subtype", "ext"), [(44100, "PCM_24", "wav"), (R, "PCM_16", "flac")]
+)
+def test_a_short_file_padded_on_the_card_is_heard_as_check_hears_it(
+    tmp_path: Path, rate: int, subtype: str, ext: str
+) -> None:
+    """A 1.3 s loop padded to 3 s (``min_duration_ms``, ``short_files: pad``): the job heard
+    the padding too, and said a tempo ``check`` did not (too short to hold one)."""
+    x = groove(140.0, bars=1, tail=0.0)[: round(1.3 * R)]
+    y = np.interp(np.arange(round(len(x) * rate / R)) * R / rate, np.arange(len(x)), x)
+    src = tmp_path / f"short.{ext}"
+    sf.write(src, y, rate, subtype=subtype)
+    check, job = _check_and_job(src, spec_min_frames=3 * R)
+    assert check == job == {}
+
+
+def test_a_surround_files_lfe_is_left_out_by_check_as_by_the_job(tmp_path: Path) -> None:
+    """5.1 folds to stereo without its LFE: drums only there are no tempo, for either."""
+    drums, chord = groove(120.0, bars=2), progression(9, True)[: len(groove(120.0, bars=2))]
+    n = min(len(drums), len(chord))
+    x = np.stack([chord[:n], chord[:n], chord[:n], drums[:n], 0 * chord[:n], 0 * chord[:n]], 1)
+    src = tmp_path / "surround.wav"
+    sf.write(src, 0.4 * x, R, subtype="PCM_16")
+    check, job = _check_and_job(src)
+    assert check == job
+    assert "bpm" not in job
 
 
 # --- the pipeline ---------------------------------------------------------------------------

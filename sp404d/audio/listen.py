@@ -12,7 +12,7 @@ import soxr
 
 from sp404d.audio import tempo, tonality
 from sp404d.audio.decode import read_all
-from sp404d.audio.dsp import OUT_RATE, at_rate
+from sp404d.audio.dsp import OUT_RATE, at_rate, fold_channels
 from sp404d.audio.probe import AudioInfo
 
 #: Longer files are takes, not loops or notes: not listened to (and not held in memory for it).
@@ -61,7 +61,7 @@ def hear_file(path: Path, info: AudioInfo, bpm: bool, key: bool) -> dict[str, ob
         return {}
     if info.frames < LEAST_SECONDS * info.rate:
         return {}
-    x = read_all(path, info)
+    x = fold_channels(read_all(path, info))  # as the render folds 5.1 (its LFE left out)
     if info.rate != OUT_RATE:
         x = soxr.resample(x, info.rate, OUT_RATE, quality="HQ")
     return hear(x, OUT_RATE, bpm, key)

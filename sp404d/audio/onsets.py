@@ -112,9 +112,11 @@ def detect(mono: np.ndarray, rate: int, sensitivity: str = "mid") -> list[Onset]
 
 
 def begin(mono: np.ndarray, rate: int, count: int) -> bool:
-    """Whether at least ``count`` new sounds begin in ``mono``: :func:`detect` stopped at the
-    ``count``-th, and each group listened to only when a peak asks it (a tempo's check that
-    a pulse is made of hits, at a fraction of the work)."""
+    """Whether at least ``count`` new sounds begin in ``mono``: :func:`detect`'s onsets
+    before it drops the ones far weaker than the loop's typical hit (which needs them all),
+    stopped at the ``count``-th, each group listened to only when a peak asks it. For a
+    tempo's check that a pulse is made of hits (two beating tones begin none), at a fraction
+    of the work; a quiet hat counts."""
     return len(_found(mono, rate, "mid", enough=count)) >= count
 
 

@@ -127,6 +127,7 @@ class Whole:
 
     x: np.ndarray
     length: Length
+    sounded: int  # frames of x before any padding: what is listened to, as check hears it
     scale: float
     gain: float  # the limiter's
     top: float
@@ -150,6 +151,7 @@ def prepare_whole(src: Path, info: AudioInfo, spec: RenderSpec) -> Whole:
     x, scale = dsp.tame(x, dsp.peak(x), spec.overs)
     if info.rate != dsp.OUT_RATE:
         x = soxr.resample(x, info.rate, dsp.OUT_RATE, quality=SOXR_QUALITY[spec.quality])
+    sounded = len(x)
     if len(x) < length.min_frames:
         x = np.concatenate([x, dsp.silence(length.min_frames - len(x), x.shape[1])])
     if spec.normalize is not None:
@@ -169,7 +171,7 @@ def prepare_whole(src: Path, info: AudioInfo, spec: RenderSpec) -> Whole:
         shaping["peak_after_dbtp"] = round(db(shape.true_peak(final, dsp.OUT_RATE)), 2)
         if spec.normalize[0] == "lufs":
             shaping["loudness_after_lufs"] = round(shape.loudness(final), 2)
-    return Whole(x, length, scale, gain, top, shaping, warning)
+    return Whole(x, length, sounded, scale, gain, top, shaping, warning)
 
 
 def finish(
@@ -198,7 +200,7 @@ def finish(
 def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     whole = prepare_whole(src, info, spec)
     result = finish(whole, whole.x, info, dst, spec, spec.seed)
-    heard = hear(whole.x, dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)  # the decode, reused
+    heard = hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)
     return replace(result, heard=heard or {}) if spec.hear_bpm or spec.hear_key else result
 
 

@@ -96,6 +96,6 @@ def render_chopped(
         part, result = done[0]
         done[0] = (part, with_warning(result, f"no {what} found to chop at: one slice"))
     if spec.hear_bpm or spec.hear_key:  # the loop's BPM and key, on each of its slices
-        heard = hear(whole.x, dsp.OUT_RATE, spec.hear_bpm, spec.hear_key) or None
+        heard = hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key) or None
         done = [(part, replace(result, heard=heard)) for part, result in done]
     return done

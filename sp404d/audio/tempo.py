@@ -173,7 +173,7 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
     if not _may_repeat(ac):  # a hit and its decay: no octave to choose
         return None
     bpms, score = strengths(ac)
-    bpm = _octave(heard, float(bpms[int(np.argmax(score))]))
+    bpm = _refined(ac, _octave(heard, float(bpms[int(np.argmax(score))])))
     confidence = float(np.clip(at_bpm(ac, bpm), 0.0, 1.0))  # how alike one beat is to the next
     if confidence < MIN_CONFIDENCE:
         return None
@@ -181,6 +181,27 @@ def estimate(mono: np.ndarray, rate: int) -> Tempo | None:
     if peakiness < SURE_PEAKINESS and not _new_sounds(x):
         return None  # two tones beating slowly pulse like hits, but no new sound begins
     return Tempo(round(bpm, 1), round(confidence, 2))
+
+
+def _refined(ac: np.ndarray, bpm: float) -> float:
+    """``bpm`` read to a fraction of a frame: the autocorrelation's peak nearest the largest
+    multiple of the beat that fits (four beats measured are four times as fine as one), placed
+    by a parabola through its three frames. Read between frames only, a steady 120 BPM was
+    119.7 (the nearest whole frame)."""
+    lag = 60.0 * RATE / HOP / bpm
+    for beats in (4, 2, 1):
+        k = round(lag * beats)
+        if k + 3 > len(ac) * MOST_OF_LENGTH or k < 3:
+            continue
+        j = k - 2 + int(np.argmax(ac[k - 2 : k + 3]))
+        before, top, after = (float(v) for v in ac[j - 1 : j + 2])
+        bend = before - 2 * top + after
+        if not (bend < 0 and top >= max(before, after)):
+            continue
+        peak = (j + 0.5 * (before - after) / bend) / beats
+        if abs(peak - lag) <= 0.02 * lag:
+            return 60.0 * RATE / HOP / peak
+    return bpm
 
 
 def _may_repeat(ac: np.ndarray) -> bool:
