@@ -72,6 +72,8 @@ def percentile(x: np.ndarray, q: float) -> float:
     """``np.percentile(x, q)`` (its default, linear between the two nearest), by a partition:
     numpy's (and ``np.median``) load ``numpy.ma`` on their first call, 10 ms in every worker."""
     flat = np.asarray(x).ravel()
+    if not len(flat):
+        return float("nan")  # as numpy says
     at = q / 100.0 * (len(flat) - 1)
     lo = int(np.floor(at))
     hi = min(lo + 1, len(flat) - 1)

