@@ -244,6 +244,31 @@ class TestRebuild:
             assert (new / rel).read_bytes() == (old / rel).read_bytes(), rel  # byte-identical
         assert not list(new.rglob("~S*"))
 
+    def test_a_copy_takes_from_the_card_what_no_source_can_make(self, tmp_path: Path) -> None:
+        """A source gone, and one whose redo was refused (too short: the earlier sample stays
+        on the card): the copy holds what the card holds, copied from it, byte for byte."""
+        inbox = _kit_inbox(tmp_path)
+        card, copy, journal = tmp_path / "card", tmp_path / "copy", tmp_path / "j.jsonl"
+        j = ("--journal", str(journal))
+        convert = ("convert", str(inbox), "--outbox", str(card), "--layout", "kit", *j)
+        sp404d(tmp_path, *convert)
+        (inbox / "lofi" / "dusty" / "bank_b" / "loop.wav").unlink()  # gone
+        write_audio(inbox / "lofi" / "dusty" / "bank_a" / "02 snare.wav", 44100, seconds=0.05)
+        refused = sp404d(tmp_path, *convert, code=1).stdout
+        assert "too short" in refused
+        tree = {p.relative_to(card): p.read_bytes() for p in card.rglob("*.wav")}
+        assert len(tree) == 4
+        rebuild = ("rebuild", "--outbox", str(card), "--to", str(copy), *j)
+        dry = sp404d(tmp_path, *rebuild, "--dry-run").stdout
+        assert "would copy from the card (the source is gone)" in dry
+        assert "would copy from the card (the source changed since it was converted)" in dry
+        assert "4 of 4 outputs would be made or checked" in dry and not copy.exists()
+        out = sp404d(tmp_path, *rebuild).stdout
+        assert "copied from the card (the source is gone)  dusty/bank_B/" in out, out
+        assert "4 of 4 outputs" in out
+        assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*.wav")} == tree
+        assert not list(copy.rglob("~S*"))
+
     def test_it_repairs_a_card_and_lists_what_it_cannot_make(self, tmp_path: Path) -> None:
         inbox = _kit_inbox(tmp_path)
         card, journal = tmp_path / "card", tmp_path / "j.jsonl"

@@ -161,16 +161,21 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         return common.EXIT_OK
     todo = entries(outputs, config, target, removable=removable, in_place=target == card)
     if args.dry_run:
+        made = 0
         for entry in todo:
-            print(printable(f"{compared(entry, target)}  {entry.target}  <-  {entry.source}"))
-        made = sum(e.plan is not None for e in todo)
+            said = compared(entry, target, card if target != card else None)
+            print(printable(f"{said}  {entry.target}  <-  {entry.source}"))
+            made += not said.startswith("not rebuilt")
         print(f"{made} of {len(todo)} outputs would be made or checked in {target}")
         return common.EXIT_OK
     started = time.monotonic()
-    result = run(todo, lambda plans: _execute(plans, config.worker_count, config.job_timeout))
+    copy_of = (card, target, removable) if target != card else None
+    result = run(
+        todo, lambda plans: _execute(plans, config.worker_count, config.job_timeout), copy_of
+    )
     for entry, verdict in result:
         print(printable(f"{verdict}  {entry.target}  <-  {entry.source}"))
-    bad = [v for _, v in result if not (v.startswith(("written", "rewritten", "ok")))]
+    bad = [v for _, v in result if not v.startswith(("written", "rewritten", "ok", "copied"))]
     made = len(result) - len(bad)
     print(f"{made} of {len(result)} outputs in {target} ({time.monotonic() - started:.1f} s)")
     return common.EXIT_OK if not bad else common.EXIT_JOBS

@@ -10,12 +10,15 @@ its source makes is written again, an identical one is left as it is, and a file
 predates recorded rules is left alone (today's config might render it differently).
 
 Nothing is journaled: the journal keeps the history of the inbox, and the rebuilt outbox is
-described by the lines printed.
+described by the lines printed. A copy (``--to``) takes from the card itself what no source
+can make again (gone, or changed since: a refused redo leaves the earlier sample standing), so
+the copy holds what the card holds.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -24,8 +27,11 @@ from typing import Any
 from sp404d.audio import dsp
 from sp404d.card import Output
 from sp404d.config import Config, Rules, rules_from_record
+from sp404d.durable import fsync_dir
+from sp404d.errors import JobError
 from sp404d.metadata import Metadata
 from sp404d.pipeline import Outcome, Piece, Plan
+from sp404d.pipeline.outbox import TempFile, ensure_folder
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,15 @@ class Entry:
     today: bool = False  # rendered with today's config: its record kept no rules
 
 
+GONE = "the source is gone"
+CHANGED = "the source changed since it was converted"
+
+
 def _problem(rec: Mapping[str, Any], st: os.stat_result | None) -> str | None:
     if st is None:
-        return "the source is gone"
+        return GONE
     if (st.st_size, st.st_mtime_ns) != (rec.get("size"), rec.get("mtime_ns")):
-        return "the source changed since it was converted (convert it again first)"
+        return CHANGED  # a redo refused keeps the card's sample of the earlier version
     return None
 
 
@@ -174,10 +184,44 @@ def _chop_setting(text: str) -> tuple[str, int] | None:
     return result
 
 
-def compared(entry: Entry, target: Path) -> str:
+def _on_card(entry: Entry, card: Path | None) -> Path | None:
+    """The card's own file of an output its source can no longer make (gone, or changed since:
+    a refused redo leaves the earlier sample standing), when a copy is being made and the
+    card holds that file whole (the size its job wrote)."""
+    if card is None or entry.plan is not None or entry.problem is None:
+        return None
+    if not entry.problem.startswith((GONE, CHANGED)):
+        return None
+    there = card.joinpath(*entry.target.parts)
+    try:
+        size = there.stat().st_size
+    except OSError:
+        return None
+    return there if entry.expected is None or size == entry.expected else None
+
+
+def _copied(there: Path, entry: Entry, target: Path, *, removable: bool) -> str:
+    """Copy the card's file into the copy, as outputs are written (a temp file, fsynced,
+    renamed); the verdict."""
+    try:
+        folder = ensure_folder(target, entry.target.parent, removable=removable)
+        with TempFile(folder) as tmp:
+            with open(there, "rb") as src, os.fdopen(os.dup(tmp.fd), "wb") as out:
+                shutil.copyfileobj(src, out)
+            tmp.commit(folder / entry.target.name)
+        fsync_dir(folder)
+    except (OSError, JobError) as exc:
+        return f"failed: {getattr(exc, 'reason', exc)}"
+    return f"copied from the card ({entry.problem})"
+
+
+def compared(entry: Entry, target: Path, card: Path | None = None) -> str:
     """What a dry run says of one output, from what is on the target now (sizes compared
-    with what its job wrote; the bytes are compared when it runs)."""
+    with what its job wrote; the bytes are compared when it runs); ``card``: the card a copy
+    is made of, whose file stands in for one its source can no longer make."""
     if entry.plan is None:
+        if _on_card(entry, card) is not None:
+            return f"would copy from the card ({entry.problem})"
         return f"not rebuilt: {entry.problem}"
     final = target.joinpath(*entry.target.parts)
     try:
@@ -210,15 +254,22 @@ def verdict(entry: Entry, outcome: Outcome) -> str:
 
 
 def run(
-    todo: list[Entry], execute_all: Callable[[list[Plan]], dict[Path, Outcome]]
+    todo: list[Entry],
+    execute_all: Callable[[list[Plan]], dict[Path, Outcome]],
+    copy_of: tuple[Path, Path, bool] | None = None,
 ) -> list[tuple[Entry, str]]:
     """Make every entry that can be made (``execute_all`` runs plans, by source); return each
-    entry with its verdict, in order."""
+    entry with its verdict, in order. ``copy_of``: (card, target, removable) when the target
+    is a copy: an output whose source is gone or changed is copied from the card, so the
+    copy holds what the card holds."""
     plans = {id(e.plan): e.plan for e in todo if e.plan is not None}  # a chop's slices: one
     outcomes = execute_all(list(plans.values()))
     result = []
     for entry in todo:
-        if entry.plan is None:
+        there = _on_card(entry, copy_of[0]) if copy_of else None
+        if there is not None and copy_of is not None:
+            result.append((entry, _copied(there, entry, copy_of[1], removable=copy_of[2])))
+        elif entry.plan is None:
             result.append((entry, f"not rebuilt: {entry.problem}"))
         else:
             result.append((entry, verdict(entry, outcomes[entry.plan.source])))
