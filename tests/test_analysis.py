@@ -387,6 +387,31 @@ def test_use_analysis_settles_a_converted_file_and_check_agrees_with_the_job(box
     assert [r["status"] for r in journal_records(box.journal)] == ["done", "skipped"]
 
 
+def test_check_hears_what_the_job_hears_under_trim_normalise_mono_and_vhq(box: Box) -> None:
+    """The job listens to the samples it writes (trimmed, normalised, folded, resampled at
+    its quality); check listened to the file as it was, and their confidences parted in the
+    second decimal. Now the same, to the last digit, for a loop and a progression."""
+    lead = np.zeros(round(0.8 * R), np.float32)
+    loop = np.concatenate([lead, groove(97.0, pickup=1)])
+    x44 = np.interp(np.arange(round(len(loop) * 44100 / R)) * R / 44100, np.arange(len(loop)), loop)
+    sf.write(str(box.inbox / "groove.wav"), np.stack([x44, 0.7 * x44], 1), 44100, subtype="PCM_24")
+    sf.write(str(box.inbox / "keys.wav"), progression(4, True), R, subtype="PCM_24")
+    config = (
+        "trim: {threshold_db: -40, keep_ms: 2}\nnormalize: lufs -14\n"
+        "channels: mono\nquality: vhq\n"
+    )
+    said = box.run("check", config)
+    box.run("convert", config)
+    for name in ("groove.wav", "keys.wav"):
+        heard = box.record(name)["render"]["heard"]
+        parts = []
+        if "bpm" in heard:
+            parts.append(f"{heard['bpm']} BPM (confidence {heard['bpm_confidence']})")
+        if "key" in heard:
+            parts.append(f"key {heard['key']} (confidence {heard['key_confidence']})")
+        assert parts and f"heard: {', '.join(parts)}  [analysis" in said, (name, heard, said)
+
+
 def test_a_chopped_loop_records_its_tempo_on_its_slices_as_check_says(box: Box) -> None:
     sf.write(str(box.inbox / "beat.wav"), groove(112.0), R, subtype="PCM_24")
     (box.inbox / "beat.wav.yaml").write_text("chop: 4\n")

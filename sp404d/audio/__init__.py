@@ -11,7 +11,7 @@ from sp404d.audio import dsp
 from sp404d.audio.chop import Slice
 from sp404d.audio.listen import hear, hear_file
 from sp404d.audio.probe import AudioInfo, probe, shown, truncated_reason
-from sp404d.audio.render import RenderResult, RenderSpec
+from sp404d.audio.render import RenderResult, RenderSpec, heard_as_rendered
 from sp404d.audio.render_chop import render_chopped, slices_too_short, too_long_to_chop
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "dsp",
     "hear",
     "hear_file",
+    "heard_as_rendered",
     "probe",
     "render_chopped",
     "shown",

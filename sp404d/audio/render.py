@@ -52,7 +52,15 @@ from sp404d.audio.render_common import (
 from sp404d.audio.render_long import render_long
 from sp404d.errors import RejectedError
 
-__all__ = ["IN_MEMORY_FRAMES", "RenderResult", "RenderSpec", "finish", "prepare_whole", "render"]
+__all__ = [
+    "IN_MEMORY_FRAMES",
+    "RenderResult",
+    "RenderSpec",
+    "finish",
+    "heard_as_rendered",
+    "prepare_whole",
+    "render",
+]
 
 IN_MEMORY_FRAMES = 1 << 21
 DEFAULT_SPEC = RenderSpec()
@@ -71,9 +79,29 @@ def render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec = DEFAULT_SPE
     return result
 
 
+def heard_as_rendered(src: Path, info: AudioInfo, spec: RenderSpec) -> dict[str, object]:
+    """What :func:`render` would record as heard for ``src`` under ``spec``, without writing:
+    the samples its job listens to (decoded, folded, shaped by trim, mono and normalise,
+    resampled at its quality, before padding), so ``check``, the planner and the job say the
+    same BPM and key to the last decimal. Raises what the render would (``check`` and the
+    planner leave a refusal to the job)."""
+    if not (spec.hear_bpm or spec.hear_key):
+        return {}
+    in_memory = info.frames <= IN_MEMORY_FRAMES and info.exact_length
+    if (spec.shapes or not _exact(info)) and in_memory:
+        whole = prepare_whole(src, info, replace(spec, min_frames=0, recheck=None))
+        return hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)
+    return hear_file(src, info, spec.hear_bpm, spec.hear_key)  # the samples as they are
+
+
+def _exact(info: AudioInfo) -> bool:
+    """48 kHz 16-bit (or 8-bit) mono or stereo: written sample for sample, never resampled."""
+    return info.rate == dsp.OUT_RATE and info.subtype in EXACT_SUBTYPES and info.channels <= 2
+
+
 def _render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     channels = out_channels(info)
-    exact = info.rate == dsp.OUT_RATE and info.subtype in EXACT_SUBTYPES and info.channels <= 2
+    exact = _exact(info)
     copyable = (
         info.subtype == "PCM_16"
         and info.plain

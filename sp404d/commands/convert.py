@@ -371,7 +371,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                         f"-> {target}  ({info.format} {info.subtype}, {info.rate} Hz, "
                         f"{info.channels} ch, {info.duration:.2f} s)"
                     ) + _shaping_text(item.rules.shaping())
-                    heard = heard_now(item.source, info, item.meta, analysis=item.rules.analysis)
+                    heard = heard_now(item.source, item.meta, item.rules)
                 except JobError as exc:
                     line, bad = f"refused: {exc.reason}", bad + 1
                 except Exception as exc:  # one odd file must not end the check of the rest

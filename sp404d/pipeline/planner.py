@@ -197,8 +197,8 @@ class Planner:
                 return Early(request, unchanged, *early, settled=True)
         # Only for a file that will be converted: the analysis is a decode (use_analysis), and
         # what it hears follows from the bytes and settings the input id already covers.
-        meta = with_heard(meta, request)
         rules = config.rules().shaped(meta.shaping)  # a sidecar's or folder file's, over all
+        meta = with_heard(meta, request, rules)
         if config.layout == "kit" or rules.chop is not None:
             refused = judged(request, rules)
             if refused is not None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import soundfile as sf
 
-from sp404d.audio import hear_file, probe
-from sp404d.config import Config
+from sp404d.audio import RenderSpec, heard_as_rendered, probe
+from sp404d.config import Config, Rules
 from sp404d.metadata import Metadata, bpm_from_length
 from sp404d.pipeline.plan import Outcome
 
@@ -87,7 +87,26 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def with_heard(meta: Metadata, request: Request) -> Metadata:
+def listened(source: Path, rules: Rules, bpm: bool, key: bool) -> dict[str, object]:
+    """What the job will hear in ``source`` under ``rules`` (its trim, mono, normalise and
+    quality: the samples it writes), for ``check`` and the planner: the same to the last
+    decimal. Raises what reading or rendering it would."""
+    spec = RenderSpec(
+        quality=rules.quality,
+        overs=rules.overs,
+        truncated=rules.truncated,
+        trim=rules.trim,
+        normalize=rules.normalize,
+        mono=rules.channels == "mono",
+        mono_below_s=rules.mono_below_s,
+        fold_cancels=rules.fold_cancels,
+        hear_bpm=bpm,
+        hear_key=key,
+    )
+    return heard_as_rendered(source, probe(source), spec)
+
+
+def with_heard(meta: Metadata, request: Request, rules: Rules) -> Metadata:
     """With ``use_analysis``, the BPM and key heard in the sound of a file that nothing else
     gives them to (origin ``analysis``, the confidence in ``facts``); the file is decoded for
     it here, before the job decodes it again."""
@@ -102,8 +121,7 @@ def with_heard(meta: Metadata, request: Request) -> Metadata:
     if not (bpm or key):
         return meta
     try:
-        info = probe(request.source)
-        heard = hear_file(request.source, info, bpm, key)
+        heard = listened(request.source, rules, bpm, key)
     except Exception:  # not audio it can read: the job says what it is
         return meta
     found: dict[str, Any] = {name: heard[name] for name in ("bpm", "key") if name in heard}

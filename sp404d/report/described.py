@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sp404d.audio import AudioInfo, hear_file
-from sp404d.config import said
+from sp404d.config import Rules, said
 from sp404d.metadata import Metadata
+from sp404d.pipeline.request import listened
 
 LENGTH_GUESS = "a guess from the length; bpm_from_length: true uses it"
 SKIPPED = ("origins", "shaping", "facts", "ignored")
@@ -53,15 +53,15 @@ def described(
     return lines
 
 
-def heard_now(
-    source: Path, info: AudioInfo, meta: Metadata, *, analysis: bool
-) -> dict[str, object]:
-    """What ``check`` hears in a file whose BPM or key nothing gives (a decode, here)."""
-    if not analysis:
+def heard_now(source: Path, meta: Metadata, rules: Rules) -> dict[str, object]:
+    """What ``check`` hears in a file whose BPM or key nothing gives (a decode, here), as its
+    job will hear it (its rules' trim, mono, normalise and quality)."""
+    if not rules.analysis:
         return {}
     bpm = meta.bpm is None and "bpm" not in meta.origins
+    bpm = bpm and meta.facts.get("loop") is not False  # a one-shot, says its acid chunk
     key = meta.key is None and "key" not in meta.origins
     try:
-        return hear_file(source, info, bpm, key)
+        return listened(source, rules, bpm, key)
     except Exception:  # check says what the job would: the audio's own trouble is its line
         return {}
