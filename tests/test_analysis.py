@@ -397,8 +397,7 @@ def test_check_hears_what_the_job_hears_under_trim_normalise_mono_and_vhq(box: B
     sf.write(str(box.inbox / "groove.wav"), np.stack([x44, 0.7 * x44], 1), 44100, subtype="PCM_24")
     sf.write(str(box.inbox / "keys.wav"), progression(4, True), R, subtype="PCM_24")
     config = (
-        "trim: {threshold_db: -40, keep_ms: 2}\nnormalize: lufs -14\n"
-        "channels: mono\nquality: vhq\n"
+        "trim: {threshold_db: -40, keep_ms: 2}\nnormalize: lufs -14\nchannels: mono\nquality: vhq\n"
     )
     said = box.run("check", config)
     box.run("convert", config)
