@@ -411,6 +411,24 @@ def test_check_hears_what_the_job_hears_under_trim_normalise_mono_and_vhq(box: B
         assert parts and f"heard: {', '.join(parts)}  [analysis" in said, (name, heard, said)
 
 
+def test_a_long_96k_file_is_heard_by_check_only_where_the_job_hears_it(box: Box) -> None:
+    """30 s at 96 kHz is over the render's in-memory limit in input frames: streamed, and not
+    listened to, unless it is chopped (a chop holds up to 43 s of output whole). check heard
+    the raw file either way."""
+    loop = np.tile(groove(120.0, bars=2, tail=0.0), 8)[: 30 * R]
+    x96 = np.repeat(loop, 2)  # 96 kHz: a sample-and-hold is loud enough a loop for this
+    sf.write(str(box.inbox / "long.wav"), x96, 96000, subtype="PCM_24")
+    sf.write(str(box.inbox / "chopped.wav"), x96, 96000, subtype="PCM_24")
+    (box.inbox / "chopped.wav.yaml").write_text("chop: 4\ntrim: {threshold_db: -30}\n")
+    said = box.run("check")
+    box.run("convert")
+    assert "heard" not in box.record("long.wav")["render"]
+    chopped = [r for r in journal_records(box.journal) if r["source"].endswith("chopped.wav")]
+    heard = chopped[0]["render"]["heard"]
+    line = f"heard: {heard['bpm']} BPM (confidence {heard['bpm_confidence']})"
+    assert said.count("heard:") == 1 and line in said, said
+
+
 def test_a_chopped_loop_records_its_tempo_on_its_slices_as_check_says(box: Box) -> None:
     sf.write(str(box.inbox / "beat.wav"), groove(112.0), R, subtype="PCM_24")
     (box.inbox / "beat.wav.yaml").write_text("chop: 4\n")

@@ -269,6 +269,34 @@ class TestRebuild:
         assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*.wav")} == tree
         assert not list(copy.rglob("~S*"))
 
+    def test_a_copy_takes_a_samples_note_along_and_never_a_file_not_known_whole(
+        self, tmp_path: Path
+    ) -> None:
+        """With ``write_txt``, a sample copied from the card takes its ``NAME.txt``; one whose
+        record kept no size (an older version's) is not known whole: not copied."""
+        inbox = _kit_inbox(tmp_path)
+        card, copy, journal = tmp_path / "card", tmp_path / "copy", tmp_path / "j.jsonl"
+        j = ("--journal", str(journal))
+        convert = ("convert", str(inbox), "--outbox", str(card), "--layout", "kit", *j)
+        config = tmp_path / "c.yaml"
+        config.write_text("write_txt: true\n")
+        sp404d(tmp_path, *convert, "--config", str(config))
+        for name in ("01 kick.wav", "02 snare.wav"):
+            (inbox / "lofi" / "dusty" / "bank_a" / name).unlink()
+        lines = journal.read_text().splitlines()
+        kept = [ln for ln in lines if "02 snare.wav" not in ln]
+        snare = [json.loads(ln) for ln in lines if "02 snare.wav" in ln]
+        for rec in snare:  # as a version that kept no size wrote it
+            rec[2].get("render", {}).pop("bytes", None)
+        journal.write_text("\n".join([*kept, *map(json.dumps, snare)]) + "\n")
+        rebuild = ("rebuild", "--outbox", str(card), "--to", str(copy), *j)
+        out = sp404d(tmp_path, *rebuild, "--config", str(config), code=1).stdout
+        assert "copied from the card (the source is gone)  dusty/bank_A/pad_01_kick.wav" in out
+        assert "not rebuilt: the source is gone  dusty/bank_A/pad_02_snare.wav" in out, out
+        kick = Path("dusty/bank_A/pad_01_kick.txt")
+        assert (copy / kick).read_bytes() == (card / kick).read_bytes()
+        assert not (copy / "dusty" / "bank_A" / "pad_02_snare.wav").exists()
+
     def test_it_repairs_a_card_and_lists_what_it_cannot_make(self, tmp_path: Path) -> None:
         inbox = _kit_inbox(tmp_path)
         card, journal = tmp_path / "card", tmp_path / "j.jsonl"

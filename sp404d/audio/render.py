@@ -88,10 +88,18 @@ def heard_as_rendered(src: Path, info: AudioInfo, spec: RenderSpec) -> dict[str,
     if not (spec.hear_bpm or spec.hear_key):
         return {}
     in_memory = info.frames <= IN_MEMORY_FRAMES and info.exact_length
-    if (spec.shapes or not _exact(info)) and in_memory:
-        whole = prepare_whole(src, info, replace(spec, min_frames=0, recheck=None))
-        return hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)
-    return hear_file(src, info, spec.hear_bpm, spec.hear_key)  # the samples as they are
+    if spec.chop is not None:  # a chop holds its loop whole up to 43 s of output, any rate
+        whole_path = info.frames * dsp.OUT_RATE <= IN_MEMORY_FRAMES * info.rate
+    elif spec.shapes or not _exact(info):
+        if not in_memory:
+            return {}  # streamed: not listened to
+        whole_path = True
+    else:
+        whole_path = False  # copied or written sample for sample: the samples as they are
+    if not whole_path:
+        return {} if spec.chop is not None else hear_file(src, info, spec.hear_bpm, spec.hear_key)
+    whole = prepare_whole(src, info, replace(spec, min_frames=0, recheck=None))
+    return hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)
 
 
 def _exact(info: AudioInfo) -> bool:

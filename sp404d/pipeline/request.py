@@ -88,9 +88,9 @@ def input_id(config: Config, meta: Metadata | None, error: str | None = None) ->
 
 
 def listened(source: Path, rules: Rules, bpm: bool, key: bool) -> dict[str, object]:
-    """What the job will hear in ``source`` under ``rules`` (its trim, mono, normalise and
-    quality: the samples it writes), for ``check`` and the planner: the same to the last
-    decimal. Raises what reading or rendering it would."""
+    """What the job will hear in ``source`` under ``rules`` (its trim, mono, normalise,
+    quality and chop: the samples it writes), for ``check`` and the planner: the same to the
+    last decimal. Raises what reading or rendering it would."""
     spec = RenderSpec(
         quality=rules.quality,
         overs=rules.overs,
@@ -100,6 +100,7 @@ def listened(source: Path, rules: Rules, bpm: bool, key: bool) -> dict[str, obje
         mono=rules.channels == "mono",
         mono_below_s=rules.mono_below_s,
         fold_cancels=rules.fold_cancels,
+        chop=rules.chop,
         hear_bpm=bpm,
         hear_key=key,
     )

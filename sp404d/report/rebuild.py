@@ -187,7 +187,7 @@ def _chop_setting(text: str) -> tuple[str, int] | None:
 def _on_card(entry: Entry, card: Path | None) -> Path | None:
     """The card's own file of an output its source can no longer make (gone, or changed since:
     a refused redo leaves the earlier sample standing), when a copy is being made and the
-    card holds that file whole (the size its job wrote)."""
+    card holds that file whole (the size its job wrote; a record that kept none: not known)."""
     if card is None or entry.plan is not None or entry.problem is None:
         return None
     if not entry.problem.startswith((GONE, CHANGED)):
@@ -197,18 +197,20 @@ def _on_card(entry: Entry, card: Path | None) -> Path | None:
         size = there.stat().st_size
     except OSError:
         return None
-    return there if entry.expected is None or size == entry.expected else None
+    return there if size == entry.expected else None  # no size recorded: not known whole
 
 
 def _copied(there: Path, entry: Entry, target: Path, *, removable: bool) -> str:
     """Copy the card's file into the copy, as outputs are written (a temp file, fsynced,
     renamed); the verdict."""
+    note = there.with_suffix(".txt")  # write_txt's: it goes with its sample
     try:
         folder = ensure_folder(target, entry.target.parent, removable=removable)
-        with TempFile(folder) as tmp:
-            with open(there, "rb") as src, os.fdopen(os.dup(tmp.fd), "wb") as out:
-                shutil.copyfileobj(src, out)
-            tmp.commit(folder / entry.target.name)
+        for path in (there, note) if note.is_file() else (there,):
+            with TempFile(folder) as tmp:
+                with open(path, "rb") as src, os.fdopen(os.dup(tmp.fd), "wb") as out:
+                    shutil.copyfileobj(src, out)
+                tmp.commit(folder / path.name)
         fsync_dir(folder)
     except (OSError, JobError) as exc:
         return f"failed: {getattr(exc, 'reason', exc)}"
