@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -159,17 +160,18 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(f"no samples of {limits} in {card}")
         return common.EXIT_OK
-    todo = entries(outputs, config, target, removable=removable, in_place=target == card)
+    in_place = os.path.realpath(target) == os.path.realpath(card)  # a link to it is the card
+    todo = entries(outputs, config, target, removable=removable, in_place=in_place)
     if args.dry_run:
         made = 0
         for entry in todo:
-            said = compared(entry, target, card if target != card else None)
+            said = compared(entry, target, None if in_place else card)
             print(printable(f"{said}  {entry.target}  <-  {entry.source}"))
             made += not said.startswith("not rebuilt")
         print(f"{made} of {len(todo)} outputs would be made or checked in {target}")
         return common.EXIT_OK
     started = time.monotonic()
-    copy_of = (card, target, removable) if target != card else None
+    copy_of = None if in_place else (card, target, removable)
     result = run(
         todo, lambda plans: _execute(plans, config.worker_count, config.job_timeout), copy_of
     )
