@@ -223,23 +223,31 @@ def _run(plan: Plan, facts: dict[str, Any], ended: Callable[..., Outcome]) -> Ou
     return ended("done", None, output=output, render=result, replaced=stale)
 
 
-def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None) -> RenderSpec:
-    rules = plan.rules
-    chop_at_markers = info is not None and rules.chop is not None and rules.chop[0] == "markers"
+def sound_spec(rules: Rules) -> RenderSpec:
+    """What of ``rules`` shapes the samples a job writes (and hears): its quality, trim, mono,
+    normalise and chop. ``check`` and the planner listen through it too."""
     return RenderSpec(
         fmt=rules.format,
         quality=rules.quality,
         overs=rules.overs,
-        min_frames=min_frames,
-        seed=seed,
         truncated=rules.truncated,
-        recheck=lambda decoded: check_duration(decoded, rules),
         trim=rules.trim,
         normalize=rules.normalize,
         mono=rules.channels == "mono",
         mono_below_s=rules.mono_below_s,
         fold_cancels=rules.fold_cancels,
         chop=rules.chop,
+    )
+
+
+def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None) -> RenderSpec:
+    rules = plan.rules
+    chop_at_markers = info is not None and rules.chop is not None and rules.chop[0] == "markers"
+    return replace(
+        sound_spec(rules),
+        min_frames=min_frames,
+        seed=seed,
+        recheck=lambda decoded: check_duration(decoded, rules),
         markers=_markers(plan, info) if chop_at_markers and info is not None else (),
         cuts=plan.cuts,
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),

@@ -13,9 +13,10 @@ from typing import Any
 
 import soundfile as sf
 
-from sp404d.audio import RenderSpec, heard_as_rendered, probe
+from sp404d.audio import heard_as_rendered, probe
 from sp404d.config import Config, Rules
 from sp404d.metadata import Metadata, bpm_from_length
+from sp404d.pipeline.job import sound_spec
 from sp404d.pipeline.plan import Outcome
 
 
@@ -91,19 +92,7 @@ def listened(source: Path, rules: Rules, bpm: bool, key: bool) -> dict[str, obje
     """What the job will hear in ``source`` under ``rules`` (its trim, mono, normalise,
     quality and chop: the samples it writes), for ``check`` and the planner: the same to the
     last decimal. Raises what reading or rendering it would."""
-    spec = RenderSpec(
-        quality=rules.quality,
-        overs=rules.overs,
-        truncated=rules.truncated,
-        trim=rules.trim,
-        normalize=rules.normalize,
-        mono=rules.channels == "mono",
-        mono_below_s=rules.mono_below_s,
-        fold_cancels=rules.fold_cancels,
-        chop=rules.chop,
-        hear_bpm=bpm,
-        hear_key=key,
-    )
+    spec = replace(sound_spec(rules), hear_bpm=bpm, hear_key=key)
     return heard_as_rendered(source, probe(source), spec)
 
 
