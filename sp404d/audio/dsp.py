@@ -6,6 +6,7 @@ Conventions: float samples are in [-1, 1) with full scale at 1.0, as soundfile r
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -89,6 +90,19 @@ def frames(x: np.ndarray, size: int, hop: int) -> np.ndarray:
         x, shape=(count, size), strides=(hop * x.strides[0], x.strides[0]), writeable=False
     )
     return view
+
+
+def spectra(x: np.ndarray, size: int, hop: int) -> np.ndarray:
+    """The short-time spectrum of ``x`` (1-D, at least ``size`` long): each frame of
+    :func:`frames` through a Hann window, (count, size // 2 + 1), complex. The frames are
+    float64: numpy 2 transforms float32 up to four times slower (256 and 4096 points)."""
+    out: np.ndarray = np.fft.rfft(frames(x, size, hop) * _hann(size), axis=1)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(size: int) -> np.ndarray:
+    return np.hanning(size)
 
 
 def peak(block: np.ndarray) -> float:

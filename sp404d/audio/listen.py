@@ -52,16 +52,21 @@ def sounding(mono: np.ndarray, rate: int) -> np.ndarray:
 
 
 def hear_file(path: Path, info: AudioInfo, bpm: bool, key: bool) -> dict[str, object]:
-    """:func:`hear` on a file, decoded here (``check``, ``use_analysis``, a file copied
-    without decoding): nothing for one over :data:`MOST_SECONDS` or under
-    :data:`LEAST_SECONDS`, or whose length is not known.
-    Heard at 48 kHz through the render's resampler, so ``check``, the plan and the job hear the
-    same samples and say the same."""
-    if not (bpm or key) or not info.exact_length or info.frames > MOST_SECONDS * info.rate:
+    """:func:`hear` on a file as a render without shaping hears it: decoded, folded (a 5.1's
+    LFE left out), at 48 kHz through the render's resampler; nothing for one not
+    :func:`listenable`. For a file copied or written sample for sample, the samples as they
+    are (:func:`sp404d.audio.render.heard_as_rendered` says which files those are)."""
+    if not (bpm or key) or not listenable(info):
         return {}
-    if info.frames < LEAST_SECONDS * info.rate:
-        return {}
-    x = fold_channels(read_all(path, info))  # as the render folds 5.1 (its LFE left out)
+    x = fold_channels(read_all(path, info))
     if info.rate != OUT_RATE:
         x = soxr.resample(x, info.rate, OUT_RATE, quality="HQ")
     return hear(x, OUT_RATE, bpm, key)
+
+
+def listenable(info: AudioInfo) -> bool:
+    """Whether a file is listened to at all: its length known, from :data:`LEAST_SECONDS` to
+    :data:`MOST_SECONDS`."""
+    return (
+        info.exact_length and LEAST_SECONDS * info.rate <= info.frames <= MOST_SECONDS * info.rate
+    )

@@ -78,11 +78,6 @@ def _sizes(rate: int) -> tuple[int, int]:
     return max(16, round(FRAME * rate / AT_RATE)), max(4, round(HOP * rate / AT_RATE))
 
 
-@functools.lru_cache(maxsize=8)
-def _window(frame: int) -> np.ndarray:  # float64: numpy transforms it no slower, often quicker
-    return np.hanning(frame)
-
-
 @dataclass(frozen=True)
 class Onset:
     """A hit: the frame its sound begins at, and how strongly it rose (dB)."""
@@ -166,7 +161,7 @@ def _band_levels(mono: np.ndarray, rate: int) -> np.ndarray:
     """Each frame's level in each log-spaced band, in dB (frames centred on ``k * hop``)."""
     frame, hop = _sizes(rate)
     padded = np.concatenate([np.zeros(frame // 2, np.float32), mono, np.zeros(frame, np.float32)])
-    spectrum = np.fft.rfft(dsp.frames(padded, frame, hop) * _window(frame), axis=1)
+    spectrum = dsp.spectra(padded, frame, hop)
     power = spectrum.real**2 + spectrum.imag**2  # no square root to square again
     energy = power @ _filterbank(rate)
     levels: np.ndarray = 10.0 * np.log10(energy + 10.0 ** (FLOOR_DB / 10.0) * frame)

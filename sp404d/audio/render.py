@@ -32,7 +32,7 @@ import soxr
 
 from sp404d.audio import dsp, shape
 from sp404d.audio.decode import read_all, read_blocks
-from sp404d.audio.listen import LEAST_SECONDS, MOST_SECONDS, hear, hear_file
+from sp404d.audio.listen import hear, hear_file, listenable
 from sp404d.audio.pcmfile import PcmWriter
 from sp404d.audio.probe import AudioInfo
 from sp404d.audio.render_common import (
@@ -87,17 +87,13 @@ def heard_as_rendered(src: Path, info: AudioInfo, spec: RenderSpec) -> dict[str,
     planner leave a refusal to the job)."""
     if not (spec.hear_bpm or spec.hear_key):
         return {}
-    in_memory = info.frames <= IN_MEMORY_FRAMES and info.exact_length
-    if spec.chop is not None:  # a chop holds its loop whole up to 43 s of output, any rate
-        whole_path = info.frames * dsp.OUT_RATE <= IN_MEMORY_FRAMES * info.rate
-    elif spec.shapes or not _exact(info):
-        if not in_memory:
-            return {}  # streamed: not listened to
-        whole_path = True
-    else:
-        whole_path = False  # copied or written sample for sample: the samples as they are
-    if not whole_path:
-        return {} if spec.chop is not None else hear_file(src, info, spec.hear_bpm, spec.hear_key)
+    if spec.chop is not None:  # a chop holds its loop whole, up to 43 s of output at any rate
+        if info.frames * dsp.OUT_RATE > IN_MEMORY_FRAMES * info.rate:
+            return {}  # too long to chop: refused
+    elif not spec.shapes and _exact(info):
+        return hear_file(src, info, spec.hear_bpm, spec.hear_key)  # copied, or sample for sample
+    elif not (info.frames <= IN_MEMORY_FRAMES and info.exact_length):
+        return {}  # streamed: not listened to
     whole = prepare_whole(src, info, replace(spec, min_frames=0, recheck=None))
     return hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)
 
@@ -133,8 +129,7 @@ def _render(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderRe
 
 def _render_exact(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     frames = 0
-    listen = (spec.hear_bpm or spec.hear_key) and info.exact_length
-    listen = listen and LEAST_SECONDS * info.rate <= info.frames <= MOST_SECONDS * info.rate
+    listen = (spec.hear_bpm or spec.hear_key) and listenable(info)
     kept: list[np.ndarray] = []  # for listening: the decode, not a second one
     with PcmWriter(dst, spec.fmt, info.channels) as out:
         for block in read_blocks(src, info, dtype="int16"):
@@ -236,8 +231,10 @@ def finish(
 def _render_whole(src: Path, info: AudioInfo, dst: Path, spec: RenderSpec) -> RenderResult:
     whole = prepare_whole(src, info, spec)
     result = finish(whole, whole.x, info, dst, spec, spec.seed)
+    if not (spec.hear_bpm or spec.hear_key):
+        return result
     heard = hear(whole.x[: whole.sounded], dsp.OUT_RATE, spec.hear_bpm, spec.hear_key)
-    return replace(result, heard=heard or {}) if spec.hear_bpm or spec.hear_key else result
+    return replace(result, heard=heard)
 
 
 def _shape_input(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sp404d.audio import onsets
-from sp404d.audio.dsp import at_rate, frames, percentile
+from sp404d.audio.dsp import at_rate, percentile, spectra
 
 RATE = 12_000
 FRAME = 256  # 21 ms
@@ -60,9 +60,6 @@ SMOOTH_FRAMES = 2  # 21 ms
 MIN_CONFIDENCE = 0.25
 
 
-_WINDOW = np.hanning(FRAME)  # float64: numpy transforms it quicker than float32
-
-
 @dataclass(frozen=True)
 class Tempo:
     bpm: float
@@ -85,7 +82,7 @@ def envelopes(x: np.ndarray) -> Envelopes:
     if len(x) < FRAME:
         empty = np.zeros(0)
         return Envelopes(empty, empty, empty, empty)
-    spectrum = np.fft.rfft(frames(x, FRAME, HOP) * _WINDOW, axis=1)
+    spectrum = spectra(x, FRAME, HOP)
     power = spectrum.real**2 + spectrum.imag**2
     energy = np.add.reduceat(power, _STARTS, axis=1)  # no BLAS: its threads fight the pool
     kick = power[:, 1:_KICK_BINS].sum(axis=1)

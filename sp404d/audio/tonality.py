@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sp404d.audio.dsp import at_rate, frames
+from sp404d.audio.dsp import at_rate, spectra
 
 RATE = 12_000
 FRAME = 4096
@@ -63,9 +63,8 @@ def chroma(mono: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     x = at_rate(mono, rate, RATE)
     if len(x) < FRAME:
         x = np.concatenate([x, np.zeros(FRAME - len(x), np.float32)])
-    framed = frames(x, FRAME, HOP)
-    count = len(framed)
-    mags = np.abs(np.fft.rfft(framed * _WINDOW, axis=1)[:, _LO:_HI])
+    mags = np.abs(spectra(x, FRAME, HOP)[:, _LO:_HI])
+    count = len(mags)
     level = 20 * np.log10(mags + 1e-9)
     local = _running_mean(level, NEIGHBOURHOOD)
     peak = (level >= local + PEAK_DB) & (mags >= np.roll(mags, 1, axis=1))
@@ -120,7 +119,6 @@ def _standard(x: np.ndarray) -> np.ndarray:
 _KEYS = _standard(
     np.stack([np.roll(MAJOR, t) for t in range(12)] + [np.roll(MINOR, t) for t in range(12)])
 )
-_WINDOW = np.hanning(FRAME)  # float64: numpy 2 transforms float32 four times slower
 #: The FFT bins from E1 to C7, each bin's pitch class, and how much its octave counts.
 _MIDI = 69 + 12 * np.log2(np.maximum(np.fft.rfftfreq(FRAME, 1.0 / RATE), 1e-3) / 440.0)
 _LO = int(np.searchsorted(_MIDI, LOWEST_MIDI - 0.5))

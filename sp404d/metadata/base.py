@@ -59,6 +59,13 @@ class Metadata:
         object.__setattr__(self, "shaping", dict(self.shaping))
         object.__setattr__(self, "facts", dict(self.facts))
 
+    def unheard(self) -> tuple[bool, bool]:
+        """Whether its BPM, and its key, are left to listen for: nothing gave one and no one
+        cleared it on purpose (``key:``); no tempo for a one-shot by its acid or Apple Loops
+        chunk. The job, ``check`` and the planner ask the same."""
+        bpm = self.bpm is None and "bpm" not in self.origins and self.facts.get("loop") is not False
+        return bpm, self.key is None and "key" not in self.origins
+
     def as_dict(self) -> dict[str, Any]:
         """The fields plus ``"origins"``, as plain JSON-friendly values (for the journal)."""
         return {

@@ -24,9 +24,9 @@ import mutagen
 import soundfile as sf
 
 from sp404d.audio.chunks import read_chunks
+from sp404d.audio.tonality import NOTES  # one spelling of the twelve notes
 from sp404d.values.fields import parse_bpm, parse_key
 
-NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 #: (field, tag name as each format spells it), most specific first.
 VORBIS = (("bpm", "bpm"), ("bpm", "tempo"), ("key", "initialkey"), ("key", "key"))
 MP4 = (

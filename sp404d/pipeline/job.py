@@ -243,6 +243,7 @@ def sound_spec(rules: Rules) -> RenderSpec:
 def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None) -> RenderSpec:
     rules = plan.rules
     chop_at_markers = info is not None and rules.chop is not None and rules.chop[0] == "markers"
+    bpm, key = plan.meta.unheard()
     return replace(
         sound_spec(rules),
         min_frames=min_frames,
@@ -252,16 +253,9 @@ def _spec(plan: Plan, min_frames: int, seed: int, info: AudioInfo | None = None)
         cuts=plan.cuts,
         slice_min_frames=round(rules.min_duration_ms * dsp.OUT_RATE / 1000),
         pad_slices=rules.short_files != "reject",
-        hear_bpm=rules.analysis
-        and _unknown(plan, "bpm")
-        and plan.meta.facts.get("loop") is not False,
-        hear_key=rules.analysis and _unknown(plan, "key"),
+        hear_bpm=rules.analysis and bpm,
+        hear_key=rules.analysis and key,
     )
-
-
-def _unknown(plan: Plan, name: str) -> bool:
-    """Nothing gave the file this value, and no one cleared it on purpose (``key:``)."""
-    return getattr(plan.meta, name) is None and name not in plan.meta.origins
 
 
 def _markers(plan: Plan, info: AudioInfo) -> tuple[int, ...]:

@@ -103,11 +103,10 @@ def with_heard(meta: Metadata, request: Request, rules: Rules) -> Metadata:
     config = request.config
     if not (config.use_analysis and config.analysis):
         return meta
+    bpm, key = meta.unheard()
     # A length guess is weaker than what the sound says: analysis may replace it.
-    bpm = (meta.bpm is None and "bpm" not in meta.origins) or meta.origins.get("bpm") == "length"
-    key = meta.key is None and "key" not in meta.origins
-    if meta.facts.get("loop") is False:  # a one-shot, says its acid or Apple Loops chunk
-        bpm = False
+    guessed = meta.origins.get("bpm") == "length" and meta.facts.get("loop") is not False
+    bpm = bpm or guessed
     if not (bpm or key):
         return meta
     try:

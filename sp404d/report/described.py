@@ -58,9 +58,7 @@ def heard_now(source: Path, meta: Metadata, rules: Rules) -> dict[str, object]:
     job will hear it (its rules' trim, mono, normalise and quality)."""
     if not rules.analysis:
         return {}
-    bpm = meta.bpm is None and "bpm" not in meta.origins
-    bpm = bpm and meta.facts.get("loop") is not False  # a one-shot, says its acid chunk
-    key = meta.key is None and "key" not in meta.origins
+    bpm, key = meta.unheard()
     try:
         return listened(source, rules, bpm, key)
     except Exception:  # check says what the job would: the audio's own trouble is its line
